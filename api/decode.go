@@ -1,0 +1,289 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"regexp"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Document is one resource read from a manifest, with its 1-based position in the file for error messages.
+type Document struct {
+	Index    int
+	Resource Resource
+}
+
+// DocumentError says which document of a manifest is wrong and why.
+type DocumentError struct {
+	Index int
+	Kind  string
+	Name  string
+	Err   error
+}
+
+func (e *DocumentError) Error() string {
+	where := fmt.Sprintf("document %d", e.Index)
+	if e.Kind != "" {
+		where += " (" + e.Kind
+		if e.Name != "" {
+			where += fmt.Sprintf(" '%s'", e.Name)
+		}
+		where += ")"
+	}
+	return where + ": " + e.Err.Error()
+}
+
+func (e *DocumentError) Unwrap() error { return e.Err }
+
+var docSeparator = regexp.MustCompile(`(?m)^---[ \t]*(#.*)?$`)
+
+// Decode reads a manifest: YAML or JSON, several documents separated by ---, a JSON array, or a kind: List (or
+// <Kind>List) with items. Every field is checked strictly: an unknown field is an error naming its path.
+// Decode neither defaults nor validates; see Prepare.
+func Decode(data []byte) ([]Document, error) {
+	var docs []Document
+	index := 0
+	for _, part := range docSeparator.Split(string(data), -1) {
+		if strings.TrimSpace(stripComments(part)) == "" {
+			continue
+		}
+		index++
+		js, err := yaml.YAMLToJSON([]byte(part))
+		if err != nil {
+			return nil, &DocumentError{Index: index, Err: fmt.Errorf("not valid YAML or JSON: %w", err)}
+		}
+		items, err := splitItems(js)
+		if err != nil {
+			return nil, &DocumentError{Index: index, Err: err}
+		}
+		for i, item := range items {
+			if i > 0 {
+				index++
+			}
+			r, err := decodeOne(item)
+			if err != nil {
+				return nil, &DocumentError{Index: index, Kind: peekKind(item), Name: peekName(item), Err: err}
+			}
+			docs = append(docs, Document{Index: index, Resource: r})
+		}
+	}
+	return docs, nil
+}
+
+func stripComments(s string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(s, "\n") {
+		if t := strings.TrimSpace(line); t != "" && !strings.HasPrefix(t, "#") {
+			b.WriteString(line + "\n")
+		}
+	}
+	return b.String()
+}
+
+// splitItems turns a JSON array or a List object into its items; anything else is one item.
+func splitItems(js []byte) ([]json.RawMessage, error) {
+	js = bytes.TrimSpace(js)
+	if bytes.HasPrefix(js, []byte("[")) {
+		var items []json.RawMessage
+		if err := json.Unmarshal(js, &items); err != nil {
+			return nil, err
+		}
+		return items, nil
+	}
+	var head struct {
+		Kind  string            `json:"kind"`
+		Items []json.RawMessage `json:"items"`
+	}
+	if err := json.Unmarshal(js, &head); err != nil {
+		return nil, fmt.Errorf("a resource must be an object with apiVersion, kind, metadata and spec: %w", err)
+	}
+	if head.Kind == "List" || (strings.HasSuffix(head.Kind, "List") && head.Items != nil) {
+		return head.Items, nil
+	}
+	return []json.RawMessage{js}, nil
+}
+
+func peekKind(js []byte) string {
+	var h TypeMeta
+	_ = json.Unmarshal(js, &h)
+	return h.Kind
+}
+
+func peekName(js []byte) string {
+	var h struct {
+		Metadata ObjectMeta `json:"metadata"`
+	}
+	_ = json.Unmarshal(js, &h)
+	return h.Metadata.Name
+}
+
+// seedEraHints tells users of the pre-v3 calicoctl how to write their resource today.
+var seedEraHints = map[string]string{
+	"ippool":           "kind: IPPool, metadata.name: <a name>, spec.cidr: <the old metadata.cidr>, spec.ipipMode: Always|CrossSubnet|Never (was spec.ipip.enabled/mode), spec.natOutgoing (was spec.nat-outgoing)",
+	"profile":          "kind: Profile, metadata.name: <the old metadata.name>, spec.ingress/spec.egress rules (actions Allow, Deny, Log, Pass; was allow/deny), spec.labelsToApply (was metadata.tags/labels)",
+	"policy":           "kind: GlobalNetworkPolicy (or namespaced NetworkPolicy), spec.selector, spec.order, spec.types, spec.ingress/egress rules with actions Allow, Deny, Log, Pass",
+	"bgppeer":          "kind: BGPPeer, metadata.name: <a name>, spec.peerIP (was metadata.peerIP), spec.asNumber, spec.node (was metadata.node; empty for a global peer)",
+	"node":             "kind: Node, metadata.name, spec.bgp.ipv4Address (as a CIDR like 10.0.0.1/24), spec.bgp.asNumber",
+	"hostendpoint":     "kind: HostEndpoint, metadata.name, spec.node, spec.interfaceName, spec.expectedIPs",
+	"workloadendpoint": "kind: WorkloadEndpoint, metadata.name and metadata.namespace, spec.node, spec.interfaceName, spec.ipNetworks",
+}
+
+func decodeOne(js []byte) (Resource, error) {
+	var tm TypeMeta
+	if err := json.Unmarshal(js, &tm); err != nil {
+		return nil, fmt.Errorf("a resource must be an object with apiVersion, kind, metadata and spec: %w", err)
+	}
+	if tm.APIVersion != Group {
+		if hint, ok := seedEraHints[strings.ToLower(tm.Kind)]; ok && (tm.APIVersion == "v1" || tm.APIVersion == "") {
+			return nil, fmt.Errorf("apiVersion '%s' kind '%s' is the old (pre-v3) calicoctl format, which is not supported; "+
+				"write apiVersion: %s with %s", tm.APIVersion, tm.Kind, Group, hint)
+		}
+		if tm.APIVersion == "" {
+			return nil, fmt.Errorf("apiVersion is missing: write apiVersion: %s", Group)
+		}
+		return nil, fmt.Errorf("apiVersion '%s' is not supported: write apiVersion: %s", tm.APIVersion, Group)
+	}
+	if tm.Kind == "" {
+		return nil, fmt.Errorf("kind is missing")
+	}
+	var kind *Kind
+	for _, k := range Kinds {
+		if k.Name == tm.Kind {
+			kind = k
+		}
+	}
+	if kind == nil {
+		if k, err := LookupKind(tm.Kind); err == nil {
+			return nil, fmt.Errorf("kind '%s' is not known: did you mean '%s'?", tm.Kind, k.Name)
+		}
+		return nil, fmt.Errorf("kind '%s' is not known", tm.Kind)
+	}
+	r := kind.New()
+	var raw any
+	if err := json.Unmarshal(js, &raw); err != nil {
+		return nil, err
+	}
+	if path := unknownField(reflect.TypeOf(r), raw, ""); path != "" {
+		return nil, fmt.Errorf("unknown field '%s'", path)
+	}
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(r); err != nil {
+		return nil, fieldTypeError(err)
+	}
+	return r, nil
+}
+
+// fieldTypeError rewrites encoding/json's type errors to name the field the user wrote.
+func fieldTypeError(err error) error {
+	var te *json.UnmarshalTypeError
+	if ok := asTypeError(err, &te); ok && te.Field != "" {
+		return fmt.Errorf("error with field %s: expected %s, got a %s", te.Field, te.Type, te.Value)
+	}
+	return err
+}
+
+func asTypeError(err error, target **json.UnmarshalTypeError) bool {
+	te, ok := err.(*json.UnmarshalTypeError)
+	if ok {
+		*target = te
+	}
+	return ok
+}
+
+var jsonUnmarshaler = reflect.TypeOf((*json.Unmarshaler)(nil)).Elem()
+
+// unknownField walks raw JSON against a Go type and returns the dotted path of the first field the type lacks.
+func unknownField(t reflect.Type, raw any, path string) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if reflect.PointerTo(t).Implements(jsonUnmarshaler) {
+		return ""
+	}
+	switch v := raw.(type) {
+	case map[string]any:
+		switch t.Kind() {
+		case reflect.Map:
+			for _, k := range sortedKeys(v) {
+				if p := unknownField(t.Elem(), v[k], path+"."+k); p != "" {
+					return p
+				}
+			}
+		case reflect.Struct:
+			fields := jsonFields(t)
+			for _, k := range sortedKeys(v) {
+				ft, ok := fields[k]
+				if !ok {
+					return strings.TrimPrefix(path+"."+k, ".")
+				}
+				if p := unknownField(ft, v[k], path+"."+k); p != "" {
+					return p
+				}
+			}
+		}
+	case []any:
+		if t.Kind() == reflect.Slice {
+			for i, item := range v {
+				if p := unknownField(t.Elem(), item, fmt.Sprintf("%s[%d]", path, i)); p != "" {
+					return p
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// jsonFields maps the JSON names of a struct's fields (inlining anonymous untagged structs) to their types.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if f.Anonymous && name == "" {
+			for k, v := range jsonFields(f.Type) {
+				out[k] = v
+			}
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out[name] = f.Type
+	}
+	return out
+}
+
+// Prepare applies a namespace (for namespaced kinds, when the document has none and ns is set), defaults and
+// validates every document, and returns the first error with the document's index, kind and name.
+// Nothing is written anywhere: callers use it to reject a whole file before touching the datastore.
+func Prepare(docs []Document, ns string) error {
+	for _, d := range docs {
+		r := d.Resource
+		k := KindOf(r)
+		m := r.GetObjectMeta()
+		if ns != "" && k.Namespaced {
+			if m.Namespace != "" && m.Namespace != ns {
+				return &DocumentError{Index: d.Index, Kind: k.Name, Name: m.Name,
+					Err: fmt.Errorf("metadata.namespace '%s' differs from the namespace '%s' given on the command line", m.Namespace, ns)}
+			}
+			m.Namespace = ns
+		}
+		if !k.Namespaced && m.Namespace != "" {
+			return &DocumentError{Index: d.Index, Kind: k.Name, Name: m.Name,
+				Err: fmt.Errorf("namespace should not be specified for a non-namespaced resource. %s is not a namespaced resource", k.Name)}
+		}
+		r.Default()
+		if err := r.Validate(); err != nil {
+			return &DocumentError{Index: d.Index, Kind: k.Name, Name: m.Name, Err: err}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,246 @@
+package api
+
+// IPPool is a range of addresses that workloads are given addresses from, in blocks of BlockSize.
+type IPPool struct {
+	TypeMeta   `json:",inline"`
+	ObjectMeta `json:"metadata"`
+	Spec       IPPoolSpec `json:"spec"`
+}
+
+// IPPoolSpec is the spec of an IPPool.
+type IPPoolSpec struct {
+	CIDR         string `json:"cidr"`
+	BlockSize    int    `json:"blockSize,omitempty"`
+	IPIPMode     string `json:"ipipMode,omitempty"`
+	VXLANMode    string `json:"vxlanMode,omitempty"`
+	NATOutgoing  bool   `json:"natOutgoing,omitempty"`
+	Disabled     bool   `json:"disabled,omitempty"`
+	NodeSelector string `json:"nodeSelector,omitempty"`
+}
+
+// IPIP and VXLAN encapsulation modes.
+const (
+	EncapNever       = "Never"
+	EncapAlways      = "Always"
+	EncapCrossSubnet = "CrossSubnet"
+)
+
+// Node is a host running calico-node.
+type Node struct {
+	TypeMeta   `json:",inline"`
+	ObjectMeta `json:"metadata"`
+	Spec       NodeSpec `json:"spec"`
+}
+
+// NodeSpec is the spec of a Node.
+type NodeSpec struct {
+	BGP      *NodeBGPSpec `json:"bgp,omitempty"`
+	OrchRefs []OrchRef    `json:"orchRefs,omitempty"`
+}
+
+// NodeBGPSpec holds a node's BGP addresses and identity.
+type NodeBGPSpec struct {
+	ASNumber                *ASNumber `json:"asNumber,omitempty"`
+	IPv4Address             string    `json:"ipv4Address,omitempty"`
+	IPv6Address             string    `json:"ipv6Address,omitempty"`
+	IPv4IPIPTunnelAddr      string    `json:"ipv4IPIPTunnelAddr,omitempty"`
+	RouteReflectorClusterID string    `json:"routeReflectorClusterID,omitempty"`
+}
+
+// OrchRef ties a Node to the name an orchestrator knows it by.
+type OrchRef struct {
+	NodeName     string `json:"nodeName,omitempty"`
+	Orchestrator string `json:"orchestrator"`
+}
+
+// BGPPeer is a BGP peering for all nodes, one node, or the nodes a selector picks.
+type BGPPeer struct {
+	TypeMeta   `json:",inline"`
+	ObjectMeta `json:"metadata"`
+	Spec       BGPPeerSpec `json:"spec"`
+}
+
+// BGPPeerSpec is the spec of a BGPPeer.
+type BGPPeerSpec struct {
+	Node         string    `json:"node,omitempty"`
+	NodeSelector string    `json:"nodeSelector,omitempty"`
+	PeerIP       string    `json:"peerIP,omitempty"`
+	ASNumber     *ASNumber `json:"asNumber,omitempty"`
+	PeerSelector string    `json:"peerSelector,omitempty"`
+	Password     string    `json:"password,omitempty"`
+}
+
+// BGPConfiguration holds cluster-wide (name "default") or per-node ("node.<name>") BGP settings.
+type BGPConfiguration struct {
+	TypeMeta   `json:",inline"`
+	ObjectMeta `json:"metadata"`
+	Spec       BGPConfigurationSpec `json:"spec"`
+}
+
+// BGPConfigurationSpec is the spec of a BGPConfiguration.
+type BGPConfigurationSpec struct {
+	LogSeverityScreen     string    `json:"logSeverityScreen,omitempty"`
+	NodeToNodeMeshEnabled *bool     `json:"nodeToNodeMeshEnabled,omitempty"`
+	ASNumber              *ASNumber `json:"asNumber,omitempty"`
+}
+
+// Defaults of BGPConfiguration when a field (or the whole resource) is absent.
+const (
+	DefaultASNumber ASNumber = 64512
+	DefaultMesh              = true
+)
+
+// EffectiveASNumber is the configured AS number, or 64512.
+func (s BGPConfigurationSpec) EffectiveASNumber() ASNumber {
+	if s.ASNumber != nil {
+		return *s.ASNumber
+	}
+	return DefaultASNumber
+}
+
+// MeshEnabled says whether the node-to-node mesh is on (default true).
+func (s BGPConfigurationSpec) MeshEnabled() bool {
+	if s.NodeToNodeMeshEnabled != nil {
+		return *s.NodeToNodeMeshEnabled
+	}
+	return DefaultMesh
+}
+
+// Profile is a set of rules and labels shared by the endpoints that name it.
+type Profile struct {
+	TypeMeta   `json:",inline"`
+	ObjectMeta `json:"metadata"`
+	Spec       ProfileSpec `json:"spec"`
+}
+
+// ProfileSpec is the spec of a Profile.
+type ProfileSpec struct {
+	Ingress       []Rule            `json:"ingress,omitempty"`
+	Egress        []Rule            `json:"egress,omitempty"`
+	LabelsToApply map[string]string `json:"labelsToApply,omitempty"`
+}
+
+// NetworkPolicy is an ordered set of rules for the endpoints of one namespace that its selector picks.
+type NetworkPolicy struct {
+	TypeMeta   `json:",inline"`
+	ObjectMeta `json:"metadata"`
+	Spec       NetworkPolicySpec `json:"spec"`
+}
+
+// NetworkPolicySpec is the spec of a NetworkPolicy.
+type NetworkPolicySpec struct {
+	Order    *float64     `json:"order,omitempty"`
+	Selector string       `json:"selector,omitempty"`
+	Types    []PolicyType `json:"types,omitempty"`
+	Ingress  []Rule       `json:"ingress,omitempty"`
+	Egress   []Rule       `json:"egress,omitempty"`
+}
+
+// GlobalNetworkPolicy is an ordered set of rules for the endpoints of any namespace that its selector picks.
+type GlobalNetworkPolicy struct {
+	TypeMeta   `json:",inline"`
+	ObjectMeta `json:"metadata"`
+	Spec       GlobalNetworkPolicySpec `json:"spec"`
+}
+
+// GlobalNetworkPolicySpec is the spec of a GlobalNetworkPolicy.
+type GlobalNetworkPolicySpec struct {
+	Order          *float64     `json:"order,omitempty"`
+	Selector       string       `json:"selector,omitempty"`
+	Types          []PolicyType `json:"types,omitempty"`
+	Ingress        []Rule       `json:"ingress,omitempty"`
+	Egress         []Rule       `json:"egress,omitempty"`
+	DoNotTrack     bool         `json:"doNotTrack,omitempty"`
+	PreDNAT        bool         `json:"preDNAT,omitempty"`
+	ApplyOnForward bool         `json:"applyOnForward,omitempty"`
+}
+
+// PolicyType is the direction a policy applies to.
+type PolicyType string
+
+// Policy types.
+const (
+	PolicyTypeIngress PolicyType = "Ingress"
+	PolicyTypeEgress  PolicyType = "Egress"
+)
+
+// GlobalNetworkSet is a labelled set of CIDRs that rule selectors can pick.
+type GlobalNetworkSet struct {
+	TypeMeta   `json:",inline"`
+	ObjectMeta `json:"metadata"`
+	Spec       GlobalNetworkSetSpec `json:"spec"`
+}
+
+// GlobalNetworkSetSpec is the spec of a GlobalNetworkSet.
+type GlobalNetworkSetSpec struct {
+	Nets []string `json:"nets,omitempty"`
+}
+
+// WorkloadEndpoint is one network interface of a workload (pod, container).
+type WorkloadEndpoint struct {
+	TypeMeta   `json:",inline"`
+	ObjectMeta `json:"metadata"`
+	Spec       WorkloadEndpointSpec `json:"spec"`
+}
+
+// WorkloadEndpointSpec is the spec of a WorkloadEndpoint.
+type WorkloadEndpointSpec struct {
+	Orchestrator  string         `json:"orchestrator,omitempty"`
+	Workload      string         `json:"workload,omitempty"`
+	Node          string         `json:"node,omitempty"`
+	ContainerID   string         `json:"containerID,omitempty"`
+	Pod           string         `json:"pod,omitempty"`
+	Endpoint      string         `json:"endpoint,omitempty"`
+	IPNetworks    []string       `json:"ipNetworks,omitempty"`
+	IPNATs        []IPNAT        `json:"ipNATs,omitempty"`
+	IPv4Gateway   string         `json:"ipv4Gateway,omitempty"`
+	IPv6Gateway   string         `json:"ipv6Gateway,omitempty"`
+	Profiles      []string       `json:"profiles,omitempty"`
+	InterfaceName string         `json:"interfaceName,omitempty"`
+	MAC           string         `json:"mac,omitempty"`
+	Ports         []EndpointPort `json:"ports,omitempty"`
+}
+
+// IPNAT is a 1:1 NAT mapping of a workload address.
+type IPNAT struct {
+	InternalIP string `json:"internalIP"`
+	ExternalIP string `json:"externalIP"`
+}
+
+// EndpointPort is a named port of an endpoint, usable in rules by name.
+type EndpointPort struct {
+	Name     string   `json:"name"`
+	Protocol Protocol `json:"protocol"`
+	Port     uint16   `json:"port"`
+}
+
+// HostEndpoint is a host's own interface, protected by policy.
+type HostEndpoint struct {
+	TypeMeta   `json:",inline"`
+	ObjectMeta `json:"metadata"`
+	Spec       HostEndpointSpec `json:"spec"`
+}
+
+// HostEndpointSpec is the spec of a HostEndpoint.
+type HostEndpointSpec struct {
+	Node          string         `json:"node,omitempty"`
+	InterfaceName string         `json:"interfaceName,omitempty"`
+	ExpectedIPs   []string       `json:"expectedIPs,omitempty"`
+	Profiles      []string       `json:"profiles,omitempty"`
+	Ports         []EndpointPort `json:"ports,omitempty"`
+}
+
+// ClusterInformation (name "default") records cluster-wide facts written at node startup.
+type ClusterInformation struct {
+	TypeMeta   `json:",inline"`
+	ObjectMeta `json:"metadata"`
+	Spec       ClusterInformationSpec `json:"spec"`
+}
+
+// ClusterInformationSpec is the spec of a ClusterInformation.
+type ClusterInformationSpec struct {
+	ClusterGUID    string `json:"clusterGUID,omitempty"`
+	ClusterType    string `json:"clusterType,omitempty"`
+	CalicoVersion  string `json:"calicoVersion,omitempty"`
+	DatastoreReady *bool  `json:"datastoreReady,omitempty"`
+}

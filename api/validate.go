@@ -1,0 +1,602 @@
+package api
+
+import (
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+
+	"github.com/calico-l3/calico/selector"
+)
+
+// FieldError is one invalid field, printed the way Calico users know:
+// error with field spec.cidr = '10.0.1.0/33' (invalid CIDR).
+type FieldError struct {
+	Field  string
+	Value  any
+	Reason string
+}
+
+func (e FieldError) Error() string {
+	s := "error with field " + e.Field
+	if e.Value != nil && fmt.Sprint(e.Value) != "" {
+		s += fmt.Sprintf(" = '%v'", e.Value)
+	}
+	if e.Reason != "" {
+		s += " (" + e.Reason + ")"
+	}
+	return s
+}
+
+// ValidationError lists every invalid field of one resource.
+type ValidationError []FieldError
+
+func (v ValidationError) Error() string {
+	if len(v) == 1 {
+		return v[0].Error()
+	}
+	var b strings.Builder
+	b.WriteString("error with the following fields:")
+	for _, e := range v {
+		b.WriteString("\n-  " + strings.TrimPrefix(e.Error(), "error with field "))
+	}
+	return b.String()
+}
+
+// errs collects field errors while a resource is checked.
+type errs []FieldError
+
+func (e *errs) add(field string, value any, format string, args ...any) {
+	*e = append(*e, FieldError{Field: field, Value: value, Reason: fmt.Sprintf(format, args...)})
+}
+
+func (e errs) err() error {
+	if len(e) == 0 {
+		return nil
+	}
+	return ValidationError(e)
+}
+
+var (
+	dns1123Subdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+	dns1123Label     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	interfaceNameRE  = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,15}$`)
+	portNameRE       = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	labelNameRE      = regexp.MustCompile(`^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$`)
+	labelValueRE     = regexp.MustCompile(`^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$`)
+	protocolNames    = []string{"TCP", "UDP", "ICMP", "ICMPv6", "SCTP", "UDPLite"}
+	logSeverities    = []string{"Debug", "Info", "Warning", "Error", "Fatal"}
+)
+
+func (e *errs) name(m *ObjectMeta, re *regexp.Regexp, what string) {
+	switch {
+	case m.Name == "":
+		e.add("metadata.name", nil, "name is required")
+	case len(m.Name) > 253:
+		e.add("metadata.name", m.Name, "name is longer than 253 characters")
+	case !re.MatchString(m.Name):
+		e.add("metadata.name", m.Name, "%s", what)
+	}
+	e.labels("metadata.labels", m.Labels)
+}
+
+const subdomainRule = "must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
+const labelRule = "must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character"
+
+func (e *errs) clusterScoped(m *ObjectMeta) {
+	e.name(m, dns1123Subdomain, subdomainRule)
+	if m.Namespace != "" {
+		e.add("metadata.namespace", m.Namespace, "namespace should not be specified for a non-namespaced resource")
+	}
+}
+
+func (e *errs) namespaced(m *ObjectMeta, nameRE *regexp.Regexp, rule string) {
+	e.name(m, nameRE, rule)
+	if m.Namespace != "" && !dns1123Label.MatchString(m.Namespace) {
+		e.add("metadata.namespace", m.Namespace, labelRule)
+	}
+}
+
+func (e *errs) labels(field string, labels map[string]string) {
+	for _, k := range sortedKeys(labels) {
+		prefix, name, hasPrefix := strings.Cut(k, "/")
+		if !hasPrefix {
+			name, prefix = prefix, ""
+		}
+		if (hasPrefix && (prefix == "" || len(prefix) > 253 || !dns1123Subdomain.MatchString(prefix))) ||
+			len(name) == 0 || len(name) > 63 || !labelNameRE.MatchString(name) {
+			e.add(field, k, "invalid label key: an optional DNS subdomain prefix and '/', then 1-63 alphanumeric characters, '-', '_' or '.'")
+		}
+		if v := labels[k]; len(v) > 63 || !labelValueRE.MatchString(v) {
+			e.add(field+"."+k, v, "invalid label value: at most 63 alphanumeric characters, '-', '_' or '.', starting and ending with an alphanumeric")
+		}
+	}
+}
+
+func (e *errs) selector(field, s string) {
+	if s == "" {
+		return
+	}
+	if err := selector.Validate(s); err != nil {
+		e.add(field, s, "%v", err)
+	}
+}
+
+func (e *errs) oneOf(field, value string, allowed ...string) {
+	if value == "" {
+		return
+	}
+	for _, a := range allowed {
+		if value == a {
+			return
+		}
+	}
+	e.add(field, value, "must be one of %s", strings.Join(allowed, ", "))
+}
+
+// cidr checks a CIDR and returns its network, or nil.
+func (e *errs) cidr(field, s string) *net.IPNet {
+	_, n, err := net.ParseCIDR(s)
+	if err != nil {
+		e.add(field, s, "invalid CIDR")
+		return nil
+	}
+	return n
+}
+
+func (e *errs) ip(field, s string, wantV6 bool) {
+	ip := net.ParseIP(s)
+	switch {
+	case ip == nil:
+		e.add(field, s, "invalid IP address")
+	case wantV6 && ip.To4() != nil:
+		e.add(field, s, "must be an IPv6 address")
+	case !wantV6 && ip.To4() == nil:
+		e.add(field, s, "must be an IPv4 address")
+	}
+}
+
+// ipOrCIDR accepts "10.0.0.1" or "10.0.0.1/24" of the wanted family.
+func (e *errs) ipOrCIDR(field, s string, wantV6 bool) {
+	if strings.Contains(s, "/") {
+		ip, _, err := net.ParseCIDR(s)
+		if err != nil {
+			e.add(field, s, "invalid IP address or CIDR")
+			return
+		}
+		s = ip.String()
+	}
+	e.ip(field, s, wantV6)
+}
+
+// Validate checks an IPPool: CIDR strictly masked and not link-local, block size range for its family and not
+// larger than the pool, encapsulation modes, node selector.
+func (p *IPPool) Validate() error {
+	var e errs
+	e.clusterScoped(&p.ObjectMeta)
+	s := p.Spec
+	if s.CIDR == "" {
+		e.add("spec.cidr", nil, "cidr is required")
+		return e.err()
+	}
+	ip, n, err := net.ParseCIDR(s.CIDR)
+	if err != nil {
+		e.add("spec.cidr", s.CIDR, "invalid CIDR")
+		return e.err()
+	}
+	v6 := ip.To4() == nil
+	ones, _ := n.Mask.Size()
+	if !ip.Equal(n.IP) {
+		e.add("spec.cidr", s.CIDR, "IPPool CIDR is not strictly masked: use %s", n)
+	}
+	if linkLocal4.Contains(n.IP) || linkLocal6.Contains(n.IP) || (v6 && ones < 10 && n.Contains(linkLocal6.IP)) || (!v6 && ones < 16 && n.Contains(linkLocal4.IP)) {
+		e.add("spec.cidr", s.CIDR, "IPPool CIDR must not overlap the link-local range")
+	}
+	minBlock, maxBlock := 20, 32
+	if v6 {
+		minBlock, maxBlock = 116, 128
+	}
+	if s.BlockSize != 0 {
+		if s.BlockSize < minBlock || s.BlockSize > maxBlock {
+			e.add("spec.blockSize", s.BlockSize, "block size must be between %d and %d for IPv%d pools", minBlock, maxBlock, map[bool]int{false: 4, true: 6}[v6])
+		} else if ones > s.BlockSize {
+			e.add("spec.cidr", s.CIDR, "IP pool size is too small for use with Calico IPAM. It must be equal to or greater than the block size (/%d)", s.BlockSize)
+		}
+	}
+	e.oneOf("spec.ipipMode", s.IPIPMode, EncapAlways, EncapCrossSubnet, EncapNever)
+	e.oneOf("spec.vxlanMode", s.VXLANMode, EncapAlways, EncapCrossSubnet, EncapNever)
+	if v6 && s.IPIPMode != "" && s.IPIPMode != EncapNever {
+		e.add("spec.ipipMode", s.IPIPMode, "IPIP is not supported on an IPv6 pool")
+	}
+	if s.IPIPMode != "" && s.IPIPMode != EncapNever && s.VXLANMode != "" && s.VXLANMode != EncapNever {
+		e.add("spec.vxlanMode", s.VXLANMode, "IPIP and VXLAN cannot both be enabled on one pool")
+	}
+	e.selector("spec.nodeSelector", s.NodeSelector)
+	return e.err()
+}
+
+var (
+	_, linkLocal4, _ = net.ParseCIDR("169.254.0.0/16")
+	_, linkLocal6, _ = net.ParseCIDR("fe80::/10")
+)
+
+// PoolsOverlap returns an error naming both pools if the candidate's CIDR overlaps an existing pool of another name.
+func PoolsOverlap(candidate *IPPool, existing []*IPPool) error {
+	_, a, err := net.ParseCIDR(candidate.Spec.CIDR)
+	if err != nil {
+		return nil // reported by Validate
+	}
+	for _, p := range existing {
+		if p.Name == candidate.Name {
+			continue
+		}
+		_, b, err := net.ParseCIDR(p.Spec.CIDR)
+		if err != nil {
+			continue
+		}
+		if a.Contains(b.IP) || b.Contains(a.IP) {
+			return FieldError{Field: "spec.cidr", Value: candidate.Spec.CIDR,
+				Reason: fmt.Sprintf("IPPool(%s) CIDR overlaps with IPPool(%s) CIDR %s", candidate.Name, p.Name, p.Spec.CIDR)}
+		}
+	}
+	return nil
+}
+
+// Validate checks a Node's BGP addresses and identity.
+func (n *Node) Validate() error {
+	var e errs
+	e.clusterScoped(&n.ObjectMeta)
+	if b := n.Spec.BGP; b != nil {
+		if *b == (NodeBGPSpec{}) {
+			e.add("spec.bgp", nil, "spec.bgp should not be empty: give at least ipv4Address or ipv6Address, or leave bgp out")
+		}
+		if b.IPv4Address != "" {
+			e.ipOrCIDR("spec.bgp.ipv4Address", b.IPv4Address, false)
+		}
+		if b.IPv6Address != "" {
+			e.ipOrCIDR("spec.bgp.ipv6Address", b.IPv6Address, true)
+		}
+		if b.IPv4IPIPTunnelAddr != "" {
+			e.ip("spec.bgp.ipv4IPIPTunnelAddr", b.IPv4IPIPTunnelAddr, false)
+		}
+		if b.RouteReflectorClusterID != "" {
+			e.ip("spec.bgp.routeReflectorClusterID", b.RouteReflectorClusterID, false)
+		}
+	}
+	for i, r := range n.Spec.OrchRefs {
+		if r.Orchestrator == "" {
+			e.add(fmt.Sprintf("spec.orchRefs[%d].orchestrator", i), nil, "orchestrator is required")
+		}
+	}
+	return e.err()
+}
+
+// Validate checks a BGPPeer: who peers (node or nodeSelector) and with whom (peerIP+asNumber or peerSelector).
+func (p *BGPPeer) Validate() error {
+	var e errs
+	e.clusterScoped(&p.ObjectMeta)
+	s := p.Spec
+	if s.Node != "" && s.NodeSelector != "" {
+		e.add("spec.nodeSelector", s.NodeSelector, "node and nodeSelector cannot both be set")
+	}
+	if s.Node != "" && !dns1123Subdomain.MatchString(s.Node) {
+		e.add("spec.node", s.Node, "%s", subdomainRule)
+	}
+	e.selector("spec.nodeSelector", s.NodeSelector)
+	e.selector("spec.peerSelector", s.PeerSelector)
+	switch {
+	case s.PeerIP != "" && s.PeerSelector != "":
+		e.add("spec.peerSelector", s.PeerSelector, "peerIP and peerSelector cannot both be set")
+	case s.PeerSelector != "" && s.ASNumber != nil:
+		e.add("spec.asNumber", *s.ASNumber, "asNumber must be empty with peerSelector: each selected node's own AS is used")
+	case s.PeerIP == "" && s.PeerSelector == "":
+		e.add("spec.peerIP", nil, "one of peerIP or peerSelector is required")
+	case s.PeerIP != "":
+		if net.ParseIP(s.PeerIP) == nil {
+			e.add("spec.peerIP", s.PeerIP, "invalid IP address")
+		}
+		if s.ASNumber == nil {
+			e.add("spec.asNumber", nil, "asNumber is required with peerIP")
+		}
+	}
+	return e.err()
+}
+
+// Validate checks a BGPConfiguration: its name ("default" or "node.<node>") and log severity.
+func (c *BGPConfiguration) Validate() error {
+	var e errs
+	e.clusterScoped(&c.ObjectMeta)
+	e.configName(c.Name)
+	e.oneOf("spec.logSeverityScreen", c.Spec.LogSeverityScreen, logSeverities...)
+	return e.err()
+}
+
+func (e *errs) configName(name string) {
+	if name != "" && name != "default" && !strings.HasPrefix(name, "node.") {
+		e.add("metadata.name", name, "must be 'default' (cluster-wide) or 'node.<nodename>' (one node)")
+	}
+}
+
+// Validate checks a Profile's rules and labels.
+func (p *Profile) Validate() error {
+	var e errs
+	e.clusterScoped(&p.ObjectMeta)
+	e.rules("spec.ingress", p.Spec.Ingress)
+	e.rules("spec.egress", p.Spec.Egress)
+	e.labels("spec.labelsToApply", p.Spec.LabelsToApply)
+	return e.err()
+}
+
+// Validate checks a NetworkPolicy: name, selector, types and rules.
+func (p *NetworkPolicy) Validate() error {
+	var e errs
+	e.namespaced(&p.ObjectMeta, dns1123Label, labelRule)
+	e.policy(p.Spec.Selector, p.Spec.Types, p.Spec.Ingress, p.Spec.Egress)
+	return e.err()
+}
+
+// Validate checks a GlobalNetworkPolicy: name, selector, types, rules and the doNotTrack/preDNAT combinations.
+func (p *GlobalNetworkPolicy) Validate() error {
+	var e errs
+	e.name(&p.ObjectMeta, dns1123Label, labelRule)
+	if p.Namespace != "" {
+		e.add("metadata.namespace", p.Namespace, "namespace should not be specified for a non-namespaced resource")
+	}
+	s := p.Spec
+	e.policy(s.Selector, s.Types, s.Ingress, s.Egress)
+	if s.DoNotTrack && s.PreDNAT {
+		e.add("spec.preDNAT", true, "preDNAT and doNotTrack cannot both be true")
+	}
+	if (s.DoNotTrack || s.PreDNAT) && !s.ApplyOnForward {
+		e.add("spec.applyOnForward", false, "applyOnForward must be true when doNotTrack or preDNAT is set")
+	}
+	if s.PreDNAT && len(s.Egress) > 0 {
+		e.add("spec.egress", nil, "preDNAT policy cannot have egress rules")
+	}
+	return e.err()
+}
+
+func (e *errs) policy(sel string, types []PolicyType, ingress, egress []Rule) {
+	e.selector("spec.selector", sel)
+	seen := map[PolicyType]bool{}
+	for i, t := range types {
+		field := fmt.Sprintf("spec.types[%d]", i)
+		switch {
+		case t != PolicyTypeIngress && t != PolicyTypeEgress:
+			e.add(field, t, "must be Ingress or Egress")
+		case seen[t]:
+			e.add(field, t, "'%s' type specified more than once", t)
+		}
+		seen[t] = true
+	}
+	if len(types) > 0 && len(ingress) > 0 && !seen[PolicyTypeIngress] {
+		e.add("spec.types", fmt.Sprint(types), "ingress rules are present but types does not include Ingress")
+	}
+	if len(types) > 0 && len(egress) > 0 && !seen[PolicyTypeEgress] {
+		e.add("spec.types", fmt.Sprint(types), "egress rules are present but types does not include Egress")
+	}
+	e.rules("spec.ingress", ingress)
+	e.rules("spec.egress", egress)
+}
+
+func (e *errs) rules(field string, rules []Rule) {
+	for i, r := range rules {
+		e.rule(fmt.Sprintf("%s[%d]", field, i), r)
+	}
+}
+
+func (e *errs) rule(field string, r Rule) {
+	switch r.Action {
+	case "":
+		e.add(field+".action", nil, "action is required: Allow, Deny, Log or Pass")
+	default:
+		e.oneOf(field+".action", r.Action, ActionAllow, ActionDeny, ActionLog, ActionPass)
+	}
+	if r.IPVersion != nil && *r.IPVersion != 4 && *r.IPVersion != 6 {
+		e.add(field+".ipVersion", *r.IPVersion, "must be 4 or 6")
+	}
+	for _, p := range []struct {
+		name string
+		p    *Protocol
+	}{{"protocol", r.Protocol}, {"notProtocol", r.NotProtocol}} {
+		if p.p != nil && p.p.Name != "" {
+			e.oneOf(field+"."+p.name, p.p.Name, protocolNames...)
+		}
+	}
+	for _, ic := range []struct {
+		name string
+		f    *ICMPFields
+	}{{"icmp", r.ICMP}, {"notICMP", r.NotICMP}} {
+		if ic.f == nil {
+			continue
+		}
+		f := field + "." + ic.name
+		if r.Protocol == nil || (r.Protocol.Num() != 1 && r.Protocol.Num() != 58) {
+			e.add(f, nil, "icmp matches need protocol ICMP or ICMPv6")
+		} else if r.IPVersion != nil && (r.Protocol.Num() == 1) != (*r.IPVersion == 4) {
+			e.add(f, nil, "protocol %s does not match ipVersion %d", r.Protocol, *r.IPVersion)
+		}
+		if ic.f.Type != nil && (*ic.f.Type < 0 || *ic.f.Type > 254) {
+			e.add(f+".type", *ic.f.Type, "ICMP type must be between 0 and 254")
+		}
+		if ic.f.Code != nil {
+			if ic.f.Type == nil {
+				e.add(f+".code", *ic.f.Code, "ICMP code needs an ICMP type")
+			} else if *ic.f.Code < 0 || *ic.f.Code > 255 {
+				e.add(f+".code", *ic.f.Code, "ICMP code must be between 0 and 255")
+			}
+		}
+	}
+	e.entity(field+".source", r.Source, r)
+	e.entity(field+".destination", r.Destination, r)
+}
+
+func (e *errs) entity(field string, en EntityRule, r Rule) {
+	for _, set := range []struct {
+		name string
+		nets []string
+	}{{"nets", en.Nets}, {"notNets", en.NotNets}} {
+		for i, c := range set.nets {
+			f := fmt.Sprintf("%s.%s[%d]", field, set.name, i)
+			n := e.cidr(f, c)
+			if n != nil && r.IPVersion != nil && (n.IP.To4() != nil) != (*r.IPVersion == 4) {
+				e.add(f, c, "CIDR family does not match ipVersion %d", *r.IPVersion)
+			}
+		}
+	}
+	e.selector(field+".selector", en.Selector)
+	e.selector(field+".notSelector", en.NotSelector)
+	e.selector(field+".namespaceSelector", en.NamespaceSelector)
+	if len(en.Ports) > 0 || len(en.NotPorts) > 0 {
+		if r.Protocol == nil || !r.Protocol.SupportsPorts() {
+			e.add(field+".ports", nil, "rules that specify ports must set protocol to TCP, UDP or SCTP")
+		}
+	}
+}
+
+// Validate checks a WorkloadEndpoint: node, interface name, addresses, MAC, profiles.
+func (w *WorkloadEndpoint) Validate() error {
+	var e errs
+	e.namespaced(&w.ObjectMeta, dns1123Subdomain, subdomainRule)
+	s := w.Spec
+	if s.Node == "" {
+		e.add("spec.node", nil, "node is required")
+	}
+	if s.InterfaceName != "" && !interfaceNameRE.MatchString(s.InterfaceName) {
+		e.add("spec.interfaceName", s.InterfaceName, "interface names are 1-15 characters of letters, digits, '_', '.' and '-'")
+	}
+	for i, c := range s.IPNetworks {
+		f := fmt.Sprintf("spec.ipNetworks[%d]", i)
+		if n := e.cidr(f, c); n != nil {
+			if ones, bits := n.Mask.Size(); ones != bits {
+				e.add(f, c, "workload addresses must be a single address (/32 or /128)")
+			}
+		}
+	}
+	for i, nat := range s.IPNATs {
+		e.ipOrCIDR(fmt.Sprintf("spec.ipNATs[%d].internalIP", i), nat.InternalIP, strings.Contains(nat.InternalIP, ":"))
+		e.ipOrCIDR(fmt.Sprintf("spec.ipNATs[%d].externalIP", i), nat.ExternalIP, strings.Contains(nat.ExternalIP, ":"))
+	}
+	if s.IPv4Gateway != "" {
+		e.ip("spec.ipv4Gateway", s.IPv4Gateway, false)
+	}
+	if s.IPv6Gateway != "" {
+		e.ip("spec.ipv6Gateway", s.IPv6Gateway, true)
+	}
+	if s.MAC != "" {
+		if _, err := net.ParseMAC(s.MAC); err != nil {
+			e.add("spec.mac", s.MAC, "invalid MAC address")
+		}
+	}
+	e.profiles(s.Profiles)
+	e.ports(s.Ports)
+	return e.err()
+}
+
+func (e *errs) profiles(names []string) {
+	for i, p := range names {
+		if !dns1123Subdomain.MatchString(p) {
+			e.add(fmt.Sprintf("spec.profiles[%d]", i), p, "%s", subdomainRule)
+		}
+	}
+}
+
+func (e *errs) ports(ports []EndpointPort) {
+	for i, p := range ports {
+		f := fmt.Sprintf("spec.ports[%d]", i)
+		if !portNameRE.MatchString(p.Name) {
+			e.add(f+".name", p.Name, "%s", labelRule)
+		}
+		if !p.Protocol.SupportsPorts() {
+			e.add(f+".protocol", p.Protocol.String(), "named ports need protocol TCP, UDP or SCTP")
+		}
+		if p.Port == 0 {
+			e.add(f+".port", p.Port, "port number must be between 1 and 65535")
+		}
+	}
+}
+
+// Validate checks a HostEndpoint: node, and an interface name or expected IPs.
+func (h *HostEndpoint) Validate() error {
+	var e errs
+	e.clusterScoped(&h.ObjectMeta)
+	s := h.Spec
+	if s.Node == "" {
+		e.add("spec.node", nil, "node is required")
+	}
+	if s.InterfaceName == "" && len(s.ExpectedIPs) == 0 {
+		e.add("spec.interfaceName", nil, "a host endpoint needs interfaceName or expectedIPs")
+	}
+	if s.InterfaceName != "" && s.InterfaceName != "*" && !interfaceNameRE.MatchString(s.InterfaceName) {
+		e.add("spec.interfaceName", s.InterfaceName, "interface names are 1-15 characters of letters, digits, '_', '.' and '-'")
+	}
+	for i, ip := range s.ExpectedIPs {
+		if net.ParseIP(ip) == nil {
+			e.add(fmt.Sprintf("spec.expectedIPs[%d]", i), ip, "invalid IP address")
+		}
+	}
+	e.profiles(s.Profiles)
+	e.ports(s.Ports)
+	return e.err()
+}
+
+// Validate checks a GlobalNetworkSet's CIDRs.
+func (g *GlobalNetworkSet) Validate() error {
+	var e errs
+	e.clusterScoped(&g.ObjectMeta)
+	for i, c := range g.Spec.Nets {
+		e.cidr(fmt.Sprintf("spec.nets[%d]", i), c)
+	}
+	return e.err()
+}
+
+// Validate checks that a ClusterInformation is named "default".
+func (c *ClusterInformation) Validate() error {
+	var e errs
+	e.clusterScoped(&c.ObjectMeta)
+	if c.Name != "" && c.Name != "default" {
+		e.add("metadata.name", c.Name, "the only ClusterInformation is named 'default'")
+	}
+	return e.err()
+}
+
+// Validate checks a FelixConfiguration's name and enumerations and ranges.
+func (f *FelixConfiguration) Validate() error {
+	var e errs
+	e.clusterScoped(&f.ObjectMeta)
+	e.configName(f.Name)
+	s := f.Spec
+	e.oneOf("spec.defaultEndpointToHostAction", s.DefaultEndpointToHostAction, "Drop", "Accept", "Return")
+	e.oneOf("spec.iptablesFilterAllowAction", s.IptablesFilterAllowAction, "Accept", "Return")
+	e.oneOf("spec.chainInsertMode", s.ChainInsertMode, "Insert", "Append")
+	e.oneOf("spec.logSeverityScreen", s.LogSeverityScreen, logSeverities...)
+	if s.IPIPMTU != nil && (*s.IPIPMTU < 576 || *s.IPIPMTU > 65535) {
+		e.add("spec.ipipMTU", *s.IPIPMTU, "MTU must be between 576 and 65535")
+	}
+	if s.HealthPort != nil && (*s.HealthPort < 1 || *s.HealthPort > 65535) {
+		e.add("spec.healthPort", *s.HealthPort, "port number must be between 1 and 65535")
+	}
+	if s.PrometheusMetricsPort != nil && (*s.PrometheusMetricsPort < 1 || *s.PrometheusMetricsPort > 65535) {
+		e.add("spec.prometheusMetricsPort", *s.PrometheusMetricsPort, "port number must be between 1 and 65535")
+	}
+	e.protoPorts("spec.failsafeInboundHostPorts", s.FailsafeInboundHostPorts)
+	e.protoPorts("spec.failsafeOutboundHostPorts", s.FailsafeOutboundHostPorts)
+	if s.InterfacePrefix != "" && !interfacePrefixRE.MatchString(s.InterfacePrefix) {
+		e.add("spec.interfacePrefix", s.InterfacePrefix, "comma-separated interface name prefixes")
+	}
+	return e.err()
+}
+
+var interfacePrefixRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]+(,[a-zA-Z0-9_.-]+)*$`)
+
+func (e *errs) protoPorts(field string, list *[]ProtoPort) {
+	if list == nil {
+		return
+	}
+	for i, pp := range *list {
+		e.oneOf(fmt.Sprintf("%s[%d].protocol", field, i), pp.Protocol, "TCP", "UDP", "SCTP")
+		if pp.Port == 0 {
+			e.add(fmt.Sprintf("%s[%d].port", field, i), pp.Port, "port number must be between 1 and 65535")
+		}
+	}
+}
