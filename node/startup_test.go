@@ -1,0 +1,169 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/calico-l3/calico/api"
+	"github.com/calico-l3/calico/datastore"
+	"github.com/calico-l3/calico/internal/etcdtest"
+)
+
+type harness struct {
+	t   *testing.T
+	ds  *datastore.Etcd
+	dir string
+}
+
+func newHarness(t *testing.T) *harness {
+	ds, err := datastore.New(datastore.Config{Endpoints: []string{etcdtest.Start(t)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ds.Close() })
+	return &harness{t: t, ds: ds, dir: t.TempDir()}
+}
+
+var hostIfaces = []Iface{{Name: "eth0", Addrs: []*net.IPNet{mustCIDR("10.0.0.5/24")}}}
+
+// run performs one startup with the given environment and returns its log and error.
+func (h *harness) run(kv ...string) (string, error) {
+	kv = append([]string{"CALICO_NODENAME_FILE", filepath.Join(h.dir, "nodename"), "CALICO_STATE_DIRS", filepath.Join(h.dir, "state")}, kv...)
+	cfg, err := ConfigFromEnv(env(kv...))
+	if err != nil {
+		return "", err
+	}
+	var logs bytes.Buffer
+	s := &Startup{Config: cfg, Datastore: h.ds, Log: slog.New(slog.NewTextHandler(&logs, nil)),
+		Interfaces: func() ([]Iface, error) { return hostIfaces, nil }}
+	err = s.Run(context.Background())
+	return logs.String(), err
+}
+
+func (h *harness) get(kind, name string) api.Resource {
+	k, _ := api.LookupKind(kind)
+	r, err := h.ds.Get(context.Background(), k, "", name)
+	if err != nil {
+		h.t.Fatalf("reading %s %s: %v", kind, name, err)
+	}
+	return r
+}
+
+func TestStartupRegistersTheNodeAndTheClusterDefaults(t *testing.T) {
+	h := newHarness(t)
+	logs, err := h.run("NODENAME", "machine-01", "IP", "172.17.8.101", "AS", "64513")
+	if err != nil {
+		t.Fatalf("startup: %v\n%s", err, logs)
+	}
+	n := h.get("Node", "machine-01").(*api.Node)
+	if n.Spec.BGP == nil || n.Spec.BGP.IPv4Address != "172.17.8.101/32" || n.Spec.BGP.ASNumber == nil || *n.Spec.BGP.ASNumber != 64513 {
+		t.Errorf("node spec: got %+v", n.Spec.BGP)
+	}
+	for _, line := range []string{"Using NODENAME environment for node name", "Using IPv4 address from environment: IP=172.17.8.101",
+		"Using AS number specified in environment (AS=64513)", "Created default IPv4 pool (192.168.0.0/16) with NAT outgoing true. IPIP mode: Never"} {
+		if !strings.Contains(logs, line) {
+			t.Errorf("log lacks %q:\n%s", line, logs)
+		}
+	}
+	pool := h.get("IPPool", "default-ipv4-ippool").(*api.IPPool)
+	if pool.Spec.CIDR != "192.168.0.0/16" || !pool.Spec.NATOutgoing || pool.Spec.BlockSize != 26 {
+		t.Errorf("default pool: got %+v", pool.Spec)
+	}
+	ci := h.get("ClusterInformation", "default").(*api.ClusterInformation)
+	if ci.Spec.ClusterGUID == "" || ci.Spec.DatastoreReady == nil || !*ci.Spec.DatastoreReady {
+		t.Errorf("cluster information: got %+v", ci.Spec)
+	}
+	fc := h.get("FelixConfiguration", "node.machine-01").(*api.FelixConfiguration)
+	if fc.Spec.DefaultEndpointToHostAction != "Return" {
+		t.Errorf("per-node felix configuration: got %+v", fc.Spec)
+	}
+	if b, _ := os.ReadFile(filepath.Join(h.dir, "nodename")); string(b) != "machine-01" {
+		t.Errorf("nodename file holds %q", b)
+	}
+}
+
+func TestStartupTwiceKeepsTheNodeAndReusesTheStoredName(t *testing.T) {
+	h := newHarness(t)
+	if _, err := h.run("NODENAME", "machine-01", "IP", "10.0.0.5", "NO_DEFAULT_POOLS", "true"); err != nil {
+		t.Fatal(err)
+	}
+	first := h.get("Node", "machine-01").GetObjectMeta().UID
+	logs, err := h.run("NO_DEFAULT_POOLS", "true") // no NODENAME, no IP: stored name and stored address
+	if err != nil {
+		t.Fatalf("second startup: %v\n%s", err, logs)
+	}
+	n := h.get("Node", "machine-01").(*api.Node)
+	if n.UID != first || n.Spec.BGP.IPv4Address != "10.0.0.5/24" {
+		t.Errorf("second run should keep uid %s and address 10.0.0.5/24 (prefix from eth0), got %s %s", first, n.UID, n.Spec.BGP.IPv4Address)
+	}
+	if !strings.Contains(logs, "Using stored node name from") || !strings.Contains(logs, "Skipping IP pool configuration") {
+		t.Errorf("log:\n%s", logs)
+	}
+}
+
+func TestStartupAutodetectsFirstFound(t *testing.T) {
+	h := newHarness(t)
+	logs, err := h.run("NODENAME", "n1", "NO_DEFAULT_POOLS", "true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs, "Using autodetected IPv4 address on interface eth0: 10.0.0.5/24") {
+		t.Errorf("log:\n%s", logs)
+	}
+}
+
+func TestStartupRefusesAnAddressAnotherNodeUses(t *testing.T) {
+	h := newHarness(t)
+	if _, err := h.run("NODENAME", "first", "IP", "10.0.0.5", "NO_DEFAULT_POOLS", "true"); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(h.dir, "nodename"))
+	_, err := h.run("NODENAME", "second", "IP", "10.0.0.5/24", "NO_DEFAULT_POOLS", "true")
+	if err == nil || !strings.Contains(err.Error(), "calico node 'first' is already using the IPv4 address 10.0.0.5") {
+		t.Errorf("got %v, want an error naming node 'first'", err)
+	}
+	k, _ := api.LookupKind("Node")
+	if _, err := h.ds.Get(context.Background(), k, "", "second"); err == nil {
+		t.Errorf("the refused node must not have been written")
+	}
+}
+
+func TestStartupWithAnIPIPPoolEnablesIPIPInFelix(t *testing.T) {
+	h := newHarness(t)
+	if _, err := h.run("NODENAME", "n1", "IP", "10.0.0.5", "CALICO_IPV4POOL_CIDR", "10.1.0.0/16", "CALICO_IPV4POOL_IPIP", "Always"); err != nil {
+		t.Fatal(err)
+	}
+	fc := h.get("FelixConfiguration", "default").(*api.FelixConfiguration)
+	if fc.Spec.IPIPEnabled == nil || !*fc.Spec.IPIPEnabled {
+		t.Errorf("felix configuration default: got %+v", fc.Spec)
+	}
+	if _, err := h.run("NODENAME", "n1", "CALICO_IPV4POOL_CIDR", "10.2.0.0/16"); err != nil {
+		t.Fatal(err)
+	}
+	k, _ := api.LookupKind("IPPool")
+	pools, _, _ := h.ds.List(context.Background(), k, "")
+	if len(pools) != 1 {
+		t.Errorf("a second start must not add a pool when one exists, got %d", len(pools))
+	}
+}
+
+func TestStartupGivesUpOnAnUnreachableDatastoreAfterTheBoundedWait(t *testing.T) {
+	ds, _ := datastore.New(datastore.Config{Endpoints: []string{"http://127.0.0.1:1"}, RequestTimeout: 200 * time.Millisecond})
+	defer ds.Close()
+	cfg, _ := ConfigFromEnv(env("NODENAME", "n1", "DATASTORE_WAIT_TIMEOUT", "1s", "CALICO_NODENAME_FILE", filepath.Join(t.TempDir(), "nn")))
+	start := time.Now()
+	err := (&Startup{Config: cfg, Datastore: ds, Log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))}).Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "datastore not reachable after 1s") {
+		t.Errorf("got %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("waited %s, want about 1s", d)
+	}
+}
