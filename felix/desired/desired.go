@@ -1,0 +1,83 @@
+// Package desired is the dataplane state felix wants, as plain data: routes, interface settings, the IPIP tunnel,
+// iptables chains and ipsets. The calculation layer produces a State from the datastore; the dataplane layer
+// makes the kernel match it. Nothing here touches the kernel.
+package desired
+
+import "net/netip"
+
+// State is everything felix programs on one host.
+type State struct {
+	Routes     []Route              // felix-owned routes (felix's route protocol); any other felix route is removed
+	Interfaces map[string]Interface // workload interfaces (cali*) and the sysctls each needs once it exists
+	Sysctls    map[string]string    // host-wide sysctls, e.g. "net/ipv4/ip_forward": "1"
+	Tunnel     *Tunnel              // the IPIP device; nil means it must not exist
+	Tables     map[string]*Table    // iptables tables by name: "filter", "nat", "mangle", "raw" (IPv4)
+	IPSets     map[string]IPSet     // by full set name, e.g. "cali40all-ipam-pools"
+}
+
+// RouteType distinguishes a route to an interface or gateway from a blackhole.
+type RouteType int
+
+// Route types.
+const (
+	Unicast RouteType = iota
+	Blackhole
+)
+
+// Route is one kernel route in the main table.
+type Route struct {
+	Dst     netip.Prefix
+	Type    RouteType
+	Iface   string     // outgoing interface: cali… for workloads (scope link), tunl0 for IPIP
+	Gateway netip.Addr // next hop, for routes to other hosts' blocks; invalid for a link-scope route
+	OnLink  bool       // the gateway is reachable through Iface even though no address says so (IPIP)
+}
+
+// Interface holds the per-interface sysctls of a workload interface, as paths relative to /proc/sys
+// ("net/ipv4/conf/<if>/proxy_arp") and values.
+type Interface struct {
+	Name    string
+	Sysctls map[string]string
+}
+
+// Tunnel is the IPIP device.
+type Tunnel struct {
+	Name    string     // tunl0
+	Address netip.Addr // this node's tunnel address; invalid when none is allocated yet
+	MTU     int
+}
+
+// Table is felix's part of one iptables table.
+type Table struct {
+	Name string
+	// Chains felix owns, all named cali-…; each is written whole and in order. A cali- chain that exists in the
+	// kernel but not here is deleted.
+	Chains map[string][]Rule
+	// Hooks are the rules felix inserts at the top of kernel chains (INPUT, FORWARD, …), in order; other rules in
+	// those chains are never touched.
+	Hooks map[string][]Rule
+}
+
+// Rule is one iptables rule: match criteria and an action, in iptables-restore syntax without the chain, e.g.
+// Match `-i cali+`, Action `--goto cali-from-wl-dispatch`. Comment is an optional human note; the dataplane adds
+// its own hash comment to detect drift.
+type Rule struct {
+	Match   string
+	Action  string
+	Comment string
+}
+
+// IPSetType is an ipset type.
+type IPSetType string
+
+// ipset types felix uses.
+const (
+	HashIP  IPSetType = "hash:ip"
+	HashNet IPSetType = "hash:net"
+)
+
+// IPSet is one ipset and its complete membership (addresses or CIDRs, as text).
+type IPSet struct {
+	Type    IPSetType
+	Members []string
+}
