@@ -1,0 +1,90 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/calico-l3/calico/api"
+)
+
+func env(kv ...string) func(string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestEnvironmentBeatsPerNodeBeatsGlobalBeatsDefaults(t *testing.T) {
+	global := &api.FelixConfigurationSpec{DefaultEndpointToHostAction: "Accept", IPIPMTU: ptr(1400), IPIPEnabled: ptr(true), HealthPort: ptr(9199)}
+	perNode := &api.FelixConfigurationSpec{DefaultEndpointToHostAction: "Return", IPIPMTU: ptr(1450)}
+	c, err := Load(env("NODENAME", "Host-1", "FELIX_IPINIPMTU", "1300"), global, perNode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.IPIPMTU != 1300 {
+		t.Errorf("env should win for ipipMTU: got %d", c.IPIPMTU)
+	}
+	if c.DefaultEndpointToHostAction != "Return" {
+		t.Errorf("per-node should beat global: got %s", c.DefaultEndpointToHostAction)
+	}
+	if !c.IPIPEnabled || c.HealthPort != 9199 {
+		t.Errorf("global should beat defaults: got ipip %t health port %d", c.IPIPEnabled, c.HealthPort)
+	}
+	if c.IptablesRefreshInterval != 90*time.Second || c.InterfacePrefix != "cali" {
+		t.Errorf("defaults: got %+v", c)
+	}
+	if c.Hostname != "host-1" {
+		t.Errorf("hostname from NODENAME, lower-cased: got %q", c.Hostname)
+	}
+}
+
+func TestEnvironmentValuesAreCheckedAndNamed(t *testing.T) {
+	cases := []struct{ env, value, want string }{
+		{"FELIX_DEFAULTENDPOINTTOHOSTACTION", "allow", "must be one of Drop, Accept, Return"},
+		{"FELIX_IPINIPMTU", "9", "must be a number from 576 to 65535"},
+		{"FELIX_HEALTHENABLED", "sometimes", "not a boolean"},
+		{"FELIX_IPTABLESREFRESHINTERVAL", "soon", "not a number of seconds"},
+		{"FELIX_FAILSAFEINBOUNDHOSTPORTS", "tcp:99999", "port must be 1-65535"},
+		{"FELIX_FAILSAFEINBOUNDHOSTPORTS", "icmp:1", "protocol must be"},
+	}
+	for _, c := range cases {
+		_, err := Load(env("NODENAME", "h", c.env, c.value), nil, nil)
+		if err == nil || !strings.Contains(err.Error(), c.env) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s=%s: got %v, want an error naming the variable and %q", c.env, c.value, err, c.want)
+		}
+	}
+}
+
+func TestEnvironmentSpellingsFelixAccepts(t *testing.T) {
+	c, err := Load(env("NODENAME", "h", "FELIX_DEFAULTENDPOINTTOHOSTACTION", "ACCEPT", "FELIX_IPTABLESREFRESHINTERVAL", "10",
+		"FELIX_FAILSAFEINBOUNDHOSTPORTS", "tcp:22,udp:68,8080", "FELIX_FAILSAFEOUTBOUNDHOSTPORTS", "none"), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DefaultEndpointToHostAction != "Accept" || c.IptablesRefreshInterval != 10*time.Second {
+		t.Errorf("got %s %s", c.DefaultEndpointToHostAction, c.IptablesRefreshInterval)
+	}
+	if len(c.FailsafeInboundHostPorts) != 3 || c.FailsafeInboundHostPorts[2] != (api.ProtoPort{Protocol: "TCP", Port: 8080}) {
+		t.Errorf("inbound failsafe: got %+v", c.FailsafeInboundHostPorts)
+	}
+	if len(c.FailsafeOutboundHostPorts) != 0 {
+		t.Errorf("none should clear the outbound failsafe list, got %+v", c.FailsafeOutboundHostPorts)
+	}
+}
+
+func TestRestartIsNeededOnlyForStartupSettings(t *testing.T) {
+	a := Defaults()
+	b := a
+	b.IPIPMTU = 1400
+	if NeedsRestart(a, b) {
+		t.Errorf("an MTU change is applied live")
+	}
+	b.HealthPort = 9999
+	if !NeedsRestart(a, b) {
+		t.Errorf("a health port change needs a restart")
+	}
+}
