@@ -1,0 +1,116 @@
+package calicoctl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/calico-l3/calico/api"
+	"github.com/calico-l3/calico/datastore"
+)
+
+// beforeWrite runs the checks and side effects that writing r needs beyond r itself. cur is the stored version
+// of r, or nil when r is new.
+func beforeWrite(ctx context.Context, ds datastore.Client, r, cur api.Resource) error {
+	pool, ok := r.(*api.IPPool)
+	if !ok {
+		return nil
+	}
+	if cur != nil {
+		if err := poolChangeAllowed(cur.(*api.IPPool), pool); err != nil {
+			return err
+		}
+	}
+	if err := checkOverlap(ctx, ds, pool); err != nil {
+		return err
+	}
+	if usesIPIP(pool) {
+		return enableIPIPInFelix(ctx, ds)
+	}
+	return nil
+}
+
+// poolChangeAllowed rejects a change of the fields a pool's allocated blocks depend on.
+func poolChangeAllowed(old, updated *api.IPPool) error {
+	if sameCIDR(old.Spec.CIDR, updated.Spec.CIDR) {
+		if old.Spec.BlockSize != updated.Spec.BlockSize {
+			return api.FieldError{Field: "spec.blockSize", Value: updated.Spec.BlockSize,
+				Reason: fmt.Sprintf("blockSize of an IPPool cannot be changed: it is %d", old.Spec.BlockSize)}
+		}
+		return nil
+	}
+	return api.FieldError{Field: "spec.cidr", Value: updated.Spec.CIDR,
+		Reason: fmt.Sprintf("cidr of an IPPool cannot be changed: it is %s; create a new pool instead", old.Spec.CIDR)}
+}
+
+// sameCIDR compares two CIDRs by value, so that two spellings of one IPv6 network are equal.
+func sameCIDR(a, b string) bool {
+	_, na, errA := net.ParseCIDR(a)
+	_, nb, errB := net.ParseCIDR(b)
+	if errA != nil || errB != nil {
+		return a == b
+	}
+	return na.String() == nb.String()
+}
+
+func checkOverlap(ctx context.Context, ds datastore.Client, pool *api.IPPool) error {
+	stored, _, err := ds.List(ctx, api.KindOf(pool), "")
+	if err != nil {
+		return fmt.Errorf("listing IPPools to check for overlap: %w", err)
+	}
+	existing := make([]*api.IPPool, 0, len(stored))
+	for _, r := range stored {
+		existing = append(existing, r.(*api.IPPool))
+	}
+	return api.PoolsOverlap(pool, existing)
+}
+
+func usesIPIP(p *api.IPPool) bool {
+	return p.Spec.IPIPMode == api.EncapAlways || p.Spec.IPIPMode == api.EncapCrossSubnet
+}
+
+// felixDefaultName is the cluster-wide FelixConfiguration.
+const felixDefaultName = "default"
+
+// enableIPIPInFelix sets ipipEnabled in the default FelixConfiguration unless it is already set either way,
+// creating that configuration if there is none: felix manages the tunl0 device only when it is on.
+func enableIPIPInFelix(ctx context.Context, ds datastore.Client) error {
+	kind, _ := api.LookupKind("FelixConfiguration")
+	for attempt := 0; attempt < 5; attempt++ {
+		cur, err := ds.Get(ctx, kind, "", felixDefaultName)
+		if errors.Is(err, datastore.ErrNotFound) {
+			fc := api.SetTypeMeta(&api.FelixConfiguration{})
+			fc.Name = felixDefaultName
+			setIPIPEnabled(fc)
+			_, err = ds.Create(ctx, fc)
+			if errors.Is(err, datastore.ErrAlreadyExists) {
+				continue
+			}
+		} else if err == nil {
+			fc := cur.(*api.FelixConfiguration)
+			if !setIPIPEnabled(fc) {
+				return nil
+			}
+			_, err = ds.Update(ctx, fc)
+			if errors.Is(err, datastore.ErrConflict) {
+				continue
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("enabling IPIP in FelixConfiguration(default): %w", err)
+		}
+		return nil
+	}
+	return fmt.Errorf("enabling IPIP in FelixConfiguration(default): it kept changing under us")
+}
+
+// setIPIPEnabled turns ipipEnabled on if it is unset and says whether it changed anything.
+func setIPIPEnabled(fc *api.FelixConfiguration) bool {
+	if fc.Spec.IPIPEnabled != nil {
+		return false
+	}
+	on := true
+	fc.Spec.IPIPEnabled = &on
+	return true
+}

@@ -1,0 +1,52 @@
+package calicoctl
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/calico-l3/calico/api"
+)
+
+// loadManifest reads -f FILE ("-" is stdin), decodes every document and defaults and validates all of them, so
+// that a file with one bad document is rejected before anything is written.
+func (e *Env) loadManifest(file, namespace string) ([]api.Document, error) {
+	var data []byte
+	var err error
+	if file == "-" {
+		data, err = io.ReadAll(e.Stdin)
+	} else {
+		data, err = os.ReadFile(file)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", describeFile(file), err)
+	}
+	docs, err := api.Decode(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := api.Prepare(docs, namespace); err != nil {
+		return nil, err
+	}
+	return docs, nil
+}
+
+func describeFile(file string) string {
+	if file == "-" {
+		return "stdin"
+	}
+	return file
+}
+
+// singleKind is the kind all documents share, or "" when they differ (messages then leave the kind out).
+func singleKind(docs []api.Document) string {
+	kind := ""
+	for i, d := range docs {
+		k := api.KindOf(d.Resource).Name
+		if i > 0 && k != kind {
+			return ""
+		}
+		kind = k
+	}
+	return kind
+}
