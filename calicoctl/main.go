@@ -27,6 +27,7 @@ var commands = map[string]Command{
 	"delete":  {"Delete resources named in a file or on the command line.", runDelete},
 	"get":     {"Print resources.", runGet},
 	"version": {"Print the client and cluster versions.", runVersion},
+	"node":    {"Show this node's BGP status (node status).", runNode},
 }
 
 // Main runs calicoctl with the arguments after the program name and returns the process exit code:
