@@ -29,6 +29,9 @@ type Config struct {
 	ConfDir string
 	// NodeName replaces //NODENAME in resource prefixes and keys.
 	NodeName string
+	// DestDir, when set, is where every rendered file goes (keeping its file name) instead of the directory its
+	// resource names, so that several nodes can run side by side on one machine.
+	DestDir string
 	// Onetime makes Run sync every resource once and return.
 	Onetime bool
 	// KeepStageFile and Noop are passed to Apply (see SyncOptions).
@@ -271,6 +274,9 @@ func (e *Engine) load() ([]*unit, error) {
 	var units []*unit
 	var errs []error
 	for _, r := range resources {
+		if e.cfg.DestDir != "" {
+			r.Dest = filepath.Join(e.cfg.DestDir, filepath.Base(r.Dest))
+		}
 		text, err := os.ReadFile(filepath.Join(e.cfg.ConfDir, "templates", r.Src))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("resource %s: reading template: %w", r.Name, err))

@@ -362,3 +362,21 @@ func TestRunReturnsNilWhenCancelledBeforeTheSourceIsReady(t *testing.T) {
 		t.Errorf("Run with a cancelled context rendered %d times; want 0", s.Renders)
 	}
 }
+
+func TestDestDirRedirectsEveryRenderedFile(t *testing.T) {
+	out := t.TempDir()
+	dir := confDir(t, map[string]string{
+		"conf.d/as.toml":        resourceToml("as.template", "/etc/calico/confd/config/as.cfg", []string{"/global"}, ""),
+		"templates/as.template": `as {{getv "/global/as_num"}}`,
+	})
+	e := New(Config{ConfDir: dir, NodeName: "node1", DestDir: out, Onetime: true, Logger: testLogger(t)})
+	if err := e.Run(context.Background(), newMemSource(baseKeys)); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if !fileIs(filepath.Join(out, "as.cfg"), "as 64512")() {
+		t.Errorf("as.cfg was not written to DestDir %s", out)
+	}
+	if _, err := os.Stat("/etc/calico/confd/config/as.cfg"); err == nil {
+		t.Errorf("the resource's own dest must not be written when DestDir is set")
+	}
+}

@@ -1,0 +1,114 @@
+// Command calico-node is the node agent: one binary whose flag chooses the component to run
+// (-startup once before the daemons, -confd, and later -felix), as runit starts them in the calico/node image.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/calico-l3/calico/datastore"
+	"github.com/calico-l3/calico/node"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
+}
+
+// modes are the components; exactly one is chosen per run.
+var modes = []string{"startup", "confd", "v"}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	fs := flag.NewFlagSet("calico-node", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	chosen := map[string]*bool{}
+	chosen["startup"] = fs.Bool("startup", false, "register this node and create the cluster defaults, then exit")
+	chosen["confd"] = fs.Bool("confd", false, "run confd: render BIRD's configuration from the datastore and reload BIRD")
+	chosen["v"] = fs.Bool("v", false, "print the version and exit")
+	confdOpts := confdFlags(fs, getenv)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var picked []string
+	for _, m := range modes {
+		if *chosen[m] {
+			picked = append(picked, "-"+m)
+		}
+	}
+	switch {
+	case len(picked) == 0:
+		fmt.Fprintln(stderr, "calico-node: choose one of -startup, -confd, -v")
+		fs.Usage()
+		return 2
+	case len(picked) > 1:
+		fmt.Fprintf(stderr, "calico-node: more than one incompatible argument provided: %s\n", strings.Join(picked, " "))
+		return 2
+	}
+	switch picked[0] {
+	case "-v":
+		fmt.Fprintln(stdout, node.Version)
+		return 0
+	case "-startup":
+		return runStartup(ctx, stdout, getenv)
+	case "-confd":
+		return runConfd(ctx, stdout, getenv, confdOpts)
+	}
+	return 2
+}
+
+func logger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	switch strings.ToLower(level) {
+	case "debug":
+		l = slog.LevelDebug
+	case "warning", "warn":
+		l = slog.LevelWarn
+	case "error", "fatal":
+		l = slog.LevelError
+	default:
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func runStartup(ctx context.Context, stdout io.Writer, getenv func(string) string) int {
+	log := logger(stdout, getenv("CALICO_STARTUP_LOGLEVEL"))
+	fail := func(err error) int {
+		log.Error("Calico node failed to start: " + err.Error())
+		return 1
+	}
+	cfg, err := node.ConfigFromEnv(getenv)
+	if err != nil {
+		return fail(err)
+	}
+	ds, err := openDatastore(getenv)
+	if err != nil {
+		return fail(err)
+	}
+	defer ds.Close()
+	if err := (&node.Startup{Config: cfg, Datastore: ds, Log: log}).Run(ctx); err != nil {
+		return fail(err)
+	}
+	log.Info("Calico node started successfully")
+	return 0
+}
+
+func openDatastore(getenv func(string) string) (*datastore.Etcd, error) {
+	cfg, err := datastore.ConfigFromLookup(getenv)
+	if err != nil {
+		return nil, err
+	}
+	ds, err := datastore.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the datastore: %w", err)
+	}
+	return ds, nil
+}
