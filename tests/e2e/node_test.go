@@ -1,0 +1,173 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/calico-l3/calico/tests/harness"
+)
+
+// node is one host running calico-node's startup and confd, and BIRD.
+type node struct {
+	h            *harness.Host
+	c            *harness.Cluster
+	confd, birdP *exec.Cmd
+}
+
+func (n *node) env() []string {
+	d := n.h.Dir
+	return []string{
+		"NODENAME=" + n.h.Name, "IP=" + n.h.IP.String(), "ETCD_ENDPOINTS=" + n.c.Etcd, "NO_DEFAULT_POOLS=true",
+		"CALICO_NODENAME_FILE=" + filepath.Join(d, "nodename"), "CALICO_STATE_DIRS=" + filepath.Join(d, "state"),
+		"CALICO_CONFD_DIR=" + repoRoot, "CALICO_CONFD_CONFIG_DIR=" + filepath.Join(d, "config"),
+		"BIRD_CTL_SOCKET=" + filepath.Join(d, "bird.ctl"), "BIRD6_CTL_SOCKET=" + filepath.Join(d, "bird6.ctl"),
+		"PATH=" + os.Getenv("PATH") + ":/usr/sbin:/sbin",
+	}
+}
+
+// startNode runs startup, then confd and BIRD, on a host.
+func startNode(t *testing.T, c *harness.Cluster, h *harness.Host) *node {
+	t.Helper()
+	n := &node{h: h, c: c}
+	out, err := h.Command(n.env(), filepath.Join(binDir, "calico-node"), "-startup").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Calico node started successfully") {
+		t.Fatalf("startup on %s: %v\n%s", h.Name, err, out)
+	}
+	if n.confd, err = h.Start(n.env(), "confd", filepath.Join(binDir, "calico-node"), "-confd"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(h.Dir, "config", "bird.cfg")
+	waitUntil(t, 20*time.Second, "confd renders "+cfg, func() (bool, string) {
+		_, err := os.Stat(cfg)
+		return err == nil, tail(filepath.Join(h.Dir, "confd.log"))
+	})
+	if n.birdP, err = h.Start(n.env(), "bird", "bird", "-f", "-R", "-c", cfg, "-s", filepath.Join(h.Dir, "bird.ctl"),
+		"-P", filepath.Join(h.Dir, "bird.pid")); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (n *node) stop() {
+	harness.Stop(n.confd)
+	harness.Stop(n.birdP)
+}
+
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > 3000 {
+		b = b[len(b)-3000:]
+	}
+	return string(b)
+}
+
+// waitUntil polls cond until it is true or fails the test with cond's last explanation.
+func waitUntil(t *testing.T, limit time.Duration, what string, cond func() (bool, string)) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var last string
+	for time.Since(start) < limit {
+		var ok bool
+		if ok, last = cond(); ok {
+			return time.Since(start)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting until %s; last seen:\n%s", limit, what, last)
+	return 0
+}
+
+func calicoctl(t *testing.T, c *harness.Cluster, h *harness.Host, stdin string, args ...string) (string, error) {
+	t.Helper()
+	cmd := h.Command([]string{"ETCD_ENDPOINTS=" + c.Etcd}, filepath.Join(binDir, "calicoctl"), args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func TestThreeNodeMeshEstablishesAndExchangesBlockRoutes(t *testing.T) {
+	needRoot(t)
+	c, err := harness.New(harness.Options{Hosts: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	h1 := c.Hosts[0]
+	if out, err := calicoctl(t, c, h1, `apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata: {name: pool1}
+spec: {cidr: 10.200.0.0/16, natOutgoing: true}
+`, "create", "-f", "-"); err != nil {
+		t.Fatalf("creating the pool: %v\n%s", err, out)
+	}
+	var nodes []*node
+	for _, h := range c.Hosts {
+		nodes = append(nodes, startNode(t, c, h))
+	}
+	t.Cleanup(func() {
+		for _, n := range nodes {
+			n.stop()
+		}
+	})
+
+	// Every node sees the two others Established in `calicoctl node status`.
+	took := waitUntil(t, 60*time.Second, "all mesh sessions are Established", func() (bool, string) {
+		var all strings.Builder
+		for _, n := range nodes {
+			out, _ := calicoctl(t, c, n.h, "", "node", "status", "--bird-socket-dir", n.h.Dir)
+			all.WriteString(n.h.Name + ":\n" + out)
+			if strings.Count(out, "Established") != 2 || !strings.Contains(out, "node-to-node mesh") {
+				return false, all.String()
+			}
+		}
+		return true, all.String()
+	})
+	t.Logf("mesh of 3 Established %s after the last BIRD started", took.Round(time.Millisecond))
+
+	// Each host holds a blackhole for its own block (what felix installs for an affine block); BIRD learns it from
+	// the kernel and every other host installs a route to that block via the owner.
+	for i, n := range nodes {
+		block := fmt.Sprintf("10.200.%d.0/26", i+1)
+		if out, err := n.h.Run("ip", "route", "add", "blackhole", block, "proto", "80"); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+	}
+	routesEverywhere := func(present bool, hosts []*node) {
+		for i, owner := range nodes {
+			block := fmt.Sprintf("10.200.%d.0/26", i+1)
+			for _, n := range hosts {
+				if n == owner {
+					continue
+				}
+				want := fmt.Sprintf("%s via %s dev eth0 proto bird", block, owner.h.IP)
+				waitUntil(t, 30*time.Second, fmt.Sprintf("%s has route %q (present=%t)", n.h.Name, want, present), func() (bool, string) {
+					out, _ := n.h.Run("ip", "route", "show", block)
+					return strings.Contains(out, want) == present, out
+				})
+			}
+		}
+	}
+	routesEverywhere(true, nodes)
+
+	// Remove host3: stop its daemons and delete its Node. The others drop the session and withdraw its block.
+	nodes[2].stop()
+	if out, err := calicoctl(t, c, h1, "", "delete", "node", "host3"); err != nil {
+		t.Fatalf("deleting node host3: %v\n%s", err, out)
+	}
+	block3 := "10.200.3.0/26"
+	for _, n := range nodes[:2] {
+		waitUntil(t, 30*time.Second, n.h.Name+" withdrew host3's block", func() (bool, string) {
+			out, _ := n.h.Run("ip", "route", "show", block3)
+			return strings.TrimSpace(out) == "", out
+		})
+		waitUntil(t, 30*time.Second, n.h.Name+" no longer peers with host3", func() (bool, string) {
+			out, _ := calicoctl(t, c, n.h, "", "node", "status", "--bird-socket-dir", n.h.Dir)
+			return !strings.Contains(out, nodes[2].h.IP.String()) && strings.Count(out, "Established") == 1, out
+		})
+	}
+}
