@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -39,7 +40,8 @@ func (e *DocumentError) Error() string {
 
 func (e *DocumentError) Unwrap() error { return e.Err }
 
-var docSeparator = regexp.MustCompile(`(?m)^---[ \t]*(#.*)?$`)
+// docSeparator matches a "---" line, with an optional comment and a Windows line ending.
+var docSeparator = regexp.MustCompile(`(?m)^---[ \t]*(#[^\r\n]*)?\r?$`)
 
 // Decode reads a manifest: YAML or JSON, several documents separated by ---, a JSON array, or a kind: List (or
 // <Kind>List) with items. Every field is checked strictly: an unknown field is an error naming its path.
@@ -138,7 +140,13 @@ func decodeOne(js []byte) (Resource, error) {
 		return nil, fmt.Errorf("a resource must be an object with apiVersion, kind, metadata and spec: %w", err)
 	}
 	if tm.APIVersion != Group {
-		if hint, ok := seedEraHints[strings.ToLower(tm.Kind)]; ok && (tm.APIVersion == "v1" || tm.APIVersion == "") {
+		// Old manifests said apiVersion: v1 (or nothing) and spelled kinds in camel case ("ipPool"); a v3 kind
+		// name without apiVersion is a v3 manifest that forgot it.
+		hint, seedEra := seedEraHints[strings.ToLower(tm.Kind)]
+		if tm.APIVersion == "" && isKindName(tm.Kind) {
+			seedEra = false
+		}
+		if seedEra && (tm.APIVersion == "v1" || tm.APIVersion == "") {
 			return nil, fmt.Errorf("apiVersion '%s' kind '%s' is the old (pre-v3) calicoctl format, which is not supported; "+
 				"write apiVersion: %s with %s", tm.APIVersion, tm.Kind, Group, hint)
 		}
@@ -164,11 +172,13 @@ func decodeOne(js []byte) (Resource, error) {
 	}
 	r := kind.New()
 	var raw any
-	if err := json.Unmarshal(js, &raw); err != nil {
+	rd := json.NewDecoder(bytes.NewReader(js))
+	rd.UseNumber() // keep numbers as written, for the scalar decoders checkFields runs
+	if err := rd.Decode(&raw); err != nil {
 		return nil, err
 	}
-	if path := unknownField(reflect.TypeOf(r), raw, ""); path != "" {
-		return nil, fmt.Errorf("unknown field '%s'", path)
+	if err := checkFields(reflect.TypeOf(r), raw, ""); err != nil {
+		return nil, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.DisallowUnknownFields()
@@ -181,37 +191,51 @@ func decodeOne(js []byte) (Resource, error) {
 // fieldTypeError rewrites encoding/json's type errors to name the field the user wrote.
 func fieldTypeError(err error) error {
 	var te *json.UnmarshalTypeError
-	if ok := asTypeError(err, &te); ok && te.Field != "" {
+	if errors.As(err, &te) && te.Field != "" {
 		return fmt.Errorf("error with field %s: expected %s, got a %s", te.Field, te.Type, te.Value)
 	}
 	return err
 }
 
-func asTypeError(err error, target **json.UnmarshalTypeError) bool {
-	te, ok := err.(*json.UnmarshalTypeError)
-	if ok {
-		*target = te
+// isKindName says whether s is exactly the name of a kind ("IPPool").
+func isKindName(s string) bool {
+	for _, k := range Kinds {
+		if k.Name == s {
+			return true
+		}
 	}
-	return ok
+	return false
 }
 
 var jsonUnmarshaler = reflect.TypeOf((*json.Unmarshaler)(nil)).Elem()
 
-// unknownField walks raw JSON against a Go type and returns the dotted path of the first field the type lacks.
-func unknownField(t reflect.Type, raw any, path string) string {
+// checkFields walks raw JSON against a Go type. It reports the dotted path of the first field the type lacks, and
+// runs the decoders of the scalar types (ports, protocols, AS numbers, durations) on their values so that their
+// errors name the field they came from; encoding/json would return them without it.
+func checkFields(t reflect.Type, raw any, path string) error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if reflect.PointerTo(t).Implements(jsonUnmarshaler) {
-		return ""
+		if raw == nil {
+			return nil
+		}
+		b, err := json.Marshal(raw)
+		if err != nil {
+			return nil // left to the decoder
+		}
+		if err := reflect.New(t).Interface().(json.Unmarshaler).UnmarshalJSON(b); err != nil {
+			return fmt.Errorf("error with field %s: %w", strings.TrimPrefix(path, "."), err)
+		}
+		return nil
 	}
 	switch v := raw.(type) {
 	case map[string]any:
 		switch t.Kind() {
 		case reflect.Map:
 			for _, k := range sortedKeys(v) {
-				if p := unknownField(t.Elem(), v[k], path+"."+k); p != "" {
-					return p
+				if err := checkFields(t.Elem(), v[k], path+"."+k); err != nil {
+					return err
 				}
 			}
 		case reflect.Struct:
@@ -219,23 +243,23 @@ func unknownField(t reflect.Type, raw any, path string) string {
 			for _, k := range sortedKeys(v) {
 				ft, ok := fields[k]
 				if !ok {
-					return strings.TrimPrefix(path+"."+k, ".")
+					return fmt.Errorf("unknown field '%s'", strings.TrimPrefix(path+"."+k, "."))
 				}
-				if p := unknownField(ft, v[k], path+"."+k); p != "" {
-					return p
+				if err := checkFields(ft, v[k], path+"."+k); err != nil {
+					return err
 				}
 			}
 		}
 	case []any:
 		if t.Kind() == reflect.Slice {
 			for i, item := range v {
-				if p := unknownField(t.Elem(), item, fmt.Sprintf("%s[%d]", path, i)); p != "" {
-					return p
+				if err := checkFields(t.Elem(), item, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+					return err
 				}
 			}
 		}
 	}
-	return ""
+	return nil
 }
 
 // jsonFields maps the JSON names of a struct's fields (inlining anonymous untagged structs) to their types.

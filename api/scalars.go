@@ -23,7 +23,7 @@ func (a *ASNumber) UnmarshalJSON(b []byte) error {
 	}
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("AS number must be a number or a dotted string like \"1.10\", not %s", b)
+		return fmt.Errorf("AS number must be a number or a quoted dotted string like \"1.10\", not %s", b)
 	}
 	v, err := ParseASNumber(s)
 	if err != nil {
@@ -100,7 +100,7 @@ func (p Protocol) String() string {
 	return strconv.Itoa(int(p.Number))
 }
 
-// Number returns the IP protocol number (TCP 6, UDP 17, ICMP 1, ICMPv6 58, SCTP 132, UDPLite 136), or 0 if unknown.
+// Num returns the IP protocol number (TCP 6, UDP 17, ICMP 1, ICMPv6 58, SCTP 132, UDPLite 136), or 0 if unknown.
 func (p Protocol) Num() uint8 {
 	if p.Name == "" {
 		return p.Number
@@ -110,10 +110,10 @@ func (p Protocol) Num() uint8 {
 
 var protocolNumbers = map[string]uint8{"TCP": 6, "UDP": 17, "ICMP": 1, "ICMPv6": 58, "SCTP": 132, "UDPLite": 136}
 
-// SupportsPorts says whether rules with this protocol may match ports.
+// SupportsPorts says whether rules with this protocol may match ports: TCP, UDP and SCTP, as in Calico.
 func (p Protocol) SupportsPorts() bool {
 	n := p.Num()
-	return n == 6 || n == 17 || n == 132 || n == 136
+	return n == 6 || n == 17 || n == 132
 }
 
 // Port is a port, a range "1000:2000", or a named port of the endpoint.

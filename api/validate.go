@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/calico-l3/calico/selector"
@@ -199,7 +200,8 @@ func (p *IPPool) Validate() error {
 	if s.BlockSize != 0 {
 		if s.BlockSize < minBlock || s.BlockSize > maxBlock {
 			e.add("spec.blockSize", s.BlockSize, "block size must be between %d and %d for IPv%d pools", minBlock, maxBlock, map[bool]int{false: 4, true: 6}[v6])
-		} else if ones > s.BlockSize {
+		} else if ones > s.BlockSize && !s.Disabled {
+			// A disabled pool hands out no blocks, so Calico lets it be smaller than one.
 			e.add("spec.cidr", s.CIDR, "IP pool size is too small for use with Calico IPAM. It must be equal to or greater than the block size (/%d)", s.BlockSize)
 		}
 	}
@@ -353,6 +355,9 @@ func (p *GlobalNetworkPolicy) Validate() error {
 	if s.PreDNAT && len(s.Egress) > 0 {
 		e.add("spec.egress", nil, "preDNAT policy cannot have egress rules")
 	}
+	if s.PreDNAT && slices.Contains(s.Types, PolicyTypeEgress) {
+		e.add("spec.types", fmt.Sprint(s.Types), "preDNAT policy cannot have 'Egress' type")
+	}
 	return e.err()
 }
 
@@ -399,8 +404,12 @@ func (e *errs) rule(field string, r Rule) {
 		name string
 		p    *Protocol
 	}{{"protocol", r.Protocol}, {"notProtocol", r.NotProtocol}} {
-		if p.p != nil && p.p.Name != "" {
+		switch {
+		case p.p == nil:
+		case p.p.Name != "":
 			e.oneOf(field+"."+p.name, p.p.Name, protocolNames...)
+		case p.p.Number == 0:
+			e.add(field+"."+p.name, "0", "protocol number must be between 1 and 255")
 		}
 	}
 	for _, ic := range []struct {
@@ -429,6 +438,26 @@ func (e *errs) rule(field string, r Rule) {
 	}
 	e.entity(field+".source", r.Source, r)
 	e.entity(field+".destination", r.Destination, r)
+	if netFamilies(r.Source, r.Destination) == 3 {
+		e.add(field, nil, "rule contains both IPv4 and IPv6 CIDRs")
+	}
+}
+
+// netFamilies returns a bit set of the IP families of every valid CIDR the entities match on: 1 for IPv4, 2 for IPv6.
+func netFamilies(entities ...EntityRule) int {
+	fams := 0
+	for _, en := range entities {
+		for _, c := range slices.Concat(en.Nets, en.NotNets) {
+			if _, n, err := net.ParseCIDR(c); err == nil {
+				if n.IP.To4() != nil {
+					fams |= 1
+				} else {
+					fams |= 2
+				}
+			}
+		}
+	}
+	return fams
 }
 
 func (e *errs) entity(field string, en EntityRule, r Rule) {
@@ -449,7 +478,30 @@ func (e *errs) entity(field string, en EntityRule, r Rule) {
 	e.selector(field+".namespaceSelector", en.NamespaceSelector)
 	if len(en.Ports) > 0 || len(en.NotPorts) > 0 {
 		if r.Protocol == nil || !r.Protocol.SupportsPorts() {
-			e.add(field+".ports", nil, "rules that specify ports must set protocol to TCP, UDP or SCTP")
+			f := field + ".ports"
+			if len(en.Ports) == 0 {
+				f = field + ".notPorts"
+			}
+			e.add(f, nil, "rules that specify ports must set protocol to TCP, UDP or SCTP")
+		}
+	}
+	// Decoding already rejects bad ports; this catches resources built in code.
+	for _, set := range []struct {
+		name  string
+		ports []Port
+	}{{"ports", en.Ports}, {"notPorts", en.NotPorts}} {
+		for i, p := range set.ports {
+			f := fmt.Sprintf("%s.%s[%d]", field, set.name, i)
+			switch {
+			case p.PortName != "":
+				if !portNameRE.MatchString(p.PortName) {
+					e.add(f, p.PortName, "%s", labelRule)
+				}
+			case p.MinPort == 0:
+				e.add(f, p.String(), "port range invalid, port number must be between 1 and 65535")
+			case p.MinPort > p.MaxPort:
+				e.add(f, p.String(), "port range invalid, the minimum port must not exceed the maximum")
+			}
 		}
 	}
 }

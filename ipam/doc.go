@@ -1,0 +1,24 @@
+// Package ipam hands out workload addresses from IPPools in blocks, keeping its state in etcd under Calico's
+// /calico/ipam/v2/ layout so that Calico's own tools read what it writes:
+//
+//	assignment/ipv4/block/10.0.0.64-26     the block: who holds each of its addresses (Block)
+//	host/<node>/ipv4/block/10.0.0.64-26    the node's claim on the block (Affinity, {"state":"confirmed"})
+//	handle/<id>                            how many addresses a holder has in each block (Handle)
+//	config                                 strict_affinity, auto_allocate_blocks (Config)
+//
+// The block math (ordinals, free lists, attributes, bookkeeping checks) and the per-host block order are pure
+// (block.go, order.go, pools.go, and the checks in check.go) and tested without etcd.
+//
+// Everything that writes follows one rule: a change is a single etcd transaction guarded by the mod revision of
+// every key it read. An assignment writes the block and the handle's count together; a claim creates the block,
+// the host's affinity and the handle together; a release writes the block and the handles together, and deletes
+// the block (with the affinity of a host that no longer exists) in the same step when it empties. So a handle
+// never counts an address its block does not hold, not even for a moment (Calico writes them one after the other
+// and can leak a handle count on a crash in between), and no address is ever handed out twice: whoever loses a
+// race re-reads and tries again, up to 100 times with a few milliseconds of jitter, then gives up with
+// ErrMaxRetries.
+//
+// Because a claim is atomic, affinities are written confirmed straight away; the "pending" state of Calico's
+// two-step claim is never written, only understood when found (a pending affinity without its block is taken
+// over and confirmed).
+package ipam
