@@ -1,0 +1,72 @@
+package calc
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+
+	"github.com/calico-l3/calico/api"
+	"github.com/calico-l3/calico/datastore"
+)
+
+// benchCluster is 1000 endpoints on this host and 10000 on 100 others, all in the CNI profile net1 (whose ingress
+// rule needs the cluster-wide has(net1) ipset), with an IPIP pool, a block per 64 endpoints and two policies.
+func benchCluster(b *testing.B) *Calculator {
+	c := New(host, DefaultConfig())
+	var evs []datastore.Event
+	evs = append(evs, added(cniProfile("net1")), added(ipPool("p", "10.0.0.0/8", api.EncapAlways, true)),
+		added(gnp("allow-web", ptr(10.0), "app == 'web'", api.PolicyTypeIngress)),
+		added(np("default", "db", ptr(20.0), "app == 'db'", api.Rule{Action: api.ActionAllow,
+			Source: api.EntityRule{Selector: "app == 'web'"}})))
+	addr := netip.MustParseAddr("10.0.0.0")
+	for n := 0; n <= 100; n++ {
+		name := host
+		count := 1000
+		if n > 0 {
+			name, count = fmt.Sprintf("node%d", n+1), 100
+		}
+		evs = append(evs, added(calicoNode(name, fmt.Sprintf("192.168.%d.%d/16", n/200, n%200+1), "")))
+		for i := 0; i < count; i++ {
+			if i%64 == 0 {
+				evs = append(evs, affinityEvent(datastore.Added, name, netip.PrefixFrom(addr, 26).String(), ""))
+			}
+			app := []string{"web", "db"}[i%2]
+			evs = append(evs, added(withLabels(wep(name, fmt.Sprintf("%s-ep%d", name, i), fmt.Sprintf("cali%s%d", name, i),
+				addr.String()+"/32", "net1"), "app", app)))
+			addr = addr.Next()
+			if i%64 == 63 || i == count-1 {
+				// the next endpoint starts a new block
+				for addr.As4()[3]%64 != 0 {
+					addr = addr.Next()
+				}
+			}
+		}
+	}
+	feed(c, evs...)
+	return c
+}
+
+func BenchmarkStateWith1000LocalAnd10000RemoteEndpoints(b *testing.B) {
+	c := benchCluster(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c.State()
+	}
+	b.StopTimer()
+	st := c.State()
+	b.ReportMetric(float64(len(st.Tables["filter"].Chains)), "chains")
+	b.ReportMetric(float64(len(st.Routes)), "routes")
+	b.ReportMetric(float64(len(st.IPSets[setName("has(net1)")].Members)), "net1-members")
+}
+
+// BenchmarkOneEndpointThenState is the cost of one more local endpoint on a busy host: the event and a State.
+func BenchmarkOneEndpointThenState(b *testing.B) {
+	c := benchCluster(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ep := wep(host, fmt.Sprintf("extra%d", i), fmt.Sprintf("caliextra%d", i), "10.255.0.1/32", "net1")
+		c.OnEvent(res, added(ep))
+		c.State()
+		c.OnEvent(res, deleted(ep))
+	}
+}

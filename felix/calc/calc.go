@@ -1,0 +1,374 @@
+// Package calc is felix's calculation layer: it keeps a copy of the datastore state felix cares about (from watch
+// events) and computes the complete desired.State of this host from it: workload routes and interface settings,
+// blackhole routes for this host's blocks, routes to other hosts' blocks of IPIP pools, the tunnel, the iptables
+// chains (through package rules) and the ipsets. It is pure: no I/O, no kernel access.
+package calc
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/calico-l3/calico/api"
+	"github.com/calico-l3/calico/datastore"
+	"github.com/calico-l3/calico/felix/rules"
+	"github.com/calico-l3/calico/ipam"
+	"github.com/calico-l3/calico/selector"
+)
+
+// Calculator turns datastore events into the desired state of one host. It is not safe for concurrent use.
+type Calculator struct {
+	host string
+	cfg  Config
+
+	// Everything is keyed by datastore key, so that a Deleted event (which may carry no value) and a Resync of
+	// one prefix can find what to forget.
+	felixConfigs  map[string]*api.FelixConfigurationSpec // "default" and "node.<host>" only
+	pools         map[string]pool
+	nodes         map[string]node // by key; nodeByName indexes them by name
+	nodeByName    map[string]node
+	profiles      map[string]*api.Profile // by key; profileByName indexes them by name
+	profileByName map[string]*api.Profile
+	endpoints     map[string]*endpoint
+	policies      map[string]*policy
+	netSets       map[string]netSet
+	affinities    map[string]affinity
+
+	synced map[string]bool // per watched prefix: its listing is complete
+}
+
+type pool struct {
+	cidr        netip.Prefix
+	ipipMode    string
+	natOutgoing bool
+}
+
+type node struct {
+	name       string
+	ipv4       netip.Prefix // address with its subnet length; invalid when unknown
+	tunnelAddr netip.Addr
+}
+
+type endpoint struct {
+	key       string
+	namespace string
+	node      string
+	iface     string
+	nets      []netip.Prefix
+	v4Members []string // the IPv4 nets as ipset members
+	profiles  []string
+	labels    map[string]string // own labels plus the namespace and orchestrator labels
+	revision  int64
+	// effective caches labels merged with the profiles' labelsToApply; nil until computed, reset when a
+	// profile changes.
+	effective map[string]string
+}
+
+type policy struct {
+	name      string // chain name: <name> for a GlobalNetworkPolicy, <namespace>/<name> for a NetworkPolicy
+	namespace string // "" for a GlobalNetworkPolicy
+	order     *float64
+	selector  selector.Selector // nil when the selector does not parse: the policy then selects nothing
+	spec      rules.Policy
+}
+
+type netSet struct {
+	labels    map[string]string
+	v4Members []string
+}
+
+type affinity struct {
+	host      string
+	cidr      netip.Prefix
+	confirmed bool
+}
+
+// New returns a Calculator for host with the given settings (DefaultConfig() for felix's built-in ones).
+func New(host string, cfg Config) *Calculator {
+	c := &Calculator{host: host, cfg: cfg, synced: map[string]bool{}}
+	c.reset("")
+	return c
+}
+
+// SetConfig replaces the settings; the next State uses them.
+func (c *Calculator) SetConfig(cfg Config) { c.cfg = cfg }
+
+// Config returns the current settings.
+func (c *Calculator) Config() Config { return c.cfg }
+
+// reset forgets everything stored under prefix ("" forgets everything).
+func (c *Calculator) reset(prefix string) {
+	if prefix == "" {
+		c.felixConfigs = map[string]*api.FelixConfigurationSpec{}
+		c.pools = map[string]pool{}
+		c.nodes = map[string]node{}
+		c.nodeByName = map[string]node{}
+		c.profiles = map[string]*api.Profile{}
+		c.profileByName = map[string]*api.Profile{}
+		c.endpoints = map[string]*endpoint{}
+		c.policies = map[string]*policy{}
+		c.netSets = map[string]netSet{}
+		c.affinities = map[string]affinity{}
+		return
+	}
+	for _, key := range c.keys() {
+		if strings.HasPrefix(key, prefix) {
+			c.delete(key)
+		}
+	}
+}
+
+func (c *Calculator) keys() []string {
+	var keys []string
+	add := func(k string) { keys = append(keys, k) }
+	for k := range c.felixConfigs {
+		add(k)
+	}
+	for k := range c.pools {
+		add(k)
+	}
+	for k := range c.nodes {
+		add(k)
+	}
+	for k := range c.profiles {
+		add(k)
+	}
+	for k := range c.endpoints {
+		add(k)
+	}
+	for k := range c.policies {
+		add(k)
+	}
+	for k := range c.netSets {
+		add(k)
+	}
+	for k := range c.affinities {
+		add(k)
+	}
+	return keys
+}
+
+// OnEvent applies one event from the watch of prefix (datastore.ResourcePrefix, datastore.IPAMPrefix, or a prefix
+// that covers both such as "/calico/"). A Resync forgets what was stored under that prefix only, so two watches
+// can feed one Calculator.
+func (c *Calculator) OnEvent(prefix string, ev datastore.Event) {
+	switch ev.Type {
+	case datastore.Resync:
+		c.reset(prefix)
+		c.synced[prefix] = false
+	case datastore.InSync:
+		c.synced[prefix] = true
+	case datastore.Added, datastore.Modified:
+		if !strings.HasPrefix(ev.Key, prefix) {
+			slog.Warn("ignoring event outside its watch prefix", "key", ev.Key, "prefix", prefix)
+			return
+		}
+		c.set(ev)
+	case datastore.Deleted:
+		c.delete(ev.Key)
+	}
+}
+
+// Apply applies a batch of events from the watch of prefix, in order.
+func (c *Calculator) Apply(prefix string, evs []datastore.Event) {
+	for _, ev := range evs {
+		c.OnEvent(prefix, ev)
+	}
+}
+
+// InSync reports whether each of the given watch prefixes has delivered its complete listing since its last
+// Resync. Before that, the state is partial and should not be programmed.
+func (c *Calculator) InSync(prefixes ...string) bool {
+	for _, p := range prefixes {
+		if !c.synced[p] {
+			return false
+		}
+	}
+	return true
+}
+
+// FelixConfiguration returns the specs of the FelixConfiguration resources "default" (global) and
+// "node.<host>" (perNode) as last seen, nil when absent: the datastore layers of felix's settings.
+func (c *Calculator) FelixConfiguration() (global, perNode *api.FelixConfigurationSpec) {
+	kind := api.KindOf(&api.FelixConfiguration{})
+	return c.felixConfigs[datastore.ResourceKey(kind, "", "default")],
+		c.felixConfigs[datastore.ResourceKey(kind, "", "node."+c.host)]
+}
+
+// set stores the value of an Added or Modified event.
+func (c *Calculator) set(ev datastore.Event) {
+	if strings.HasPrefix(ev.Key, datastore.IPAMPrefix) {
+		c.setIPAM(ev.Key, ev.Value)
+		return
+	}
+	if !strings.HasPrefix(ev.Key, datastore.ResourcePrefix) {
+		return
+	}
+	if ev.Resource == nil {
+		// The watch could not decode it (and said so): treat it as absent rather than keep a stale copy.
+		c.delete(ev.Key)
+		return
+	}
+	c.delete(ev.Key) // the old version may have been indexed under another name
+	switch r := ev.Resource.(type) {
+	case *api.FelixConfiguration:
+		if r.Name == "default" || r.Name == "node."+c.host {
+			spec := r.Spec
+			c.felixConfigs[ev.Key] = &spec
+		}
+	case *api.IPPool:
+		p := *r
+		p.Default()
+		cidr, err := netip.ParsePrefix(p.Spec.CIDR)
+		if err != nil {
+			slog.Warn("ignoring IPPool with an invalid CIDR", "pool", p.Name, "cidr", p.Spec.CIDR)
+			return
+		}
+		c.pools[ev.Key] = pool{cidr: cidr.Masked(), ipipMode: p.Spec.IPIPMode, natOutgoing: p.Spec.NATOutgoing}
+	case *api.Node:
+		n := node{name: r.Name}
+		if b := r.Spec.BGP; b != nil {
+			if p, err := netip.ParsePrefix(b.IPv4Address); err == nil && p.Addr().Is4() {
+				n.ipv4 = p
+			} else if a, err := netip.ParseAddr(b.IPv4Address); err == nil && a.Is4() {
+				n.ipv4 = netip.PrefixFrom(a, 32)
+			}
+			n.tunnelAddr, _ = netip.ParseAddr(b.IPv4IPIPTunnelAddr)
+		}
+		c.nodes[ev.Key] = n
+		c.nodeByName[n.name] = n
+	case *api.Profile:
+		c.profiles[ev.Key] = r
+		c.profileByName[r.Name] = r
+		c.forgetEffectiveLabels()
+		if _, err := rules.New(rules.Config{}).Profile(r.Name, r.Spec); err != nil {
+			slog.Warn("profile has rules felix cannot render; its chains stay empty, so it allows nothing", "err", err)
+		}
+	case *api.WorkloadEndpoint:
+		c.setEndpoint(ev.Key, r)
+	case *api.NetworkPolicy:
+		p := *r
+		p.Default()
+		c.setPolicy(ev.Key, p.Namespace+"/"+p.Name, p.Namespace, p.Spec.Order, p.Spec.Selector, p.Spec.Types,
+			p.Spec.Ingress, p.Spec.Egress)
+	case *api.GlobalNetworkPolicy:
+		p := *r
+		p.Default()
+		if p.Spec.PreDNAT || p.Spec.DoNotTrack {
+			return // these apply to host endpoints only, which felix does not support
+		}
+		c.setPolicy(ev.Key, p.Name, "", p.Spec.Order, p.Spec.Selector, p.Spec.Types, p.Spec.Ingress, p.Spec.Egress)
+	case *api.GlobalNetworkSet:
+		c.netSets[ev.Key] = netSet{labels: r.Labels, v4Members: v4Members(parsePrefixes(r.Spec.Nets))}
+	}
+}
+
+func (c *Calculator) setEndpoint(key string, w *api.WorkloadEndpoint) {
+	ns := w.Namespace
+	if ns == "" {
+		ns = api.DefaultNamespace
+	}
+	labels := make(map[string]string, len(w.Labels)+2)
+	for k, v := range w.Labels {
+		labels[k] = v
+	}
+	labels[api.LabelNamespace] = ns
+	if w.Spec.Orchestrator != "" {
+		labels[api.LabelOrchestrator] = w.Spec.Orchestrator
+	}
+	rev, _ := strconv.ParseInt(w.ResourceVersion, 10, 64)
+	nets := parsePrefixes(w.Spec.IPNetworks)
+	ep := &endpoint{key: key, namespace: ns, node: w.Spec.Node, iface: w.Spec.InterfaceName, nets: nets,
+		v4Members: v4Members(nets), profiles: w.Spec.Profiles, labels: labels, revision: rev}
+	if ep.node == c.host && ep.iface != "" {
+		for _, other := range c.endpoints {
+			if other.node == c.host && other.iface == ep.iface {
+				slog.Warn("two local workload endpoints name the same interface; the newer one wins",
+					"interface", ep.iface, "endpoint", key, "other", other.key)
+			}
+		}
+	}
+	c.endpoints[key] = ep
+}
+
+func (c *Calculator) setPolicy(key, name, namespace string, order *float64, sel string, types []api.PolicyType,
+	ingress, egress []api.Rule) {
+	p := &policy{name: name, namespace: namespace, order: order,
+		spec: rules.Policy{Name: name, Namespace: namespace, IngressRules: ingress, EgressRules: egress}}
+	for _, t := range types {
+		switch t {
+		case api.PolicyTypeIngress:
+			p.spec.Ingress = true
+		case api.PolicyTypeEgress:
+			p.spec.Egress = true
+		}
+	}
+	s, err := selector.Parse(sel)
+	if err != nil {
+		slog.Warn("policy selector does not parse; the policy selects no endpoint", "policy", name, "err", err)
+	}
+	p.selector = s
+	if _, err := rules.New(rules.Config{}).Policy(p.spec); err != nil {
+		slog.Warn("policy has rules felix cannot render; its chains stay empty, so it allows nothing", "err", err)
+	}
+	c.policies[key] = p
+}
+
+func (c *Calculator) setIPAM(key string, value []byte) {
+	host, cidr, ok := ipam.ParseAffinityKey(key)
+	if !ok {
+		return // blocks, handles and config: felix needs only the affinities
+	}
+	var a ipam.Affinity
+	if err := json.Unmarshal(value, &a); err != nil {
+		slog.Warn("ignoring unreadable block affinity", "key", key, "err", err)
+		delete(c.affinities, key)
+		return
+	}
+	c.affinities[key] = affinity{host: host, cidr: cidr, confirmed: a.Confirmed()}
+}
+
+// delete forgets whatever is stored under key.
+func (c *Calculator) delete(key string) {
+	delete(c.felixConfigs, key)
+	delete(c.pools, key)
+	if n, ok := c.nodes[key]; ok {
+		delete(c.nodes, key)
+		delete(c.nodeByName, n.name)
+	}
+	if p, ok := c.profiles[key]; ok {
+		delete(c.profiles, key)
+		delete(c.profileByName, p.Name)
+		c.forgetEffectiveLabels()
+	}
+	delete(c.endpoints, key)
+	delete(c.policies, key)
+	delete(c.netSets, key)
+	delete(c.affinities, key)
+}
+
+func (c *Calculator) forgetEffectiveLabels() {
+	for _, ep := range c.endpoints {
+		ep.effective = nil
+	}
+}
+
+// parsePrefixes parses CIDRs or plain addresses (as host prefixes), skipping what does not parse.
+func parsePrefixes(list []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range list {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				slog.Warn("ignoring an address that does not parse", "value", s)
+				continue
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out
+}

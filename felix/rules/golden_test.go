@@ -1,0 +1,250 @@
+package rules
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/calico-l3/calico/api"
+	"github.com/calico-l3/calico/felix/desired"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+func ptr[T any](v T) *T { return &v }
+
+func proto(s string) *api.Protocol { return ptr(api.ProtocolFromString(s)) }
+
+func ports(ps ...string) []api.Port {
+	out := make([]api.Port, len(ps))
+	for i, s := range ps {
+		p, err := api.ParsePort(s)
+		if err != nil {
+			panic(err)
+		}
+		out[i] = p
+	}
+	return out
+}
+
+var defaultFailsafeIn = []api.ProtoPort{{Protocol: "tcp", Port: 22}, {Protocol: "udp", Port: 68}, {Protocol: "tcp", Port: 179}}
+var defaultFailsafeOut = []api.ProtoPort{{Protocol: "udp", Port: 53}, {Protocol: "udp", Port: 67}, {Protocol: "tcp", Port: 179}}
+
+func testConfig(action string) Config {
+	return Config{EndpointToHostAction: action, FailsafeInbound: defaultFailsafeIn, FailsafeOutbound: defaultFailsafeOut}
+}
+
+// cniProfile is the profile the CNI plugin creates for network net1.
+var cniProfile = api.ProfileSpec{
+	Ingress:       []api.Rule{{Action: api.ActionAllow, Source: api.EntityRule{Selector: "has(net1)"}}},
+	Egress:        []api.Rule{{Action: api.ActionAllow}},
+	LabelsToApply: map[string]string{"net1": ""},
+}
+
+// matchesProfile exercises the rule matches a profile can use.
+var matchesProfile = api.ProfileSpec{
+	Ingress: []api.Rule{
+		{Action: api.ActionLog, Protocol: proto("TCP"), Destination: api.EntityRule{Ports: ports("22")}},
+		{Action: api.ActionDeny, Protocol: proto("TCP"), Source: api.EntityRule{Nets: []string{"10.9.0.0/16"}},
+			Destination: api.EntityRule{Ports: ports("22")}},
+		{Action: api.ActionAllow, Protocol: proto("TCP"),
+			Source:      api.EntityRule{Nets: []string{"10.0.0.0/8", "172.16.0.0/12"}, NotNets: []string{"10.9.0.0/16"}},
+			Destination: api.EntityRule{Ports: ports("80", "443", "8000:8099", "http")}},
+		{Action: api.ActionAllow, Protocol: proto("UDP"),
+			Destination: api.EntityRule{NotPorts: ports("1:52", "54:1023"), NotNets: []string{"192.168.0.0/16", "10.0.0.0/8"}}},
+		{Action: api.ActionAllow, Protocol: proto("ICMP"), ICMP: &api.ICMPFields{Type: ptr(8), Code: ptr(0)}},
+		{Action: api.ActionDeny, Protocol: proto("ICMP"), NotICMP: &api.ICMPFields{Type: ptr(3)}},
+		{Action: api.ActionAllow, NotProtocol: proto("132"), Source: api.EntityRule{Selector: "role == 'lb'", NotSelector: "env == 'dev'"}},
+		{Action: api.ActionAllow, IPVersion: ptr(6), Protocol: proto("TCP")},
+		{Action: api.ActionAllow, Protocol: proto("ICMPv6")},
+		{Action: api.ActionDeny, Source: api.EntityRule{Nets: []string{"fd00::/64"}}},
+	},
+	Egress: []api.Rule{
+		{Action: api.ActionAllow, Protocol: proto("TCP"), Destination: api.EntityRule{
+			Ports: ports("1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14:15", "16", "17")}},
+		{Action: api.ActionAllow, Protocol: proto("UDP"), Source: api.EntityRule{Ports: ports("53")}, Destination: api.EntityRule{
+			NotPorts: ports("1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16")}},
+		{Action: api.ActionDeny},
+	},
+}
+
+// passPolicy is a namespaced policy that passes traffic from its namespace's frontends to the profiles and
+// denies the rest of TCP.
+var passPolicy = Policy{
+	Name: "team-a/frontend", Namespace: "team-a", Ingress: true, Egress: true,
+	IngressRules: []api.Rule{
+		{Action: api.ActionPass, Source: api.EntityRule{Selector: "role == 'frontend'"}},
+		{Action: api.ActionDeny, Protocol: proto("TCP")},
+	},
+	EgressRules: []api.Rule{
+		{Action: api.ActionAllow, Destination: api.EntityRule{NamespaceSelector: "all()", Selector: "role == 'db'"}},
+	},
+}
+
+// goldenCases are the rendered outputs kept in testdata/<name>.golden.
+func goldenCases(t *testing.T) map[string]map[string]*desired.Table {
+	t.Helper()
+	filter := func(r *Renderer, chainSets ...map[string][]desired.Rule) map[string]*desired.Table {
+		tbl := newTable(TableFilter)
+		for _, cs := range chainSets {
+			for name, rules := range cs {
+				tbl.Chains[name] = rules
+			}
+		}
+		return map[string]*desired.Table{TableFilter: tbl}
+	}
+	must := chainsOf(t)
+	r := New(testConfig(ActionDrop))
+	ipipNAT := testConfig(ActionAccept)
+	ipipNAT.IPIP, ipipNAT.NATOutgoing = true, true
+	return map[string]map[string]*desired.Table{
+		"static-drop":              New(testConfig(ActionDrop)).Static(),
+		"static-accept-ipip-nat":   New(ipipNAT).Static(),
+		"static-return":            New(testConfig(ActionReturn)).Static(),
+		"endpoint-two-profiles":    filter(r, r.Dispatch([]string{"cali1234567890a", "cali0a1b2c3d4e5"}), r.Endpoint(Endpoint{Iface: "cali1234567890a", Profiles: []string{"net1", "net2"}})),
+		"profile-cni-default":      filter(r, must(r.Profile("net1", cniProfile))),
+		"profile-matches":          filter(r, must(r.Profile("matches", matchesProfile))),
+		"policy-pass":              filter(r, must(r.Policy(passPolicy))),
+		"endpoint-policy-profiles": filter(r, r.Endpoint(Endpoint{Iface: "cali1234567890a", IngressPolicies: []string{"team-a/frontend", "a-very-long-global-policy-name"}, EgressPolicies: []string{"team-a/frontend"}, Profiles: []string{"net1"}})),
+	}
+}
+
+func TestRenderingMatchesGoldenFiles(t *testing.T) {
+	for name, tables := range goldenCases(t) {
+		t.Run(name, func(t *testing.T) {
+			got := save(tables)
+			path := filepath.Join("testdata", name+".golden")
+			if *update {
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("reading %s (run go test ./felix/rules -update to create it): %v", path, err)
+			}
+			if got != string(want) {
+				t.Errorf("%s differs from the rendering (run with -update and review the diff)\n--- want\n%s\n--- got\n%s", path, want, got)
+			}
+		})
+	}
+}
+
+// TestGoldenRulesPassIptablesRestore feeds every rendered table to the real iptables-restore --test in a fresh
+// network namespace, with the ipsets the rules name created there, so the golden files are known to be valid.
+func TestGoldenRulesPassIptablesRestore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs root, unshare, ipset and iptables-restore; skipped with -short")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create a network namespace")
+	}
+	for _, bin := range []string{"unshare", "ipset", "iptables-restore"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Skipf("%s not found", bin)
+		}
+	}
+	// Everything in one filter table, so that every jump has its target.
+	r := New(testConfig(ActionDrop))
+	merged := map[string]*desired.Table{}
+	for _, tables := range goldenCases(t) {
+		for name, tbl := range tables {
+			m := merged[name]
+			if m == nil {
+				m = newTable(name)
+				merged[name] = m
+			}
+			for c, rules := range tbl.Chains {
+				m.Chains[c] = rules
+			}
+			for c, rules := range tbl.Hooks {
+				m.Hooks[c] = rules
+			}
+		}
+	}
+	must := chainsOf(t)
+	for name, rules := range must(r.Profile("net2", api.ProfileSpec{})) {
+		merged[TableFilter].Chains[name] = rules
+	}
+	for name, rules := range must(r.Policy(Policy{Name: "a-very-long-global-policy-name", Ingress: true})) {
+		merged[TableFilter].Chains[name] = rules
+	}
+	input := save(merged)
+	sets := map[string]bool{}
+	for _, m := range regexp.MustCompile(`--match-set (\S+)`).FindAllStringSubmatch(input, -1) {
+		sets[m[1]] = true
+	}
+	var script strings.Builder
+	script.WriteString("set -e\n")
+	for s := range sets {
+		fmt.Fprintf(&script, "ipset create '%s' hash:net\n", s)
+	}
+	script.WriteString("iptables-restore --noflush --test <<'EOF'\n" + input + "EOF\n")
+	out, err := exec.Command("unshare", "-n", "sh", "-c", script.String()).CombinedOutput()
+	if err != nil {
+		t.Fatalf("iptables-restore --test rejected the rendered rules: %v\n%s\ninput:\n%s", err, out, input)
+	}
+}
+
+// chainsOf returns a function that takes a rendering result and gives its chains, failing the test on error.
+func chainsOf(t *testing.T) func(Rendered, error) map[string][]desired.Rule {
+	return func(out Rendered, err error) map[string][]desired.Rule {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("rendering: %v", err)
+		}
+		return out.Chains
+	}
+}
+
+// save renders tables the way iptables-save lays them out (without felix's hash comments): tables, chain
+// declarations, hook rules, then every chain's rules in order.
+func save(tables map[string]*desired.Table) string {
+	var b strings.Builder
+	for _, name := range sortedKeys(tables) {
+		t := tables[name]
+		fmt.Fprintf(&b, "*%s\n", name)
+		for _, c := range sortedKeys(t.Chains) {
+			fmt.Fprintf(&b, ":%s - [0:0]\n", c)
+		}
+		for _, c := range sortedKeys(t.Hooks) {
+			for _, r := range t.Hooks[c] {
+				b.WriteString(ruleLine(c, r))
+			}
+		}
+		for _, c := range sortedKeys(t.Chains) {
+			for _, r := range t.Chains[c] {
+				b.WriteString(ruleLine(c, r))
+			}
+		}
+		b.WriteString("COMMIT\n")
+	}
+	return b.String()
+}
+
+func ruleLine(chain string, r desired.Rule) string {
+	parts := []string{"-A", chain}
+	if r.Match != "" {
+		parts = append(parts, r.Match)
+	}
+	if r.Comment != "" {
+		parts = append(parts, fmt.Sprintf("-m comment --comment %q", r.Comment))
+	}
+	return strings.Join(append(parts, r.Action), " ") + "\n"
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

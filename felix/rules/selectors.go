@@ -1,0 +1,114 @@
+package rules
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+
+	"github.com/calico-l3/calico/api"
+	"github.com/calico-l3/calico/selector"
+)
+
+// LabelNamespaceName is the label a namespace carries with its own name. Outside Kubernetes there are no
+// Namespace resources, so this is the only label a namespaceSelector can match.
+const LabelNamespaceName = "projectcalico.org/name"
+
+// maxIPSetName is the longest name ipset accepts.
+const maxIPSetName = 31
+
+// SelectorSet is the group of endpoints (and GlobalNetworkSets) a rule's selector picks. Felix keeps one ipset of
+// their addresses per SelectorSet, named Name.
+type SelectorSet struct {
+	Name     string            // the ipset name, e.g. "cali40s:5y5I3VdRZfDU01O--xXAPx2"
+	Selector selector.Selector // over the member's labels (own, profiles', namespace)
+	// NamespaceSelector, when set, also requires the member's namespace to match it; the namespace's labels are
+	// NamespaceLabels(ns). Members without a namespace (GlobalNetworkSets) then never match.
+	NamespaceSelector selector.Selector
+}
+
+// Contains says whether a member with these labels, in this namespace ("" for none), belongs to the set.
+func (s SelectorSet) Contains(labels map[string]string, namespace string) bool {
+	if s.NamespaceSelector != nil && (namespace == "" || !s.NamespaceSelector.Evaluate(NamespaceLabels(namespace))) {
+		return false
+	}
+	return s.Selector.Evaluate(labels)
+}
+
+// NamespaceLabels are the labels a namespaceSelector is evaluated against.
+func NamespaceLabels(namespace string) map[string]string {
+	return map[string]string{LabelNamespaceName: namespace}
+}
+
+// entitySets returns the ipsets an entity's selector and notSelector match on (nil when there is none). In a
+// NetworkPolicy (namespace != "") a selector picks endpoints of the policy's own namespace unless the rule has a
+// namespaceSelector, as in Calico; a notSelector is not limited to the namespace.
+func entitySets(e api.EntityRule, namespace string) (pos, neg *SelectorSet, err error) {
+	if e.Selector != "" || e.NamespaceSelector != "" {
+		sel := e.Selector
+		if sel == "" {
+			sel = "all()"
+		}
+		switch {
+		case e.NamespaceSelector != "":
+			s, err := parse(sel)
+			if err != nil {
+				return nil, nil, err
+			}
+			ns, err := parse(e.NamespaceSelector)
+			if err != nil {
+				return nil, nil, err
+			}
+			pos = &SelectorSet{Name: combinedSetName(s, ns), Selector: s, NamespaceSelector: ns}
+		case namespace != "":
+			s, err := parse(sel)
+			if err != nil {
+				return nil, nil, err
+			}
+			s, err = parse(fmt.Sprintf("(%s) && %s == %q", s.String(), api.LabelNamespace, namespace))
+			if err != nil {
+				return nil, nil, err
+			}
+			pos = &SelectorSet{Name: setName(s), Selector: s}
+		default:
+			s, err := parse(sel)
+			if err != nil {
+				return nil, nil, err
+			}
+			pos = &SelectorSet{Name: setName(s), Selector: s}
+		}
+	}
+	if e.NotSelector != "" {
+		s, err := parse(e.NotSelector)
+		if err != nil {
+			return nil, nil, err
+		}
+		neg = &SelectorSet{Name: setName(s), Selector: s}
+	}
+	return pos, neg, nil
+}
+
+func parse(s string) (selector.Selector, error) {
+	sel, err := selector.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("parsing selector: %w", err)
+	}
+	return sel, nil
+}
+
+// setName is Calico's ipset name for a selector: "cali40" + its unique ID, cut to 31 characters.
+func setName(s selector.Selector) string {
+	return truncate("cali40"+s.UniqueID(), maxIPSetName)
+}
+
+// combinedSetName names the set of a selector limited by a namespaceSelector, in the same "s:" ID space.
+func combinedSetName(s, ns selector.Selector) string {
+	sum := sha256.Sum224([]byte("s:" + s.String() + " ns:" + ns.String()))
+	return truncate("cali40s:"+base64.RawURLEncoding.EncodeToString(sum[:]), maxIPSetName)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

@@ -1,0 +1,150 @@
+package rules
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/calico-l3/calico/api"
+	"github.com/calico-l3/calico/felix/desired"
+)
+
+// Static returns the four IPv4 tables with their hooks and static chains. The dispatch, endpoint, profile and
+// policy chains are added to the filter table by the caller. Host endpoints are not supported, so the chains
+// and jumps Calico has for them are left out.
+func (r *Renderer) Static() map[string]*desired.Table {
+	filter := newTable(TableFilter)
+	filter.Hooks["INPUT"] = []desired.Rule{rule("", jump(ChainInput))}
+	filter.Hooks["FORWARD"] = []desired.Rule{rule("", jump(ChainForward))}
+	filter.Hooks["OUTPUT"] = []desired.Rule{rule("", jump(ChainOutput))}
+	filter.Chains[ChainInput] = r.filterInput()
+	filter.Chains[ChainForward] = r.filterForward()
+	filter.Chains[ChainOutput] = r.filterOutput()
+	filter.Chains[ChainWorkloadToHost] = r.workloadToHost()
+	filter.Chains[ChainFailsafeIn] = failsafe(r.cfg.FailsafeInbound)
+	filter.Chains[ChainFailsafeOut] = failsafe(r.cfg.FailsafeOutbound)
+
+	nat := newTable(TableNAT)
+	nat.Hooks["PREROUTING"] = []desired.Rule{rule("", jump(ChainPrerouting))}
+	nat.Hooks["OUTPUT"] = []desired.Rule{rule("", jump(ChainOutput))}
+	nat.Hooks["POSTROUTING"] = []desired.Rule{rule("", jump(ChainPostrouting))}
+	// cali-PREROUTING and cali-OUTPUT stay empty: they are where floating-IP DNAT would go.
+	nat.Chains[ChainPrerouting] = nil
+	nat.Chains[ChainOutput] = nil
+	nat.Chains[ChainPostrouting] = r.natPostrouting()
+	nat.Chains[ChainNATOutgoing] = r.natOutgoing()
+
+	// mangle cali-PREROUTING stays empty: it is where pre-DNAT host endpoint policy would go.
+	mangle := newTable(TableMangle)
+	mangle.Hooks["PREROUTING"] = []desired.Rule{rule("", jump(ChainPrerouting))}
+	mangle.Chains[ChainPrerouting] = nil
+
+	raw := newTable(TableRaw)
+	raw.Hooks["PREROUTING"] = []desired.Rule{rule("", jump(ChainPrerouting))}
+	// Incoming packets start with no Calico mark bits, so that marks set elsewhere never look like a verdict.
+	raw.Chains[ChainPrerouting] = []desired.Rule{rule("", clearMark(markAll))}
+
+	return map[string]*desired.Table{TableFilter: filter, TableNAT: nat, TableMangle: mangle, TableRaw: raw}
+}
+
+func newTable(name string) *desired.Table {
+	return &desired.Table{Name: name, Chains: map[string][]desired.Rule{}, Hooks: map[string][]desired.Rule{}}
+}
+
+// workloadIfaces returns one match per interface prefix, e.g. "-i cali+" (dir "-i") or "-o cali+" (dir "-o").
+func (r *Renderer) workloadIfaces(dir string) []string {
+	out := make([]string, len(r.cfg.InterfacePrefixes))
+	for i, p := range r.cfg.InterfacePrefixes {
+		out[i] = dir + " " + p + "+"
+	}
+	return out
+}
+
+func (r *Renderer) filterInput() []desired.Rule {
+	var rules []desired.Rule
+	if r.cfg.IPIP {
+		rules = append(rules,
+			ruleC("-p 4 -m set --match-set "+IPSetAllHosts+" src -m addrtype --dst-type LOCAL", "--jump ACCEPT",
+				"Allow IPIP packets from Calico hosts"),
+			ruleC("-p 4", "--jump DROP", "Drop IPIP packets from non-Calico hosts"))
+	}
+	for _, m := range r.workloadIfaces("-i") {
+		rules = append(rules, rule(m, goTo(ChainWorkloadToHost)))
+	}
+	return rules
+}
+
+func (r *Renderer) filterForward() []desired.Rule {
+	// Start with no Calico bits, whatever other tables' rules may have set.
+	rules := []desired.Rule{rule("", clearMark(markAll))}
+	for _, m := range r.workloadIfaces("-i") {
+		rules = append(rules, rule(m, jump(ChainFromWorkloadDispatch)))
+	}
+	for _, m := range r.workloadIfaces("-o") {
+		rules = append(rules, rule(m, jump(ChainToWorkloadDispatch)))
+	}
+	return append(rules, ruleC(markSet(MarkAccept), "--jump ACCEPT", "Policy explicitly accepted packet."))
+}
+
+func (r *Renderer) filterOutput() []desired.Rule {
+	var rules []desired.Rule
+	// Traffic from the host to its own workloads is not policed.
+	for _, m := range r.workloadIfaces("-o") {
+		rules = append(rules, rule(m, "--jump RETURN"))
+	}
+	if r.cfg.IPIP {
+		rules = append(rules, ruleC("-p 4 -m set --match-set "+IPSetAllHosts+" dst -m addrtype --src-type LOCAL",
+			"--jump ACCEPT", "Allow IPIP packets to other Calico hosts"))
+	}
+	return rules
+}
+
+// workloadToHost runs the workload's egress policy on traffic to the host, then applies the configured action.
+// With Drop, the failsafe inbound ports stay reachable (if the workload's egress policy allows them).
+func (r *Renderer) workloadToHost() []desired.Rule {
+	rules := []desired.Rule{rule("", jump(ChainFromWorkloadDispatch))}
+	action := EndpointToHostTarget(r.cfg.EndpointToHostAction)
+	if action == "DROP" {
+		rules = append(rules, rule("", jump(ChainFailsafeIn)))
+	}
+	return append(rules, ruleC("", "--jump "+action, "Configured DefaultEndpointToHostAction"))
+}
+
+// EndpointToHostTarget maps a defaultEndpointToHostAction value (any case) to its iptables target; anything
+// unknown is DROP.
+func EndpointToHostTarget(action string) string {
+	switch strings.ToLower(action) {
+	case "accept":
+		return "ACCEPT"
+	case "return":
+		return "RETURN"
+	default:
+		return "DROP"
+	}
+}
+
+func failsafe(ports []api.ProtoPort) []desired.Rule {
+	rules := make([]desired.Rule, 0, len(ports))
+	for _, p := range ports {
+		proto := strings.ToLower(p.Protocol)
+		rules = append(rules, rule(fmt.Sprintf("-p %s -m %s --dport %d", proto, proto, p.Port), "--jump ACCEPT"))
+	}
+	return rules
+}
+
+func (r *Renderer) natPostrouting() []desired.Rule {
+	rules := []desired.Rule{rule("", jump(ChainNATOutgoing))}
+	if r.cfg.IPIP {
+		// Host traffic routed out of tunl0 with a source that is not tunl0's own takes the tunnel address.
+		rules = append(rules, rule("-o tunl0 -m addrtype ! --src-type LOCAL --limit-iface-out -m addrtype --src-type LOCAL",
+			"--jump MASQUERADE"))
+	}
+	return rules
+}
+
+func (r *Renderer) natOutgoing() []desired.Rule {
+	if !r.cfg.NATOutgoing {
+		return nil
+	}
+	return []desired.Rule{rule("-m set --match-set "+IPSetMasqPools+" src -m set ! --match-set "+IPSetAllPools+" dst",
+		"--jump MASQUERADE")}
+}
