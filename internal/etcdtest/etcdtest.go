@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -93,9 +94,10 @@ func (s *Server) Restart() {
 		s.t.Fatalf("creating etcd log: %v", err)
 	}
 	cmd.Stdout, cmd.Stderr = log, log
-	// Die with the test binary even if it is killed before cleanup runs.
+	// Die with the test binary even if it is killed before cleanup runs. The kernel sends the death signal when
+	// the *thread* that started the child exits, so start it from a thread that lives as long as the process.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := startOnLongLivedThread(cmd); err != nil {
 		s.t.Fatalf("starting etcd: %v", err)
 	}
 	s.cmd = cmd
@@ -113,6 +115,23 @@ func (s *Server) Restart() {
 	out, _ := os.ReadFile(filepath.Join(s.dir, "etcd.log"))
 	s.Stop()
 	s.t.Fatalf("etcd did not become healthy at %s within 20s; its log:\n%s", s.Endpoint, out)
+}
+
+var spawnRequests = make(chan func())
+
+func init() {
+	go func() {
+		runtime.LockOSThread() // never unlocked: this thread lives until the process ends
+		for f := range spawnRequests {
+			f()
+		}
+	}()
+}
+
+func startOnLongLivedThread(cmd *exec.Cmd) error {
+	done := make(chan error)
+	spawnRequests <- func() { done <- cmd.Start() }
+	return <-done
 }
 
 // serverEnv drops ETCD_* variables: etcd reads them as flags, and ours (ETCD_ENDPOINTS, ETCD_CERT_FILE…) are

@@ -1,0 +1,172 @@
+package cni
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/containernetworking/cni/pkg/types"
+)
+
+func noEnv(string) string { return "" }
+
+func TestParseConfigAcceptsGoodConfigs(t *testing.T) {
+	tests := []struct {
+		name     string
+		conf     string
+		env      map[string]string
+		check    func(*NetConf) string
+		num4     int
+		num6     int
+		wantMTU  int
+		wantEtcd string
+	}{
+		{
+			name:     "the issue's example config gets IPv4 only and MTU 1500",
+			conf:     `{"cniVersion":"0.3.1","name":"test-calico","type":"calico","etcd_endpoints":"http://127.0.0.1:2379","ipam":{"type":"calico-ipam"}}`,
+			num4:     1,
+			wantMTU:  1500,
+			wantEtcd: "http://127.0.0.1:2379",
+		},
+		{
+			name:     "assign_ipv6 true and assign_ipv4 false as strings give one IPv6 address only",
+			conf:     `{"name":"n","etcd_endpoints":"http://e:2379","mtu":1480,"ipam":{"type":"calico-ipam","assign_ipv4":"false","assign_ipv6":"true"}}`,
+			num6:     1,
+			wantMTU:  1480,
+			wantEtcd: "http://e:2379",
+		},
+		{
+			name:     "JSON booleans are taken as flags too",
+			conf:     `{"name":"n","etcd_endpoints":"http://e:2379","ipam":{"type":"calico-ipam","assign_ipv6":true}}`,
+			num4:     1,
+			num6:     1,
+			wantMTU:  1500,
+			wantEtcd: "http://e:2379",
+		},
+		{
+			name:     "etcd endpoints come from ETCD_ENDPOINTS when the config has none",
+			conf:     `{"name":"n","ipam":{"type":"calico-ipam","ipv4_pools":["10.1.0.0/16","pool2"]}}`,
+			env:      map[string]string{"ETCD_ENDPOINTS": "https://10.0.0.1:2379"},
+			num4:     1,
+			wantMTU:  1500,
+			wantEtcd: "https://10.0.0.1:2379",
+		},
+		{
+			name:     "unknown fields such as policy and kubernetes are ignored",
+			conf:     `{"name":"n","etcd_endpoints":"http://e:2379","policy":{"type":"k8s"},"kubernetes":{},"ipam":{"type":"calico-ipam"}}`,
+			num4:     1,
+			wantMTU:  1500,
+			wantEtcd: "http://e:2379",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := ParseConfig([]byte(tt.conf), func(k string) string { return tt.env[k] })
+			if err != nil {
+				t.Fatalf("expected the config to parse, got %v", err)
+			}
+			if c.IPAM.Num4() != tt.num4 || c.IPAM.Num6() != tt.num6 {
+				t.Errorf("expected %d IPv4 and %d IPv6 addresses, got %d and %d", tt.num4, tt.num6, c.IPAM.Num4(), c.IPAM.Num6())
+			}
+			if c.MTU != tt.wantMTU {
+				t.Errorf("expected MTU %d, got %d", tt.wantMTU, c.MTU)
+			}
+			if got := c.EtcdConfig().Endpoints; len(got) != 1 || got[0] != tt.wantEtcd {
+				t.Errorf("expected etcd endpoints [%s], got %v", tt.wantEtcd, got)
+			}
+			if c.NodenameFile != DefaultNodenameFile {
+				t.Errorf("expected the default nodename file %s, got %q", DefaultNodenameFile, c.NodenameFile)
+			}
+		})
+	}
+}
+
+func TestParseConfigNamesTheBadField(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nope.pem")
+	const ipam = `"ipam":{"type":"calico-ipam"}`
+	tests := []struct {
+		name      string
+		conf      string
+		wantField string
+	}{
+		{"a network name with capitals cannot name a profile", `{"name":"Test","etcd_endpoints":"http://e:2379",` + ipam + `}`, "name"},
+		{"a missing network name is refused", `{"etcd_endpoints":"http://e:2379",` + ipam + `}`, "name"},
+		{"no etcd endpoints anywhere is refused", `{"name":"n",` + ipam + `}`, "etcd_endpoints"},
+		{"an endpoint without a scheme is refused", `{"name":"n","etcd_endpoints":"127.0.0.1:2379",` + ipam + `}`, "etcd_endpoints"},
+		{"a key file without a cert file is refused", `{"name":"n","etcd_endpoints":"http://e:2379","etcd_key_file":"/k",` + ipam + `}`, "etcd_key_file"},
+		{"a CA file that does not exist is refused", `{"name":"n","etcd_endpoints":"http://e:2379","etcd_ca_cert_file":"` + missing + `",` + ipam + `}`, "etcd_ca_cert_file"},
+		{"an MTU given as a string is refused", `{"name":"n","etcd_endpoints":"http://e:2379","mtu":"1500",` + ipam + `}`, "mtu"},
+		{"an MTU above 65535 is refused", `{"name":"n","etcd_endpoints":"http://e:2379","mtu":70000,` + ipam + `}`, "mtu"},
+		{"an unknown log level is refused", `{"name":"n","etcd_endpoints":"http://e:2379","log_level":"loud",` + ipam + `}`, "log_level"},
+		{"a relative log file path is refused", `{"name":"n","etcd_endpoints":"http://e:2379","log_file_path":"cni.log",` + ipam + `}`, "log_file_path"},
+		{"a relative nodename file is refused", `{"name":"n","etcd_endpoints":"http://e:2379","nodename_file":"nodename",` + ipam + `}`, "nodename_file"},
+		{"another IPAM type is refused", `{"name":"n","etcd_endpoints":"http://e:2379","ipam":{"type":"host-local"}}`, "ipam.type"},
+		{"a missing ipam section is refused", `{"name":"n","etcd_endpoints":"http://e:2379"}`, "ipam.type"},
+		{"assign_ipv4 yes is refused", `{"name":"n","etcd_endpoints":"http://e:2379","ipam":{"type":"calico-ipam","assign_ipv4":"yes"}}`, "ipam.assign_ipv4"},
+		{"assign_ipv6 as a number is refused", `{"name":"n","etcd_endpoints":"http://e:2379","ipam":{"type":"calico-ipam","assign_ipv6":1}}`, "ipam.assign_ipv6"},
+		{"assigning nothing at all is refused", `{"name":"n","etcd_endpoints":"http://e:2379","ipam":{"type":"calico-ipam","assign_ipv4":"false"}}`, "ipam.assign_ipv4"},
+		{"an IPv6 CIDR among the IPv4 pools is refused", `{"name":"n","etcd_endpoints":"http://e:2379","ipam":{"type":"calico-ipam","ipv4_pools":["fd00::/64"]}}`, "ipam.ipv4_pools[0]"},
+		{"a malformed pool CIDR is refused", `{"name":"n","etcd_endpoints":"http://e:2379","ipam":{"type":"calico-ipam","ipv6_pools":["fd00::/64","fd00::/300"]}}`, "ipam.ipv6_pools[1]"},
+		{"ipv4_pools as a string instead of a list is refused", `{"name":"n","etcd_endpoints":"http://e:2379","ipam":{"type":"calico-ipam","ipv4_pools":"10.0.0.0/8"}}`, "ipam.ipv4_pools"},
+		{"a document that is not JSON is refused", `{"name":`, "(document)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(tt.conf), noEnv)
+			var ce *ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("expected a ConfigError for field %s, got %v", tt.wantField, err)
+			}
+			if ce.Field != tt.wantField {
+				t.Errorf("expected the error to name field %s, got %s (%v)", tt.wantField, ce.Field, err)
+			}
+			cniErr := cniError(err).(*types.Error)
+			if cniErr.Code != types.ErrInvalidNetworkConfig {
+				t.Errorf("expected CNI error code %d, got %d", types.ErrInvalidNetworkConfig, cniErr.Code)
+			}
+			if !strings.Contains(cniErr.Msg, tt.wantField) {
+				t.Errorf("expected the CNI error msg to name %s, got %q", tt.wantField, cniErr.Msg)
+			}
+		})
+	}
+}
+
+func TestNodeNameResolution(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "nodename")
+	if err := os.WriteFile(file, []byte("node-from-file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hostname := func() (string, error) { return "Host-A", nil }
+	tests := []struct {
+		name string
+		conf NetConf
+		want string
+	}{
+		{"the config's nodename wins over the file", NetConf{Nodename: "configured", NodenameFile: file}, "configured"},
+		{"the nodename file is used when the config has no nodename", NetConf{NodenameFile: file}, "node-from-file"},
+		{"the hostname, lower-cased, is used when the file is missing", NetConf{NodenameFile: filepath.Join(dir, "missing")}, "host-a"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.conf.NodeName(hostname)
+			if err != nil {
+				t.Fatalf("expected a node name, got error %v", err)
+			}
+			if got != tt.want {
+				t.Errorf("expected node name %q, got %q", tt.want, got)
+			}
+		})
+	}
+}
+
+func TestParseLevel(t *testing.T) {
+	for in, want := range map[string]string{"": "INFO", "debug": "DEBUG", "INFO": "INFO", "warning": "WARN", "warn": "WARN", "error": "ERROR"} {
+		got, err := parseLevel(in)
+		if err != nil || got.String() != want {
+			t.Errorf("log_level %q: expected %s, got %s (%v)", in, want, got, err)
+		}
+	}
+}

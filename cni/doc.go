@@ -1,0 +1,17 @@
+// Package cni is the calico CNI plugin and its calico-ipam mode: it parses the network config, takes addresses
+// from package ipam, wires a veth pair between the host and the pod's network namespace, and records the
+// WorkloadEndpoint (and the Profile named after the network) in the datastore. cmd/calico only dispatches to it.
+//
+// ADD, for container C, interface I on network N, node H:
+//   - addresses from IPAM under handle "N.C" (one IPv4 unless assign_ipv4 is "false", one IPv6 if assign_ipv6 is
+//     "true"), each as a /32 or /128;
+//   - a veth pair: host end "cali" + 11 hex digits of sha1("N.C.I"), MAC ee:ee:ee:ee:ee:ee, proxy_arp=1,
+//     neigh proxy_delay=0, forwarding=1 (IPv6: proxy_ndp=1, forwarding=1); pod end I with the addresses, a link
+//     route to 169.254.1.1 and the default route via it (IPv6: via the host end's link-local address);
+//   - WorkloadEndpoint "H-cni-C-I" ('-' doubled inside each part) in namespace default, and Profile N if missing.
+//
+// The host's route to the pod (W/32 dev cali…) is not added here: felix installs it for every local endpoint.
+// Whatever fails after the addresses are taken, ADD removes the veth and the endpoint and releases the handle
+// before it returns. A repeated ADD answers from the stored endpoint. DEL removes the veth, the endpoint and the
+// handle's addresses, and succeeds when any of them is already gone.
+package cni

@@ -1,0 +1,552 @@
+package cni
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	cnins "github.com/containernetworking/cni/pkg/ns"
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/cni/pkg/version"
+	"github.com/containernetworking/plugins/pkg/ns"
+
+	"github.com/calico-l3/calico/api"
+	"github.com/calico-l3/calico/datastore"
+	"github.com/calico-l3/calico/ipam"
+)
+
+// SupportedVersions are the CNI spec versions both modes speak.
+var SupportedVersions = version.PluginSupports("0.3.0", "0.3.1", "0.4.0", "1.0.0")
+
+// requestTimeout bounds each datastore request, so an unreachable etcd fails an ADD in seconds, not minutes.
+const requestTimeout = 5 * time.Second
+
+// plugin is one invocation: its config, the node it runs on and its datastore clients.
+type plugin struct {
+	conf *NetConf
+	node string
+	ds   *datastore.Etcd
+	ipam *ipam.IPAM
+	log  *slog.Logger
+
+	closeLog func()
+
+	// failAfter, when set by a test, makes ADD fail right after the named step ("assign", "wire", "endpoint",
+	// "profile") so that each failure path's cleanup can be proved.
+	failAfter func(step string) error
+}
+
+// attachment names everything one ADD creates for a container interface on a network.
+type attachment struct {
+	containerID string
+	ifName      string
+	netns       string
+	handle      string // IPAM handle
+	hostVeth    string
+	endpoint    string // WorkloadEndpoint name
+}
+
+func (p *plugin) attachment(args *skel.CmdArgs) attachment {
+	return attachment{
+		containerID: args.ContainerID,
+		ifName:      args.IfName,
+		netns:       args.Netns,
+		handle:      HandleID(p.conf.Name, args.ContainerID),
+		hostVeth:    HostVethName(WorkloadID(p.conf.Name, args.ContainerID, args.IfName)),
+		endpoint:    EndpointName(p.node, args.ContainerID, args.IfName),
+	}
+}
+
+// open parses the config and connects; the caller closes the returned plugin.
+func open(args *skel.CmdArgs, stderr io.Writer) (*plugin, error) {
+	conf, err := ParseConfig(args.StdinData, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	log, closeLog, err := newLogger(conf, stderr)
+	if err != nil {
+		return nil, err
+	}
+	log = log.With("containerID", args.ContainerID, "ifName", args.IfName, "network", conf.Name)
+	node, err := conf.NodeName(os.Hostname)
+	if err != nil {
+		closeLog()
+		return nil, err
+	}
+	cfg := conf.EtcdConfig()
+	cfg.RequestTimeout = requestTimeout
+	ds, err := datastore.New(cfg)
+	if err != nil {
+		closeLog()
+		return nil, fmt.Errorf("connecting to the datastore: %w", err)
+	}
+	return &plugin{conf: conf, node: node, ds: ds, ipam: ipam.New(ds), log: log, closeLog: closeLog}, nil
+}
+
+func (p *plugin) close() {
+	_ = p.ds.Close()
+	p.closeLog()
+}
+
+func (p *plugin) fail(step string) error {
+	if p.failAfter == nil {
+		return nil
+	}
+	return p.failAfter(step)
+}
+
+// checkReady refuses to work while ClusterInformation "default" says the datastore is not ready (an upgrade is
+// in progress). A missing ClusterInformation is fine: nothing has said otherwise.
+func (p *plugin) checkReady(ctx context.Context) error {
+	r, err := p.ds.Get(ctx, api.KindOf(&api.ClusterInformation{}), "", "default")
+	if errors.Is(err, datastore.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("error getting ClusterInformation: %w", err)
+	}
+	if ready := r.(*api.ClusterInformation).Spec.DatastoreReady; ready != nil && !*ready {
+		p.log.Warn("Upgrade may be in progress, ready flag is not set")
+		//lint:ignore ST1005 Calico's own message, which operators search for
+		return errors.New("Calico is currently not ready to process requests")
+	}
+	return nil
+}
+
+var endpointKind = api.KindOf(&api.WorkloadEndpoint{})
+
+// add wires the container into the network and records it. A repeated ADD returns what the first one did.
+func (p *plugin) add(ctx context.Context, args *skel.CmdArgs) (*current.Result, error) {
+	if err := p.checkReady(ctx); err != nil {
+		return nil, err
+	}
+	a := p.attachment(args)
+	if res, found, err := p.existing(ctx, a); found || err != nil {
+		return res, err
+	}
+	if err := checkPodNetns(a.netns); err != nil {
+		return nil, err
+	}
+	// A node or container ID that cannot make an endpoint name is found before anything is taken.
+	if err := p.endpointFor(a).Validate(); err != nil {
+		return nil, fmt.Errorf("WorkloadEndpoint %s for node %q and container %q: %w", a.endpoint, p.node, a.containerID, err)
+	}
+	// Addresses the handle holds while no endpoint exists were left by an ADD whose cleanup could not reach etcd.
+	if err := p.ipam.ReleaseByHandle(ctx, a.handle); err == nil {
+		p.log.Warn("Released addresses left by an earlier failed ADD", "handle", a.handle)
+	} else if !errors.Is(err, datastore.ErrNotFound) {
+		return nil, fmt.Errorf("releasing addresses left on handle %s: %w", a.handle, err)
+	}
+	ips, err := p.assign(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	res, err := p.attach(ctx, a, ips)
+	if err != nil {
+		// Every failure after the assignment lands here, whatever step it came from.
+		if cerr := p.undo(ctx, a); cerr != nil {
+			return nil, fmt.Errorf("%w; cleaning up the failed ADD also failed: %v", err, cerr)
+		}
+		return nil, err
+	}
+	return res, nil
+}
+
+// existing finds the endpoint of an earlier ADD of the same container interface.
+func (p *plugin) existing(ctx context.Context, a attachment) (*current.Result, bool, error) {
+	r, err := p.ds.Get(ctx, endpointKind, api.DefaultNamespace, a.endpoint)
+	if errors.Is(err, datastore.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("looking for an existing endpoint %s: %w", a.endpoint, err)
+	}
+	wep := r.(*api.WorkloadEndpoint)
+	if !slices.Contains(wep.Spec.Profiles, p.conf.Name) {
+		return nil, true, fmt.Errorf("container %s interface %s is already attached to network(s) %s",
+			a.containerID, a.ifName, strings.Join(wep.Spec.Profiles, ","))
+	}
+	if err := linkExists(wep.Spec.InterfaceName); err != nil {
+		return nil, true, fmt.Errorf("endpoint %s exists but its host veth does not (%v): DEL the container and ADD it again",
+			a.endpoint, err)
+	}
+	p.log.Info("Calico CNI endpoint already exists; returning its addresses", "endpoint", a.endpoint)
+	res, err := resultFromEndpoint(wep, a.netns)
+	return res, true, err
+}
+
+// assign takes the addresses; on any error nothing stays assigned to the handle.
+func (p *plugin) assign(ctx context.Context, a attachment) ([]net.IPNet, error) {
+	num4, num6 := p.conf.IPAM.Num4(), p.conf.IPAM.Num6()
+	p.log.Info(fmt.Sprintf("Calico CNI IPAM request count IPv4=%d IPv6=%d", num4, num6), "handle", a.handle)
+	v4, v6, err := p.ipam.AutoAssign(ctx, ipam.AssignArgs{
+		Num4:      num4,
+		Num6:      num6,
+		HandleID:  a.handle,
+		Host:      p.node,
+		IPv4Pools: p.conf.IPAM.IPv4Pools,
+		IPv6Pools: p.conf.IPAM.IPv6Pools,
+		Attrs: map[string]string{
+			"node":        p.node,
+			"namespace":   api.DefaultNamespace,
+			"containerID": a.containerID,
+			"timestamp":   time.Now().UTC().Format(time.RFC3339),
+		},
+	})
+	if err == nil && (len(v4) < num4 || len(v6) < num6) {
+		err = fmt.Errorf("failed to request %d IPv4 and %d IPv6 addresses: IPAM allocated only %d and %d",
+			num4, num6, len(v4), len(v6))
+	}
+	if err != nil {
+		// An assignment can fail after taking some addresses (IPv4 done, IPv6 exhausted): give them back.
+		if rerr := p.release(ctx, a.handle); rerr != nil {
+			return nil, fmt.Errorf("assigning addresses: %w; releasing handle %s also failed: %v", err, a.handle, rerr)
+		}
+		return nil, fmt.Errorf("assigning addresses: %w", err)
+	}
+	p.log.Info(fmt.Sprintf("Calico CNI IPAM assigned addresses IPv4=%s IPv6=%s", ipList(v4), ipList(v6)), "handle", a.handle)
+	return append(singleAddresses(v4), singleAddresses(v6)...), nil
+}
+
+// attach does everything after the assignment. It never cleans up: add does, for every error it returns.
+func (p *plugin) attach(ctx context.Context, a attachment, ips []net.IPNet) (*current.Result, error) {
+	if err := p.fail("assign"); err != nil {
+		return nil, err
+	}
+	wired, err := setupPodLink(podLink{Netns: a.netns, IfName: a.ifName, HostVeth: a.hostVeth, MTU: p.conf.MTU, IPs: ips})
+	if err != nil {
+		return nil, err
+	}
+	if err := p.fail("wire"); err != nil {
+		return nil, err
+	}
+	wep := p.endpointFor(a)
+	wep.Spec.MAC = wired.PodMAC
+	for _, ip := range ips {
+		wep.Spec.IPNetworks = append(wep.Spec.IPNetworks, ip.String())
+	}
+	if err := wep.Validate(); err != nil {
+		return nil, fmt.Errorf("building WorkloadEndpoint %s: %w", a.endpoint, err)
+	}
+	if _, err := p.ds.Create(ctx, wep); err != nil {
+		return nil, fmt.Errorf("writing WorkloadEndpoint %s: %w", a.endpoint, err)
+	}
+	p.log.Info("Calico CNI wrote endpoint", "endpoint", a.endpoint, "hostVeth", a.hostVeth, "ips", wep.Spec.IPNetworks)
+	if err := p.fail("endpoint"); err != nil {
+		return nil, err
+	}
+	if err := p.ensureProfile(ctx); err != nil {
+		return nil, err
+	}
+	if err := p.fail("profile"); err != nil {
+		return nil, err
+	}
+	return resultFromEndpoint(wep, a.netns)
+}
+
+// endpointFor is the attachment's WorkloadEndpoint before it has addresses and a MAC.
+func (p *plugin) endpointFor(a attachment) *api.WorkloadEndpoint {
+	wep := &api.WorkloadEndpoint{
+		ObjectMeta: api.ObjectMeta{Name: a.endpoint, Namespace: api.DefaultNamespace},
+		Spec: api.WorkloadEndpointSpec{
+			Orchestrator:  Orchestrator,
+			Workload:      a.containerID,
+			Node:          p.node,
+			ContainerID:   a.containerID,
+			Endpoint:      a.ifName,
+			InterfaceName: a.hostVeth,
+			Profiles:      []string{p.conf.Name},
+		},
+	}
+	wep.Default()
+	return wep
+}
+
+// ensureProfile creates the network's profile if it is missing; an existing one is never changed.
+func (p *plugin) ensureProfile(ctx context.Context) error {
+	_, err := p.ds.Get(ctx, api.KindOf(&api.Profile{}), "", p.conf.Name)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, datastore.ErrNotFound) {
+		return fmt.Errorf("reading profile %s: %w", p.conf.Name, err)
+	}
+	p.log.Info("Calico CNI creating profile: " + p.conf.Name)
+	_, err = p.ds.Create(ctx, DefaultProfile(p.conf.Name))
+	if err != nil && !errors.Is(err, datastore.ErrAlreadyExists) {
+		return fmt.Errorf("creating profile %s: %w", p.conf.Name, err)
+	}
+	return nil
+}
+
+// undo removes what a failed ADD made: the veth, the endpoint if it got written, and the addresses.
+func (p *plugin) undo(ctx context.Context, a attachment) error {
+	p.log.Warn("Cleaning up after failed ADD", "hostVeth", a.hostVeth, "handle", a.handle)
+	var errs []error
+	if err := removeHostVeth(a.hostVeth); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := p.ds.Delete(ctx, endpointKind, api.DefaultNamespace, a.endpoint, ""); err != nil && !errors.Is(err, datastore.ErrNotFound) {
+		errs = append(errs, fmt.Errorf("deleting endpoint %s: %w", a.endpoint, err))
+	}
+	if err := p.release(ctx, a.handle); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// release gives back a handle's addresses; a handle that holds none is not an error.
+func (p *plugin) release(ctx context.Context, handle string) error {
+	err := p.ipam.ReleaseByHandle(ctx, handle)
+	if errors.Is(err, datastore.ErrNotFound) {
+		p.log.Info("Asked to release address but it doesn't exist. Ignoring", "handle", handle)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("releasing addresses of handle %s: %w", handle, err)
+	}
+	p.log.Info("Calico CNI released addresses", "handle", handle)
+	return nil
+}
+
+// del removes the veth, the endpoint and the addresses. Each is tried even if another fails, and each being
+// gone already is success.
+func (p *plugin) del(ctx context.Context, args *skel.CmdArgs) error {
+	if err := p.checkReady(ctx); err != nil {
+		return err
+	}
+	a := p.attachment(args)
+	var errs []error
+	if err := removeHostVeth(a.hostVeth); err != nil {
+		errs = append(errs, err)
+	}
+	if err := p.deleteEndpoint(ctx, a); err != nil {
+		errs = append(errs, err)
+	}
+	if err := p.release(ctx, a.handle); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// deleteEndpoint deletes the attachment's endpoint unless it belongs to another network.
+func (p *plugin) deleteEndpoint(ctx context.Context, a attachment) error {
+	r, err := p.ds.Get(ctx, endpointKind, api.DefaultNamespace, a.endpoint)
+	if errors.Is(err, datastore.ErrNotFound) {
+		p.log.Info("Endpoint object does not exist, no need to clean up.", "endpoint", a.endpoint)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading endpoint %s: %w", a.endpoint, err)
+	}
+	if !slices.Contains(r.(*api.WorkloadEndpoint).Spec.Profiles, p.conf.Name) {
+		p.log.Warn("Endpoint belongs to another network; leaving it", "endpoint", a.endpoint)
+		return nil
+	}
+	_, err = p.ds.Delete(ctx, endpointKind, api.DefaultNamespace, a.endpoint, r.GetObjectMeta().ResourceVersion)
+	if err != nil && !errors.Is(err, datastore.ErrNotFound) {
+		return fmt.Errorf("deleting endpoint %s: %w", a.endpoint, err)
+	}
+	p.log.Info("Calico CNI deleted endpoint", "endpoint", a.endpoint)
+	return nil
+}
+
+// check verifies that the endpoint exists, that its addresses are still assigned to the handle and match the
+// previous result, and that the veth, addresses and routes are in place.
+func (p *plugin) check(ctx context.Context, args *skel.CmdArgs) error {
+	a := p.attachment(args)
+	r, err := p.ds.Get(ctx, endpointKind, api.DefaultNamespace, a.endpoint)
+	if err != nil {
+		return fmt.Errorf("endpoint %s: %w", a.endpoint, err)
+	}
+	wep := r.(*api.WorkloadEndpoint)
+	if !slices.Contains(wep.Spec.Profiles, p.conf.Name) {
+		return fmt.Errorf("endpoint %s does not belong to network %s (profiles %v)", a.endpoint, p.conf.Name, wep.Spec.Profiles)
+	}
+	if wep.Spec.InterfaceName != a.hostVeth {
+		return fmt.Errorf("endpoint %s names host veth %s, expected %s", a.endpoint, wep.Spec.InterfaceName, a.hostVeth)
+	}
+	ips, err := parseNetworks(wep.Spec.IPNetworks)
+	if err != nil {
+		return fmt.Errorf("endpoint %s: %w", a.endpoint, err)
+	}
+	if err := p.checkPrevResult(ips); err != nil {
+		return err
+	}
+	if err := p.checkHandle(ctx, a.handle, ips); err != nil {
+		return err
+	}
+	return checkPodLink(podLink{Netns: a.netns, IfName: a.ifName, HostVeth: a.hostVeth, IPs: ips})
+}
+
+// checkPrevResult compares the runtime's cached result with the endpoint's addresses.
+func (p *plugin) checkPrevResult(ips []net.IPNet) error {
+	prev, err := p.conf.prevResult()
+	if err != nil || prev == nil {
+		return err
+	}
+	var got, want []string
+	for _, c := range prev.IPs {
+		got = append(got, c.Address.String())
+	}
+	for _, ip := range ips {
+		want = append(want, ip.String())
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		return fmt.Errorf("prevResult has addresses [%s] but the endpoint has [%s]", strings.Join(got, " "), strings.Join(want, " "))
+	}
+	return nil
+}
+
+// checkHandle verifies that IPAM still holds every address for the handle.
+func (p *plugin) checkHandle(ctx context.Context, handle string, ips []net.IPNet) error {
+	held, err := p.ipam.IPsByHandle(ctx, handle)
+	if errors.Is(err, datastore.ErrNotFound) {
+		return fmt.Errorf("IPAM has no handle %s: its addresses were released", handle)
+	}
+	if err != nil {
+		return fmt.Errorf("reading addresses of handle %s: %w", handle, err)
+	}
+	for _, ip := range ips {
+		if !slices.ContainsFunc(held, func(h net.IP) bool { return h.Equal(ip.IP) }) {
+			return fmt.Errorf("address %s is not assigned to handle %s in IPAM", ip.IP, handle)
+		}
+	}
+	return nil
+}
+
+// resultFromEndpoint is the ADD result for an endpoint: host veth, pod interface and its addresses. Building it
+// from the stored endpoint is what makes a repeated ADD answer exactly like the first.
+func resultFromEndpoint(wep *api.WorkloadEndpoint, netns string) (*current.Result, error) {
+	ips, err := parseNetworks(wep.Spec.IPNetworks)
+	if err != nil {
+		return nil, fmt.Errorf("endpoint %s: %w", wep.Name, err)
+	}
+	res := &current.Result{
+		CNIVersion: current.ImplementedSpecVersion,
+		Interfaces: []*current.Interface{
+			{Name: wep.Spec.InterfaceName, Mac: HostMAC},
+			{Name: wep.Spec.Endpoint, Mac: wep.Spec.MAC, Sandbox: netns},
+		},
+	}
+	for _, ip := range ips {
+		res.IPs = append(res.IPs, &current.IPConfig{Interface: current.Int(1), Address: ip})
+	}
+	return res, nil
+}
+
+func parseNetworks(nets []string) ([]net.IPNet, error) {
+	var out []net.IPNet
+	for _, s := range nets {
+		ip, n, err := net.ParseCIDR(s)
+		if err != nil {
+			return nil, fmt.Errorf("bad ipNetworks entry %q: %w", s, err)
+		}
+		if v4 := ip.To4(); v4 != nil {
+			ip = v4
+		}
+		out = append(out, net.IPNet{IP: ip, Mask: n.Mask})
+	}
+	return out, nil
+}
+
+// singleAddresses turns assigned addresses into /32 and /128 networks, whatever mask IPAM gave them.
+func singleAddresses(ips []net.IPNet) []net.IPNet {
+	out := make([]net.IPNet, 0, len(ips))
+	for _, n := range ips {
+		if v4 := n.IP.To4(); v4 != nil {
+			out = append(out, net.IPNet{IP: v4, Mask: net.CIDRMask(32, 32)})
+		} else {
+			out = append(out, net.IPNet{IP: n.IP, Mask: net.CIDRMask(128, 128)})
+		}
+	}
+	return out
+}
+
+func ipList(ips []net.IPNet) string {
+	s := make([]string, len(ips))
+	for i, n := range ips {
+		s[i] = n.IP.String()
+	}
+	return "[" + strings.Join(s, " ") + "]"
+}
+
+// checkPodNetns refuses a path that is not a namespace, or is the plugin's own (skel checks the latter only after
+// ADD has done its work).
+func checkPodNetns(path string) error {
+	if err := ns.IsNSorErr(path); err != nil {
+		return &netnsError{path: path, err: err}
+	}
+	if same, err := cnins.CheckNetNS(path); err != nil {
+		return &netnsError{path: path, err: err}
+	} else if same {
+		return &netnsError{path: path, err: errors.New("is the host's own network namespace, not a pod's")}
+	}
+	return nil
+}
+
+// netnsError is a namespace path that is not there or not a namespace.
+type netnsError struct {
+	path string
+	err  error
+}
+
+func (e *netnsError) Error() string { return fmt.Sprintf("netns %s: %v", e.path, e.err) }
+func (e *netnsError) Unwrap() error { return e.err }
+
+// cniError turns an error into the JSON the runtime reads: config errors are code 7 and name the field, an
+// unreachable datastore is code 11 (try again later), a missing namespace is code 8, the rest 999.
+func cniError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var te *types.Error
+	if errors.As(err, &te) {
+		return te
+	}
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		return ce.CNIError()
+	}
+	var ne *netnsError
+	switch {
+	case errors.As(err, &ne):
+		return types.NewError(types.ErrInvalidNetNS, err.Error(), "")
+	case errors.Is(err, datastore.ErrUnreachable):
+		return types.NewError(types.ErrTryAgainLater, err.Error(), "check etcd_endpoints and that etcd is running")
+	}
+	return types.NewError(types.ErrInternal, err.Error(), "")
+}
+
+// prevResult decodes the cached ADD result the runtime passes on CHECK, or nil.
+func (c *NetConf) prevResult() (*current.Result, error) {
+	if c.RawPrevResult == nil {
+		return nil, nil
+	}
+	conf := &types.NetConf{CNIVersion: c.CNIVersion, RawPrevResult: c.RawPrevResult}
+	if err := version.ParsePrevResult(conf); err != nil {
+		return nil, fmt.Errorf("decoding prevResult: %w", err)
+	}
+	res, err := current.NewResultFromResult(conf.PrevResult)
+	if err != nil {
+		return nil, fmt.Errorf("converting prevResult: %w", err)
+	}
+	return res, nil
+}
+
+// linkExists reports whether a host interface exists.
+func linkExists(name string) error {
+	_, err := net.InterfaceByName(name)
+	return err
+}
