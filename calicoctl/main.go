@@ -28,6 +28,7 @@ var commands = map[string]Command{
 	"get":     {"Print resources.", runGet},
 	"version": {"Print the client and cluster versions.", runVersion},
 	"node":    {"Show this node's BGP status (node status).", runNode},
+	"ipam":    {"Show, release and check IP address management.", runIPAM},
 }
 
 // Main runs calicoctl with the arguments after the program name and returns the process exit code:
