@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/calico-l3/calico/ipam"
 )
 
@@ -53,5 +55,28 @@ func TestIPAMShowReleaseAndCheck(t *testing.T) {
 	r = c.run("", "ipam", "check")
 	if r.code != 1 || !strings.Contains(r.stdout, "block bookkeeping does not add up") {
 		t.Errorf("ipam check after corruption: %v", r)
+	}
+}
+
+func TestDeletingAPoolGivesBackItsBlockAffinities(t *testing.T) {
+	c := startCtl(t)
+	c.expect(0, "Successfully created 1 'IPPool' resource(s)\n", "", poolYAML("pool1", "10.1.240.0/24"), "create", "-f", "-")
+	c.expect(0, "Successfully created 1 'Node' resource(s)\n", "", "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: node1}\n", "create", "-f", "-")
+	m := ipam.New(c.ds)
+	if _, _, err := m.AutoAssign(context.Background(), ipam.AssignArgs{Num4: 1, HandleID: "net1.abc", Host: "node1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.ReleaseByHandle(context.Background(), "net1.abc"); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := c.ds.Raw().Get(context.Background(), "/calico/ipam/v2/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if before.Count == 0 {
+		t.Fatalf("node1's empty block and affinity should stay while node1 exists")
+	}
+	f := c.file(poolYAML("pool1", "10.1.240.0/24"))
+	c.expect(0, "Successfully deleted 1 'IPPool' resource(s)\n", "", "", "delete", "-f", f)
+	resp, err := c.ds.Raw().Get(context.Background(), "/calico/ipam/v2/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil || resp.Count != 0 {
+		t.Errorf("after deleting the pool, %d IPAM keys remain (err %v)", resp.Count, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/calico-l3/calico/api"
 	"github.com/calico-l3/calico/datastore"
+	"github.com/calico-l3/calico/ipam"
 )
 
 // beforeWrite runs the checks and side effects that writing r needs beyond r itself. cur is the stored version
@@ -113,4 +114,30 @@ func setIPIPEnabled(fc *api.FelixConfiguration) bool {
 	on := true
 	fc.Spec.IPIPEnabled = &on
 	return true
+}
+
+// retirePool prepares a pool for deletion as Calico does: it disables the pool so that no new block is claimed
+// from it, then gives back every block affinity inside it (empty blocks are deleted; addresses in use stay
+// allocated until their workloads release them). It returns the pool's resourceVersion after disabling it.
+func retirePool(ctx context.Context, ds datastore.Client, k *api.Kind, name, version string) (string, error) {
+	r, err := ds.Get(ctx, k, "", name)
+	if err != nil {
+		return "", err
+	}
+	pool := r.(*api.IPPool)
+	if version != "" && pool.ResourceVersion != version {
+		return "", nil // the delete itself reports the stale version
+	}
+	if !pool.Spec.Disabled {
+		pool.Spec.Disabled = true
+		if _, err := ds.Update(ctx, pool); err != nil {
+			return "", fmt.Errorf("disabling IPPool(%s) before deleting it: %w", name, err)
+		}
+	}
+	if etcd, ok := ds.(*datastore.Etcd); ok {
+		if err := ipam.New(etcd).ReleasePoolAffinities(ctx, pool.Spec.CIDR); err != nil {
+			return "", fmt.Errorf("releasing the blocks of IPPool(%s): %w", name, err)
+		}
+	}
+	return pool.ResourceVersion, nil
 }

@@ -82,6 +82,15 @@ func updateOne(ctx context.Context, ds datastore.Client, r, cur api.Resource) er
 
 // deleteOne deletes a resource; with a resourceVersion only if it is still the stored one.
 func deleteOne(ctx context.Context, ds datastore.Client, k *api.Kind, namespace, name, version string, skipNotExists bool) error {
+	if k.Name == "IPPool" {
+		v, err := retirePool(ctx, ds, k, name, version)
+		if err != nil && !errors.Is(err, datastore.ErrNotFound) {
+			return err
+		}
+		if version != "" && v != "" {
+			version = v
+		}
+	}
 	_, err := ds.Delete(ctx, k, namespace, name, version)
 	switch {
 	case skipNotExists && errors.Is(err, datastore.ErrNotFound):
