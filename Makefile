@@ -25,8 +25,11 @@ test: deps build
 unit:
 	$(GO) test -count=1 -short ./...
 
+# Benchmarks, each beside its baseline measured in the same run; prints a table of figures and of ratios, and
+# writes bin/bench.json.
 bench: deps build
-	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./... | tee bin/bench.txt
+	$(GO) test -run '^$$' -bench . -benchtime 2s -count 1 -timeout 60m ./... | tee bin/bench.txt
+	$(GO) run ./tests/benchreport -json bin/bench.json bin/bench.txt
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+const sample = `goos: linux
+pkg: github.com/calico-l3/calico/confd
+BenchmarkRender-2           	     100	   9000000 ns/op	 2070000 B/op
+BenchmarkPlainTemplate-2    	     300	   3000000 ns/op
+pkg: github.com/calico-l3/calico/ipam
+BenchmarkAutoAssign/nodes=2-2         	     50	   4000000 ns/op	 4.0 p50-ms	 49 p99-ms
+BenchmarkEtcdTxn/clients=2-2         	     50	   1000000 ns/op	 1.0 p50-ms
+pkg: github.com/calico-l3/calico/felix/dataplane
+BenchmarkColdStart/endpoints=10-2   1   5 ns/op   30 felix-ms   10 floor-ms   90 naive-ms
+`
+
+func TestParseAndRatios(t *testing.T) {
+	res := parse(strings.NewReader(sample))
+	if len(res) != 5 || res[0].Package != "github.com/calico-l3/calico/confd" || res[0].Metrics["B/op"] != 2070000 || res[2].Name != "BenchmarkAutoAssign/nodes=2" {
+		t.Fatalf("parse: got %+v", res)
+	}
+	got := map[string]float64{}
+	for _, r := range ratios(res) {
+		got[r.What[:strings.Index(r.What, ":")]+" "+r.What[strings.Index(r.What, ":")+2:][:10]] = r.Ratio
+	}
+	want := map[string]float64{
+		"BenchmarkRender confd rend": 3, "BenchmarkAutoAssign/nodes=2 IPAM assig": 4,
+		"BenchmarkColdStart/endpoints=10 felix prog": 3, "BenchmarkColdStart/endpoints=10 one `iptab": 3,
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: got %v, want %v (all: %v)", k, got[k], v, got)
+		}
+	}
+}
