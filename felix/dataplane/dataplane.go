@@ -1,0 +1,268 @@
+// Package dataplane makes the host's kernel match felix's desired state (felix/desired): routes of felix's own
+// route protocol, the IPIP tunnel device, host and interface sysctls, ipsets and iptables. It is the only part
+// of felix that touches the kernel.
+//
+// Each kind of state has a pure planner (planTable, planIPSets, planRoutes, planTunnel) that compares the
+// desired state with what the kernel holds and says what to write; the rest of the package reads the kernel,
+// runs those plans and reports what it changed. iptables is written with one `iptables-restore --noflush`
+// transaction per table and only where something differs; every rule carries a hash comment, so drift is found
+// by comparing hashes and repaired in place. felix remembers what it wrote, so a steady-state Apply neither
+// reads nor writes iptables or ipsets; Resync reads everything back and repairs what changed behind its back.
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
+	"github.com/calico-l3/calico/felix/desired"
+)
+
+// Config says where and how the dataplane writes.
+type Config struct {
+	// NetnsPath is the network namespace to program, e.g. /run/netns/x; empty means the process's own. Every
+	// netlink call, /proc/sys write and command (iptables-restore, ipset, conntrack) acts on that namespace.
+	NetnsPath string
+	// InterfacePrefix is the name prefix of workload interfaces that WatchLinks reports; default "cali".
+	InterfacePrefix string
+	// IPSetMaxElem is the maxelem of the ipsets felix creates; default 1048576.
+	IPSetMaxElem int
+	// Logger receives one line per change; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Report says what one Apply or Resync changed. Tables and chains are written "table/chain".
+type Report struct {
+	RoutesAdded, RoutesReplaced, RoutesRemoved []string
+	RoutesWaiting                              []string // workload routes whose interface does not exist yet
+	RouteConflicts                             []string // destinations held by a route of another protocol
+	ChainsWritten, ChainsDeleted               []string // cali- chains created or rewritten, and deleted
+	HooksWritten                               []string // kernel chains whose felix rules were replaced
+	IPSetsWritten, IPSetsDeleted               []string
+	SysctlsSet                                 []string // "path=value", path relative to /proc/sys
+	InterfacesWaiting                          []string // desired interfaces that do not exist yet
+	TunnelChanges                              []string
+	ConntrackFlushed                           []string // addresses whose conntrack entries were deleted
+	// Repaired lists what a Resync found changed behind felix's back: "iptables table/chain", "ipset name".
+	Repaired []string
+	Execs    []Exec // every command run, in order
+}
+
+// Exec is one command the dataplane ran.
+type Exec struct {
+	Program  string // e.g. "iptables-restore"
+	Args     []string
+	Duration time.Duration
+	Failed   bool
+}
+
+// Changed says whether anything in the kernel was changed.
+func (r Report) Changed() bool {
+	return len(r.RoutesAdded)+len(r.RoutesReplaced)+len(r.RoutesRemoved)+len(r.ChainsWritten)+
+		len(r.ChainsDeleted)+len(r.HooksWritten)+len(r.IPSetsWritten)+len(r.IPSetsDeleted)+len(r.SysctlsSet)+
+		len(r.TunnelChanges)+len(r.ConntrackFlushed) > 0
+}
+
+// Runs counts the executions of one program, e.g. "iptables-restore".
+func (r Report) Runs(program string) int {
+	n := 0
+	for _, e := range r.Execs {
+		if e.Program == program {
+			n++
+		}
+	}
+	return n
+}
+
+// RunTime is the total time spent running one program.
+func (r Report) RunTime(program string) time.Duration {
+	var d time.Duration
+	for _, e := range r.Execs {
+		if e.Program == program {
+			d += e.Duration
+		}
+	}
+	return d
+}
+
+// Dataplane programs one network namespace. Its methods may be called from several goroutines; they run one at
+// a time.
+type Dataplane struct {
+	cfg Config
+	log *slog.Logger
+
+	mu     sync.Mutex
+	netns  ns.NetNS       // nil: the process's own namespace
+	nsh    netns.NsHandle // the same namespace, for netlink subscriptions; -1 when netns is nil
+	nl     *netlink.Handle
+	tables map[string]tableState           // each table as felix last read or wrote it; absent: read it before writing
+	memo   map[string]map[string]chainMemo // per table: rendered chains, to hash only what changed
+	sets   ipsetState                      // felix's ipsets as last read or written; nil: read them before writing
+	sysctl map[string]sysctlMemo           // sysctl values felix wrote or found, by path
+
+	linkTable linkTable // the namespace's links, followed through a netlink subscription
+}
+
+// New opens the namespace to program. Nothing is read or written before the first Apply or Resync.
+func New(cfg Config) (*Dataplane, error) {
+	if cfg.InterfacePrefix == "" {
+		cfg.InterfacePrefix = "cali"
+	}
+	if cfg.IPSetMaxElem <= 0 {
+		cfg.IPSetMaxElem = defaultMaxElem
+	}
+	d := &Dataplane{
+		cfg: cfg, log: cfg.Logger, nsh: netns.None(),
+		tables: map[string]tableState{}, memo: map[string]map[string]chainMemo{}, sysctl: map[string]sysctlMemo{},
+	}
+	if d.log == nil {
+		d.log = slog.Default()
+	}
+	d.log = d.log.With("component", "dataplane")
+	d.linkTable.prefix = cfg.InterfacePrefix
+	var err error
+	if cfg.NetnsPath == "" {
+		d.nl, err = netlink.NewHandle()
+		if err != nil {
+			return nil, fmt.Errorf("opening netlink: %w", err)
+		}
+		return d, nil
+	}
+	if d.netns, err = ns.GetNS(cfg.NetnsPath); err != nil {
+		return nil, fmt.Errorf("opening network namespace %s: %w", cfg.NetnsPath, err)
+	}
+	if d.nsh, err = netns.GetFromPath(cfg.NetnsPath); err != nil {
+		d.netns.Close()
+		return nil, fmt.Errorf("opening network namespace %s: %w", cfg.NetnsPath, err)
+	}
+	if d.nl, err = netlink.NewHandleAt(d.nsh); err != nil {
+		d.netns.Close()
+		d.nsh.Close()
+		return nil, fmt.Errorf("opening netlink in %s: %w", cfg.NetnsPath, err)
+	}
+	return d, nil
+}
+
+// Close stops following links, closes WatchLinks channels and releases the namespace and netlink handles. It
+// changes nothing in the kernel.
+func (d *Dataplane) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stopLinks()
+	d.nl.Close()
+	if d.netns != nil {
+		d.nsh.Close()
+		return d.netns.Close()
+	}
+	return nil
+}
+
+// Apply makes the kernel match st, writing only what differs from what felix last wrote. The first Apply reads
+// the kernel and adopts what a previous felix left: only what differs is rewritten, nothing is flushed first.
+// Every part is attempted even when another fails; the error joins all failures, and the next Apply retries.
+func (d *Dataplane) Apply(ctx context.Context, st *desired.State) (Report, error) {
+	return d.sync(ctx, st, false)
+}
+
+// Resync reads the kernel back (iptables-save, ipset save, sysctls) instead of trusting what felix last wrote,
+// repairs whatever differs from st and reports what changed behind felix's back in Report.Repaired. Call it on
+// start and periodically.
+func (d *Dataplane) Resync(ctx context.Context, st *desired.State) (Report, error) {
+	return d.sync(ctx, st, true)
+}
+
+func (d *Dataplane) sync(ctx context.Context, st *desired.State, resync bool) (Report, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	start := time.Now()
+	var rep Report
+	if st == nil {
+		st = &desired.State{}
+	}
+	// Everything that can be checked without the kernel is checked before anything is written.
+	tables := map[string]renderedTable{}
+	for _, name := range tableNames(st) {
+		rt, err := d.render(name, st.Tables[name])
+		if err != nil {
+			return rep, fmt.Errorf("rendering iptables table %s: %w", name, err)
+		}
+		tables[name] = rt
+	}
+	for name, set := range st.IPSets {
+		if _, err := normaliseSet(name, set); err != nil {
+			return rep, err
+		}
+	}
+	if _, err := planRoutes(st.Routes, nil, nil); err != nil {
+		return rep, fmt.Errorf("checking routes: %w", err)
+	}
+	if resync {
+		clear(d.sysctl)
+	}
+
+	var errs []error
+	errs = append(errs, d.syncTunnel(st.Tunnel, &rep))
+	links, err := d.links(resync)
+	if err != nil {
+		return rep, errors.Join(append(errs, err)...)
+	}
+	errs = append(errs, d.syncSysctls(st, links, &rep))
+
+	setPlan, setErr := d.syncIPSetsBefore(ctx, st.IPSets, resync, &rep)
+	errs = append(errs, setErr)
+	if now, err := d.readTables(ctx, sortedKeys(tables), resync, &rep); err != nil {
+		for name := range tables {
+			delete(d.tables, name)
+		}
+		errs = append(errs, err)
+	} else {
+		for _, name := range sortedKeys(tables) {
+			errs = append(errs, d.syncTable(ctx, name, tables[name], now[name], &rep))
+		}
+	}
+	if setErr == nil {
+		errs = append(errs, d.syncIPSetsAfter(ctx, setPlan, &rep))
+	}
+	errs = append(errs, d.syncRoutes(ctx, st.Routes, links, &rep))
+
+	err = errors.Join(errs...)
+	level := slog.LevelDebug
+	if rep.Changed() || err != nil || len(rep.Repaired) > 0 {
+		level = slog.LevelInfo
+	}
+	d.log.Log(ctx, level, "dataplane synced", "resync", resync, "changed", rep.Changed(),
+		"iptablesRestores", rep.Runs(iptablesRestore), "repaired", len(rep.Repaired),
+		"took", time.Since(start).Round(time.Microsecond), "err", err)
+	return rep, err
+}
+
+// standardTables are the iptables tables felix always looks after, so that a table it stopped using is cleaned.
+var standardTables = []string{"filter", "mangle", "nat", "raw"}
+
+func tableNames(st *desired.State) []string {
+	names := slices.Clone(standardTables)
+	for name := range st.Tables {
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// render renders a desired table, reusing the rendering of chains that did not change since the last apply:
+// a steady-state apply of a large state hashes nothing.
+func (d *Dataplane) render(table string, t *desired.Table) (renderedTable, error) {
+	if d.memo[table] == nil {
+		d.memo[table] = map[string]chainMemo{}
+	}
+	return renderTable(t, d.memo[table])
+}

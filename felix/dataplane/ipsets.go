@@ -1,0 +1,275 @@
+package dataplane
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/calico-l3/calico/felix/desired"
+)
+
+// This file is the pure half of the ipset manager: parsing `ipset save` and computing the `ipset restore`
+// input that turns felix's sets in the kernel into the desired ones.
+
+const (
+	ipsetPrefix     = "cali" // felix owns every set whose name starts with it
+	maxIPSetNameLen = 31
+	defaultMaxElem  = 1048576
+)
+
+// setState is one ipset in the kernel.
+type setState struct {
+	Type    desired.IPSetType
+	Family  string // inet or inet6
+	Members map[string]bool
+}
+
+// ipsetState is felix's sets in the kernel by name.
+type ipsetState map[string]setState
+
+// parseIPSetSave reads `ipset save` output, keeping the sets felix owns.
+func parseIPSetSave(text string) (ipsetState, error) {
+	st := ipsetState{}
+	for n, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || !strings.HasPrefix(f[1], ipsetPrefix) {
+			continue
+		}
+		switch f[0] {
+		case "create":
+			s := setState{Type: desired.IPSetType(f[2]), Family: "inet", Members: map[string]bool{}}
+			for i := 3; i+1 < len(f); i++ {
+				if f[i] == "family" {
+					s.Family = f[i+1]
+				}
+			}
+			st[f[1]] = s
+		case "add":
+			s, ok := st[f[1]]
+			if !ok {
+				return nil, fmt.Errorf("ipset save line %d: member of set %s before its create line", n+1, f[1])
+			}
+			s.Members[f[2]] = true
+		}
+	}
+	return st, nil
+}
+
+// wantSet is a desired set normalised to what `ipset save` prints.
+type wantSet struct {
+	Type    desired.IPSetType
+	Family  string
+	Members []string // sorted, normalised
+}
+
+// normaliseSet checks a desired set and writes its members the way the kernel reports them: addresses for
+// hash:ip, canonical CIDRs for hash:net with full-length prefixes written as plain addresses.
+func normaliseSet(name string, s desired.IPSet) (wantSet, error) {
+	if !strings.HasPrefix(name, ipsetPrefix) || len(name) > maxIPSetNameLen || strings.ContainsAny(name, " \t\n") {
+		return wantSet{}, fmt.Errorf("ipset name %q must start with %q and have at most %d characters", name, ipsetPrefix, maxIPSetNameLen)
+	}
+	if s.Type != desired.HashIP && s.Type != desired.HashNet {
+		return wantSet{}, fmt.Errorf("ipset %s: unsupported type %q", name, s.Type)
+	}
+	// The family follows felix's naming (cali4…, cali6…); for other names, the first member.
+	w := wantSet{Type: s.Type, Family: "inet"}
+	if strings.HasPrefix(name, "cali6") ||
+		!strings.HasPrefix(name, "cali4") && len(s.Members) > 0 && strings.Contains(s.Members[0], ":") {
+		w.Family = "inet6"
+	}
+	seen := map[string]bool{}
+	for i, m := range s.Members {
+		pfx, err := parseMember(m)
+		if err != nil {
+			return wantSet{}, fmt.Errorf("ipset %s member %d: %w", name, i+1, err)
+		}
+		if pfx.Addr().Is6() != (w.Family == "inet6") {
+			return wantSet{}, fmt.Errorf("ipset %s: member %s is not of family %s", name, m, w.Family)
+		}
+		var norm string
+		switch {
+		case pfx.IsSingleIP():
+			norm = pfx.Addr().String()
+		case s.Type == desired.HashIP:
+			return wantSet{}, fmt.Errorf("ipset %s: %s is a network, but the set is %s", name, m, s.Type)
+		default:
+			norm = pfx.String()
+		}
+		if !seen[norm] {
+			seen[norm] = true
+			w.Members = append(w.Members, norm)
+		}
+	}
+	slices.Sort(w.Members)
+	return w, nil
+}
+
+func parseMember(m string) (netip.Prefix, error) {
+	if strings.Contains(m, "/") {
+		p, err := netip.ParsePrefix(m)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(m)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+// tempSetName is the name of the set a full rewrite fills before swapping it in: felix's "cali40<id>" becomes
+// "cali4t<id>" (and "cali6…" likewise); other names get a short hash so the temp name is stable and still
+// starts with the prefix.
+func tempSetName(name string) string {
+	if len(name) > 5 && (strings.HasPrefix(name, "cali4") || strings.HasPrefix(name, "cali6")) && name[5] == '0' {
+		return name[:5] + "t" + name[6:]
+	}
+	sum := sha256.Sum256([]byte(name))
+	return "cali-t-" + base64.RawURLEncoding.EncodeToString(sum[:])[:20]
+}
+
+// ipsetPlan is what it takes to make felix's sets match.
+type ipsetPlan struct {
+	update  string     // ipset restore input creating and updating sets; run before iptables
+	destroy string     // ipset restore input destroying stale sets; run after iptables stopped using them
+	after   ipsetState // felix's sets once both scripts have run
+	written []string   // sets created or changed
+	deleted []string   // sets destroyed
+}
+
+// planIPSets computes the ipset restore inputs that turn the kernel's sets (have) into the desired ones. A
+// missing set is created and filled. A set whose membership differs by more than half of its desired size is
+// rewritten whole into a temporary set that is then swapped in, so readers never see it half-filled; smaller
+// differences are applied member by member. A set of the wrong type is destroyed and recreated (which fails
+// while iptables still uses it). Sets with the cali prefix that are not desired are destroyed.
+func planIPSets(want map[string]desired.IPSet, have ipsetState, maxElem int) (ipsetPlan, error) {
+	if maxElem <= 0 {
+		maxElem = defaultMaxElem
+	}
+	p := ipsetPlan{after: ipsetState{}}
+	wants := map[string]wantSet{}
+	temps := map[string]bool{}
+	for name, s := range want {
+		w, err := normaliseSet(name, s)
+		if err != nil {
+			return ipsetPlan{}, err
+		}
+		wants[name] = w
+		temps[tempSetName(name)] = true
+	}
+	var up, down strings.Builder
+	createLine := func(name string, w wantSet) {
+		fmt.Fprintf(&up, "create %s %s family %s maxelem %d\n", name, w.Type, w.Family, maxElem)
+	}
+	// Temp sets left by an interrupted rewrite are in nobody's way once gone, and never referenced by iptables.
+	for _, name := range sortedKeys(have) {
+		if temps[name] {
+			if _, wanted := wants[name]; !wanted {
+				fmt.Fprintf(&up, "destroy %s\n", name)
+			}
+		}
+	}
+	for _, name := range sortedKeys(wants) {
+		w := wants[name]
+		p.after[name] = setState{Type: w.Type, Family: w.Family, Members: toSet(w.Members)}
+		h, exists := have[name]
+		switch {
+		case !exists:
+			createLine(name, w)
+			for _, m := range w.Members {
+				fmt.Fprintf(&up, "add %s %s\n", name, m)
+			}
+		case h.Type != w.Type || h.Family != w.Family:
+			fmt.Fprintf(&up, "destroy %s\n", name)
+			createLine(name, w)
+			for _, m := range w.Members {
+				fmt.Fprintf(&up, "add %s %s\n", name, m)
+			}
+		default:
+			var adds, dels []string
+			for _, m := range w.Members {
+				if !h.Members[m] {
+					adds = append(adds, m)
+				}
+			}
+			wantMembers := p.after[name].Members
+			for m := range h.Members {
+				if !wantMembers[m] {
+					dels = append(dels, m)
+				}
+			}
+			if len(adds)+len(dels) == 0 {
+				continue
+			}
+			slices.Sort(dels)
+			if len(adds)+len(dels) > len(w.Members)/2 {
+				tmp := tempSetName(name)
+				createLine(tmp, w)
+				for _, m := range w.Members {
+					fmt.Fprintf(&up, "add %s %s\n", tmp, m)
+				}
+				fmt.Fprintf(&up, "swap %s %s\ndestroy %s\n", name, tmp, tmp)
+			} else {
+				for _, m := range dels {
+					fmt.Fprintf(&up, "del %s %s -exist\n", name, m)
+				}
+				for _, m := range adds {
+					fmt.Fprintf(&up, "add %s %s -exist\n", name, m)
+				}
+			}
+		}
+		p.written = append(p.written, name)
+	}
+	for _, name := range sortedKeys(have) {
+		if _, wanted := wants[name]; wanted || temps[name] {
+			continue
+		}
+		fmt.Fprintf(&down, "destroy %s\n", name)
+		p.deleted = append(p.deleted, name)
+	}
+	p.update, p.destroy = up.String(), down.String()
+	return p, nil
+}
+
+// driftedSets lists the sets whose kernel content (now) differs from what felix last wrote (then).
+func driftedSets(then, now ipsetState) []string {
+	var out []string
+	for name, a := range then {
+		b, ok := now[name]
+		if !ok || a.Type != b.Type || a.Family != b.Family || !sameKeys(a.Members, b.Members) {
+			out = append(out, name)
+		}
+	}
+	for name := range now {
+		if _, ok := then[name]; !ok {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func toSet(xs []string) map[string]bool {
+	m := make(map[string]bool, len(xs))
+	for _, x := range xs {
+		m[x] = true
+	}
+	return m
+}
+
+func sameKeys(a, b map[string]bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if !b[k] {
+			return false
+		}
+	}
+	return true
+}

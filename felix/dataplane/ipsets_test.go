@@ -1,0 +1,246 @@
+package dataplane
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/calico-l3/calico/felix/desired"
+)
+
+// Real `ipset save` output, with a foreign set that felix must ignore.
+const sampleIPSetSave = `create cali40all-ipam-pools hash:net family inet hashsize 1024 maxelem 1048576 bucketsize 12 initval 0xdaf0f38c
+add cali40all-ipam-pools 10.1.0.0/16
+add cali40all-ipam-pools 10.0.0.1
+create cali60all-ipam-pools hash:net family inet6 hashsize 1024 maxelem 65536 bucketsize 12 initval 0x9e086ee1
+add cali60all-ipam-pools fd00::/64
+create docker-set hash:ip family inet hashsize 1024 maxelem 65536 bucketsize 12 initval 0x931fdc4b
+add docker-set 1.2.3.4
+`
+
+func TestParseIPSetSave(t *testing.T) {
+	st, err := parseIPSetSave(sampleIPSetSave)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ipsetState{
+		"cali40all-ipam-pools": {Type: desired.HashNet, Family: "inet", Members: map[string]bool{"10.1.0.0/16": true, "10.0.0.1": true}},
+		"cali60all-ipam-pools": {Type: desired.HashNet, Family: "inet6", Members: map[string]bool{"fd00::/64": true}},
+	}
+	if len(driftedSets(want, st)) != 0 {
+		t.Errorf("parsed %v, want %v (foreign sets ignored)", st, want)
+	}
+}
+
+func TestPlanIPSets(t *testing.T) {
+	have := func() ipsetState {
+		st, err := parseIPSetSave(sampleIPSetSave)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	pools := desired.IPSet{Type: desired.HashNet, Members: []string{"10.1.0.0/16", "10.0.0.1/32"}}
+	pools6 := desired.IPSet{Type: desired.HashNet, Members: []string{"fd00::/64"}}
+	var many []string
+	for i := range 10 {
+		many = append(many, fmt.Sprintf("10.65.0.%d", i))
+	}
+
+	tests := []struct {
+		name        string
+		have        ipsetState
+		want        map[string]desired.IPSet
+		wantUpdate  []string
+		wantDestroy []string
+	}{
+		{
+			name: "a missing set is created and filled",
+			have: ipsetState{},
+			want: map[string]desired.IPSet{"cali40all-ipam-pools": pools},
+			wantUpdate: []string{
+				"create cali40all-ipam-pools hash:net family inet maxelem 1048576",
+				"add cali40all-ipam-pools 10.0.0.1",
+				"add cali40all-ipam-pools 10.1.0.0/16",
+			},
+		},
+		{
+			name: "sets that match (members written as the kernel prints them) need no write",
+			have: have(),
+			want: map[string]desired.IPSet{
+				"cali40all-ipam-pools": {Type: desired.HashNet, Members: []string{"10.1.7.0/16", "10.0.0.1"}},
+				"cali60all-ipam-pools": pools6,
+			},
+		},
+		{
+			name: "a small change is applied member by member",
+			have: have(),
+			want: map[string]desired.IPSet{
+				"cali40all-ipam-pools": {Type: desired.HashNet, Members: []string{"10.1.0.0/16", "10.0.0.1", "10.2.0.0/16", "10.3.0.0/16"}},
+				"cali60all-ipam-pools": pools6,
+			},
+			wantUpdate: []string{"add cali40all-ipam-pools 10.2.0.0/16 -exist", "add cali40all-ipam-pools 10.3.0.0/16 -exist"},
+		},
+		{
+			name: "a set that differs a lot is rebuilt in a temporary set and swapped in",
+			have: have(),
+			want: map[string]desired.IPSet{
+				"cali40all-ipam-pools": {Type: desired.HashNet, Members: []string{"192.168.0.0/24"}},
+				"cali60all-ipam-pools": pools6,
+			},
+			wantUpdate: []string{
+				"create cali4tall-ipam-pools hash:net family inet maxelem 1048576",
+				"add cali4tall-ipam-pools 192.168.0.0/24",
+				"swap cali40all-ipam-pools cali4tall-ipam-pools",
+				"destroy cali4tall-ipam-pools",
+			},
+		},
+		{
+			name: "stale felix sets are destroyed only in the script that runs after iptables; foreign sets stay",
+			have: have(),
+			want: map[string]desired.IPSet{"cali40all-ipam-pools": pools},
+			wantDestroy: []string{
+				"destroy cali60all-ipam-pools",
+			},
+		},
+		{
+			name: "a set of the wrong type is recreated",
+			have: have(),
+			want: map[string]desired.IPSet{"cali40all-ipam-pools": {Type: desired.HashIP, Members: []string{"10.0.0.1"}}, "cali60all-ipam-pools": pools6},
+			wantUpdate: []string{
+				"destroy cali40all-ipam-pools",
+				"create cali40all-ipam-pools hash:ip family inet maxelem 1048576",
+				"add cali40all-ipam-pools 10.0.0.1",
+			},
+		},
+		{
+			name: "a temporary set left by an interrupted rewrite is removed before it is needed again",
+			have: ipsetState{
+				"cali40s": {Type: desired.HashIP, Family: "inet", Members: map[string]bool{"10.0.0.1": true}},
+				"cali4ts": {Type: desired.HashIP, Family: "inet", Members: map[string]bool{"10.0.0.9": true}},
+			},
+			want: map[string]desired.IPSet{"cali40s": {Type: desired.HashIP, Members: many}},
+			wantUpdate: append(append([]string{
+				"destroy cali4ts",
+				"create cali4ts hash:ip family inet maxelem 1048576",
+			}, prefixAll("add cali4ts ", many)...),
+				"swap cali40s cali4ts", "destroy cali4ts"),
+		},
+		{
+			name: "removing one member of ten is incremental",
+			have: ipsetState{"cali40s": {Type: desired.HashIP, Family: "inet", Members: toSet(append(slices.Clone(many), "10.65.0.99"))}},
+			want: map[string]desired.IPSet{"cali40s": {Type: desired.HashIP, Members: many}},
+			wantUpdate: []string{
+				"del cali40s 10.65.0.99 -exist",
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := planIPSets(tc.want, tc.have, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := lines(p.update), tc.wantUpdate; !slices.Equal(got, want) {
+				t.Errorf("update script:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			if got, want := lines(p.destroy), tc.wantDestroy; !slices.Equal(got, want) {
+				t.Errorf("destroy script:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			// Running the scripts on a model of the kernel gives the desired sets, which then need no write.
+			after := runIPSetScript(t, tc.have, p.update+p.destroy)
+			if d := driftedSets(p.after, after); len(d) != 0 {
+				t.Errorf("after the scripts, sets %v differ from what the plan predicted", d)
+			}
+			if again, _ := planIPSets(tc.want, after, 0); again.update+again.destroy != "" {
+				t.Errorf("planning again still writes:\n%s%s", again.update, again.destroy)
+			}
+		})
+	}
+}
+
+func TestPlanIPSetsRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		sets map[string]desired.IPSet
+		want string
+	}{
+		{"a set without the cali prefix", map[string]desired.IPSet{"other": {Type: desired.HashIP}}, "must start with"},
+		{"a name longer than ipset allows", map[string]desired.IPSet{"cali40" + strings.Repeat("x", 30): {Type: desired.HashIP}}, "at most 31"},
+		{"a member that is no address", map[string]desired.IPSet{"cali40x": {Type: desired.HashIP, Members: []string{"nope"}}}, "member 1"},
+		{"a network in a hash:ip set", map[string]desired.IPSet{"cali40x": {Type: desired.HashIP, Members: []string{"10.0.0.0/8"}}}, "is a network"},
+		{"an IPv6 member in an IPv4 set", map[string]desired.IPSet{"cali40x": {Type: desired.HashNet, Members: []string{"fd00::/64"}}}, "not of family inet"},
+		{"an unsupported type", map[string]desired.IPSet{"cali40x": {Type: "bitmap:port"}}, "unsupported type"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := planIPSets(tc.sets, ipsetState{}, 0)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// runIPSetScript runs ipset restore commands against a model of the kernel's sets, failing like ipset does on
+// a missing set, an existing set or (without -exist) a duplicate or missing member.
+func runIPSetScript(t *testing.T, have ipsetState, script string) ipsetState {
+	t.Helper()
+	st := ipsetState{}
+	for name, s := range have {
+		st[name] = setState{Type: s.Type, Family: s.Family, Members: toSet(sortedKeys(s.Members))}
+	}
+	for _, line := range lines(script) {
+		f := strings.Fields(line)
+		exist := slices.Contains(f, "-exist")
+		s, ok := st[f[1]]
+		switch f[0] {
+		case "create":
+			if ok {
+				t.Fatalf("%q: set exists", line)
+			}
+			st[f[1]] = setState{Type: desired.IPSetType(f[2]), Family: f[4], Members: map[string]bool{}}
+		case "add", "del":
+			if !ok {
+				t.Fatalf("%q: no such set", line)
+			}
+			if s.Members[f[2]] == (f[0] == "add") && !exist {
+				t.Fatalf("%q: member already in or not in the set", line)
+			}
+			s.Members[f[2]] = f[0] == "add"
+			if f[0] == "del" {
+				delete(s.Members, f[2])
+			}
+		case "swap":
+			o, ok2 := st[f[2]]
+			if !ok || !ok2 || s.Type != o.Type {
+				t.Fatalf("%q: sets missing or of different types", line)
+			}
+			st[f[1]], st[f[2]] = o, s
+		case "destroy":
+			if !ok {
+				t.Fatalf("%q: no such set", line)
+			}
+			delete(st, f[1])
+		default:
+			t.Fatalf("unknown ipset command %q", line)
+		}
+	}
+	return st
+}
+
+func lines(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+}
+
+func prefixAll(prefix string, xs []string) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = prefix + x
+	}
+	return out
+}

@@ -1,0 +1,490 @@
+package dataplane
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/calico-l3/calico/felix/desired"
+)
+
+// This file is the pure half of the iptables manager: rule hashes, rendering, parsing iptables-save output and
+// computing the iptables-restore input that turns one table of the kernel into the desired one.
+
+const (
+	chainPrefix = "cali-" // every chain felix owns starts with it; any other chain is someone else's
+	hashPrefix  = "cali:" // the comment that tags a rule as felix's, followed by the rule hash
+	hashLen     = 16      // base64url characters of a rule hash
+	maxChainLen = 28      // iptables limit on chain names
+	maxComment  = 255     // xt_comment limit (256 bytes with the terminating NUL)
+)
+
+// ruleHashes returns the hash of each rule of a chain, given each rule as rendered without its hash comment.
+// The hashes are chained: each covers the chain name, every earlier rule and the rule itself, so the hash of a
+// rule changes when anything above it in its chain changes. A kernel chain whose hashes equal the desired ones
+// therefore holds exactly the desired rules in the desired order.
+func ruleHashes(chain string, bodies []string) []string {
+	prev := sha256.Sum224([]byte(chain))
+	hashes := make([]string, len(bodies))
+	buf := make([]byte, 0, 256)
+	for i, body := range bodies {
+		buf = append(buf[:0], prev[:]...)
+		buf = append(buf, "-A "...)
+		buf = append(buf, chain...)
+		buf = append(buf, " HASH "...)
+		buf = append(buf, body...)
+		prev = sha256.Sum224(buf)
+		hashes[i] = base64.RawURLEncoding.EncodeToString(prev[:])[:hashLen]
+	}
+	return hashes
+}
+
+// renderedRule is one desired rule ready for iptables-restore.
+type renderedRule struct {
+	hash   string
+	spec   string // everything after "-A <chain> ", the hash comment first
+	target string // the chain or target it jumps or goes to; "" when none
+}
+
+// renderedTable is a desired table with every rule rendered and hashed.
+type renderedTable struct {
+	chains map[string][]renderedRule // cali- chains
+	hooks  map[string][]renderedRule // felix's rules at the top of other chains
+}
+
+// renderChain renders the rules of one chain with their hash comments.
+func renderChain(chain string, rules []desired.Rule) ([]renderedRule, error) {
+	bodies := make([]string, len(rules))
+	for i, r := range rules {
+		body, err := ruleBody(r)
+		if err != nil {
+			return nil, fmt.Errorf("rule %d of chain %s: %w", i+1, chain, err)
+		}
+		bodies[i] = body
+	}
+	out := make([]renderedRule, len(rules))
+	for i, h := range ruleHashes(chain, bodies) {
+		spec := `-m comment --comment "` + hashPrefix + h + `"`
+		if bodies[i] != "" {
+			spec += " " + bodies[i]
+		}
+		target, err := ruleTarget(rules[i].Action)
+		if err != nil {
+			return nil, fmt.Errorf("rule %d of chain %s: %w", i+1, chain, err)
+		}
+		out[i] = renderedRule{hash: h, spec: spec, target: target}
+	}
+	return out, nil
+}
+
+// ruleBody renders a rule as iptables-restore takes it, without chain and hash comment: the rule's own comment,
+// the match and the action.
+func ruleBody(r desired.Rule) (string, error) {
+	match, action := strings.TrimSpace(r.Match), strings.TrimSpace(r.Action)
+	if strings.ContainsAny(match+action, "\n\r") {
+		return "", fmt.Errorf("rule %q %q contains a line break", match, action)
+	}
+	parts := make([]string, 0, 3)
+	if r.Comment != "" {
+		parts = append(parts, "-m comment --comment "+quoteArg(r.Comment))
+	}
+	if match != "" {
+		parts = append(parts, match)
+	}
+	if action != "" {
+		parts = append(parts, action)
+	}
+	return strings.Join(parts, " "), nil
+}
+
+// quoteArg quotes a comment the way iptables-restore reads it back: in double quotes with backslash escapes,
+// line breaks turned into spaces and cut to what the comment match accepts.
+func quoteArg(s string) string {
+	s = strings.NewReplacer("\n", " ", "\r", " ").Replace(s)
+	if len(s) > maxComment {
+		cut := maxComment
+		for cut > 0 && !isRuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut]
+	}
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
+func isRuneStart(b byte) bool { return b&0xc0 != 0x80 }
+
+// ruleTarget returns what a rule's action jumps or goes to.
+func ruleTarget(action string) (string, error) {
+	args, err := splitArgs(action)
+	if err != nil {
+		return "", err
+	}
+	return targetOf(args), nil
+}
+
+func targetOf(args []string) string {
+	for i := 0; i+1 < len(args); i++ {
+		switch args[i] {
+		case "-j", "--jump", "-g", "--goto":
+			return args[i+1]
+		}
+	}
+	return ""
+}
+
+// splitArgs splits a rule into arguments the way iptables-restore does: on spaces, except inside double quotes,
+// where a backslash escapes the next character.
+func splitArgs(s string) ([]string, error) {
+	var args []string
+	var cur strings.Builder
+	inArg, quoted, escaped := false, false, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case escaped:
+			cur.WriteByte(c)
+			escaped = false
+		case quoted && c == '\\':
+			escaped = true
+		case c == '"':
+			quoted = !quoted
+			inArg = true
+		case !quoted && (c == ' ' || c == '\t'):
+			if inArg {
+				args = append(args, cur.String())
+				cur.Reset()
+				inArg = false
+			}
+		default:
+			cur.WriteByte(c)
+			inArg = true
+		}
+	}
+	if quoted {
+		return nil, fmt.Errorf("unterminated quote in %q", s)
+	}
+	if inArg {
+		args = append(args, cur.String())
+	}
+	return args, nil
+}
+
+// chainMemo remembers the rendering of one chain for as long as its desired rules stay the same.
+type chainMemo struct {
+	rules    []desired.Rule
+	rendered []renderedRule
+}
+
+// renderTable validates a desired table and renders every rule. A nil table renders as an empty one: felix has
+// nothing in that table, so whatever it left there is removed. memo, when not nil, holds the renderings of an
+// earlier call: chains whose rules are unchanged reuse them, and renderTable leaves in it exactly the chains of t.
+func renderTable(t *desired.Table, memo map[string]chainMemo) (renderedTable, error) {
+	rt := renderedTable{chains: map[string][]renderedRule{}, hooks: map[string][]renderedRule{}}
+	if t == nil {
+		clear(memo)
+		return rt, nil
+	}
+	used := map[string]bool{}
+	for _, part := range []struct {
+		kind string
+		src  map[string][]desired.Rule
+		dst  map[string][]renderedRule
+	}{{"chain", t.Chains, rt.chains}, {"hook", t.Hooks, rt.hooks}} {
+		for name, rules := range part.src {
+			if err := checkChainName(name, part.kind == "chain"); err != nil {
+				return rt, err
+			}
+			key := part.kind + " " + name
+			used[key] = true
+			if m, ok := memo[key]; ok && slices.Equal(m.rules, rules) {
+				part.dst[name] = m.rendered
+				continue
+			}
+			rr, err := renderChain(name, rules)
+			if err != nil {
+				return rt, err
+			}
+			part.dst[name] = rr
+			if memo != nil {
+				memo[key] = chainMemo{rules: slices.Clone(rules), rendered: rr}
+			}
+		}
+	}
+	for key := range memo {
+		if !used[key] {
+			delete(memo, key)
+		}
+	}
+	for _, set := range []map[string][]renderedRule{rt.chains, rt.hooks} {
+		for name, rules := range set {
+			for i, r := range rules {
+				if _, ok := t.Chains[r.target]; isCali(r.target) && !ok {
+					return rt, fmt.Errorf("rule %d of chain %s jumps to %s, which is not a desired chain", i+1, name, r.target)
+				}
+			}
+		}
+	}
+	return rt, nil
+}
+
+func checkChainName(name string, cali bool) error {
+	switch {
+	case name == "" || strings.ContainsAny(name, " \t\n\"'"):
+		return fmt.Errorf("invalid chain name %q", name)
+	case len(name) > maxChainLen:
+		return fmt.Errorf("chain name %q is longer than %d characters", name, maxChainLen)
+	case cali && !isCali(name):
+		return fmt.Errorf("felix chain %q does not start with %q", name, chainPrefix)
+	case !cali && isCali(name):
+		return fmt.Errorf("hooks go into kernel chains, not into felix chain %q", name)
+	}
+	return nil
+}
+
+func isCali(chain string) bool { return strings.HasPrefix(chain, chainPrefix) }
+
+// ruleState is what felix needs to know about one rule in the kernel.
+type ruleState struct {
+	hash   string // the value of its cali: comment; "" when it has none
+	target string // the chain or target it jumps or goes to; "" when none
+}
+
+// owned says whether felix put the rule there: it carries a hash, or (left by something older) it jumps to a
+// felix chain. Rules jumping into cali- chains must go before those chains can be deleted.
+func (r ruleState) owned() bool { return r.hash != "" || isCali(r.target) }
+
+// tableState is felix's view of one table in the kernel: every chain, with its rules in order.
+type tableState map[string][]ruleState
+
+// parseSave reads the output of iptables-save (one or more tables) into a state per table.
+func parseSave(text string) (map[string]tableState, error) {
+	tables := map[string]tableState{}
+	var cur tableState
+	for n, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "" || line[0] == '#':
+		case line[0] == '*':
+			cur = tableState{}
+			tables[line[1:]] = cur
+		case cur == nil:
+			return nil, fmt.Errorf("iptables-save line %d: %q outside a table", n+1, line)
+		case line == "COMMIT":
+			cur = nil
+		case line[0] == ':':
+			name, _, _ := strings.Cut(line[1:], " ")
+			if _, ok := cur[name]; !ok {
+				cur[name] = nil
+			}
+		case strings.HasPrefix(line, "-A "):
+			args, err := splitArgs(line)
+			if err != nil || len(args) < 2 {
+				return nil, fmt.Errorf("iptables-save line %d: cannot parse %q: %v", n+1, line, err)
+			}
+			cur[args[1]] = append(cur[args[1]], parseRule(args[2:]))
+		default:
+			return nil, fmt.Errorf("iptables-save line %d: unexpected %q", n+1, line)
+		}
+	}
+	return tables, nil
+}
+
+func parseRule(args []string) ruleState {
+	var r ruleState
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "--comment" && r.hash == "" && strings.HasPrefix(args[i+1], hashPrefix) {
+			r.hash = args[i+1][len(hashPrefix):]
+		}
+	}
+	r.target = targetOf(args)
+	return r
+}
+
+// tablePlan is what it takes to make one table match: the iptables-restore input and its effect.
+type tablePlan struct {
+	script  string     // iptables-restore --noflush input; "" when the kernel already matches
+	after   tableState // the table once the script has run
+	written []string   // cali- chains created or (partly) rewritten
+	hooked  []string   // other chains whose felix rules were replaced
+	deleted []string   // cali- chains flushed and deleted
+}
+
+// planTable computes the iptables-restore --noflush input that turns the kernel's table (have) into the desired
+// one (want), touching only what differs:
+//   - a missing cali- chain is declared and filled;
+//   - an existing cali- chain is left alone when its hashes match; otherwise its rules are replaced in place from
+//     the first differing one, extra rules are deleted from the end and missing ones appended;
+//   - in any other chain, only rules felix owns are touched: when they are not exactly the desired hooks at the
+//     top, they are deleted and the desired hooks inserted at the top; foreign rules keep their order;
+//   - cali- chains that are not desired are flushed and deleted, after every rule that could refer to them has
+//     been rewritten or removed.
+//
+// The script is one transaction, so the kernel never sees a half-written table.
+func planTable(table string, want renderedTable, have tableState) tablePlan {
+	p := tablePlan{after: make(tableState, len(have)+len(want.chains))}
+	for name, rules := range have {
+		p.after[name] = rules
+	}
+	var decl, rules, hooks, flush, del []string
+
+	for _, name := range sortedKeys(want.chains) {
+		wr := want.chains[name]
+		hr, exists := have[name]
+		if !exists {
+			decl = append(decl, ":"+name+" - [0:0]")
+			for _, r := range wr {
+				rules = append(rules, "-A "+name+" "+r.spec)
+			}
+		} else {
+			first := 0
+			for first < len(wr) && first < len(hr) && wr[first].hash == hr[first].hash {
+				first++
+			}
+			if first == len(wr) && first == len(hr) {
+				continue
+			}
+			for i := first; i < len(wr) && i < len(hr); i++ {
+				rules = append(rules, fmt.Sprintf("-R %s %d %s", name, i+1, wr[i].spec))
+			}
+			for i := len(hr); i < len(wr); i++ {
+				rules = append(rules, "-A "+name+" "+wr[i].spec)
+			}
+			for i := len(hr); i > len(wr); i-- {
+				rules = append(rules, fmt.Sprintf("-D %s %d", name, i))
+			}
+		}
+		p.after[name] = ruleStates(wr)
+		p.written = append(p.written, name)
+	}
+
+	hookChains := map[string]bool{}
+	for name := range want.hooks {
+		hookChains[name] = true
+	}
+	for name, hr := range have {
+		if !isCali(name) && slices.ContainsFunc(hr, ruleState.owned) {
+			hookChains[name] = true
+		}
+	}
+	for _, name := range sortedKeys(hookChains) {
+		wr, hr := want.hooks[name], have[name]
+		if hooksInPlace(wr, hr) {
+			continue
+		}
+		var foreign []ruleState
+		for i := len(hr) - 1; i >= 0; i-- {
+			if hr[i].owned() {
+				hooks = append(hooks, fmt.Sprintf("-D %s %d", name, i+1))
+			}
+		}
+		for _, r := range hr {
+			if !r.owned() {
+				foreign = append(foreign, r)
+			}
+		}
+		for i, r := range wr {
+			hooks = append(hooks, fmt.Sprintf("-I %s %d %s", name, i+1, r.spec))
+		}
+		p.after[name] = append(ruleStates(wr), foreign...)
+		p.hooked = append(p.hooked, name)
+	}
+
+	for _, name := range sortedKeys(have) {
+		if _, ok := want.chains[name]; ok || !isCali(name) {
+			continue
+		}
+		flush = append(flush, "-F "+name)
+		del = append(del, "-X "+name)
+		delete(p.after, name)
+		p.deleted = append(p.deleted, name)
+	}
+
+	if len(decl)+len(rules)+len(hooks)+len(del) == 0 {
+		return p
+	}
+	var b strings.Builder
+	b.WriteString("*" + table + "\n")
+	for _, part := range [][]string{decl, rules, hooks, flush, del} {
+		for _, line := range part {
+			b.WriteString(line)
+			b.WriteByte('\n')
+		}
+	}
+	b.WriteString("COMMIT\n")
+	p.script = b.String()
+	return p
+}
+
+// hooksInPlace says whether a kernel chain starts with exactly the desired felix rules and holds no other rule
+// of felix's.
+func hooksInPlace(want []renderedRule, have []ruleState) bool {
+	if len(have) < len(want) {
+		return false
+	}
+	for i, r := range want {
+		if have[i].hash != r.hash {
+			return false
+		}
+	}
+	return !slices.ContainsFunc(have[len(want):], ruleState.owned)
+}
+
+func ruleStates(rr []renderedRule) []ruleState {
+	out := make([]ruleState, len(rr))
+	for i, r := range rr {
+		out[i] = ruleState{hash: r.hash, target: r.target}
+	}
+	return out
+}
+
+// driftedChains lists the chains where the kernel (now) no longer holds what felix last wrote (then): cali-
+// chains that differ, appeared or vanished, and other chains whose felix rules differ.
+func driftedChains(then, now tableState) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, st := range []tableState{then, now} {
+		for name := range st {
+			if seen[name] {
+				continue
+			}
+			seen[name] = true
+			a, b := then[name], now[name]
+			if !isCali(name) {
+				a, b = ownedRules(a), ownedRules(b)
+			} else {
+				_, inThen := then[name]
+				_, inNow := now[name]
+				if inThen != inNow {
+					out = append(out, name)
+					continue
+				}
+			}
+			if !slices.Equal(a, b) {
+				out = append(out, name)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func ownedRules(rules []ruleState) []ruleState {
+	var out []ruleState
+	for _, r := range rules {
+		if r.owned() {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

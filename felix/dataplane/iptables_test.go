@@ -1,0 +1,524 @@
+package dataplane
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/calico-l3/calico/felix/desired"
+)
+
+func TestRuleHashes(t *testing.T) {
+	fwd := []string{"-i cali+ -j cali-from-wl-dispatch", "-o cali+ -j cali-to-wl-dispatch"}
+	base := ruleHashes("cali-FORWARD", fwd)
+
+	t.Run("the format is pinned, so a new felix adopts the rules of an old one", func(t *testing.T) {
+		// Computed independently (Python hashlib): chained SHA-224, base64url, 16 characters.
+		want := []string{"zJBjvNKN9N4IOHpc", "bmmGvDSJdpNGvZYD"}
+		if !slices.Equal(base, want) {
+			t.Errorf("hashes of cali-FORWARD: got %v, want %v", base, want)
+		}
+	})
+	t.Run("a hash depends on the chain's name", func(t *testing.T) {
+		other := ruleHashes("cali-INPUT", fwd)
+		if other[0] == base[0] || other[1] == base[1] {
+			t.Errorf("the same rules in cali-INPUT and cali-FORWARD hash alike: %v and %v", other, base)
+		}
+	})
+	t.Run("a hash depends on every rule above it but on none below", func(t *testing.T) {
+		changedFirst := ruleHashes("cali-FORWARD", []string{"-i cali+ -j DROP", fwd[1]})
+		if changedFirst[1] == base[1] {
+			t.Errorf("changing rule 1 left the hash of rule 2 at %s", base[1])
+		}
+		changedSecond := ruleHashes("cali-FORWARD", []string{fwd[0], "-o cali+ -j DROP"})
+		if changedSecond[0] != base[0] || changedSecond[1] == base[1] {
+			t.Errorf("changing rule 2: got %v, want rule 1 kept at %s and rule 2 changed from %s", changedSecond, base[0], base[1])
+		}
+		inserted := ruleHashes("cali-FORWARD", []string{"-j ACCEPT", fwd[0], fwd[1]})
+		if inserted[1] == base[0] || inserted[2] == base[1] {
+			t.Errorf("inserting a rule at the top left the hashes below it unchanged: %v vs %v", inserted, base)
+		}
+	})
+	t.Run("hashes are 16 base64url characters", func(t *testing.T) {
+		ok := regexp.MustCompile(`^[A-Za-z0-9_-]{16}$`)
+		for _, h := range base {
+			if !ok.MatchString(h) {
+				t.Errorf("hash %q is not 16 base64url characters", h)
+			}
+		}
+	})
+}
+
+func TestQuotedCommentsSurviveSplitting(t *testing.T) {
+	for _, c := range []string{`plain`, `with spaces`, `a "quoted" word`, `back\slash`, `trailing\`, `"`} {
+		args, err := splitArgs("-m comment --comment " + quoteArg(c) + " -j ACCEPT")
+		if err != nil || len(args) != 6 || args[3] != c || args[5] != "ACCEPT" {
+			t.Errorf("comment %q: split into %q (err %v), want it back as one argument", c, args, err)
+		}
+	}
+	long := strings.Repeat("é", 200)
+	if q := quoteArg(long); len(q) > maxComment+2 || !strings.HasSuffix(q, `é"`) {
+		t.Errorf("a 400-byte comment quoted to %d bytes ending %q; want at most %d bytes, cut on a character boundary",
+			len(q), q[len(q)-4:], maxComment+2)
+	}
+}
+
+// sampleTable is a small filter table of the shape felix writes: hooks, a static chain, dispatch and one
+// endpoint's chains.
+func sampleTable() *desired.Table {
+	return &desired.Table{
+		Name: "filter",
+		Chains: map[string][]desired.Rule{
+			"cali-FORWARD": {
+				{Match: "-i cali+", Action: "--jump cali-from-wl-dispatch"},
+				{Match: "-o cali+", Action: "--jump cali-to-wl-dispatch"},
+			},
+			"cali-from-wl-dispatch": {
+				{Match: "-i cali1234", Action: "--goto cali-fw-cali1234"},
+				{Action: "--jump DROP", Comment: "Unknown interface"},
+			},
+			"cali-to-wl-dispatch": {
+				{Match: "-o cali1234", Action: "--goto cali-tw-cali1234"},
+				{Action: "--jump DROP", Comment: "Unknown interface"},
+			},
+			"cali-fw-cali1234": {
+				{Match: "-m conntrack --ctstate RELATED,ESTABLISHED", Action: "--jump ACCEPT"},
+				{Match: "-m conntrack --ctstate INVALID", Action: "--jump DROP"},
+				{Action: "--jump DROP", Comment: "Drop if no profiles matched"},
+			},
+			"cali-tw-cali1234": {
+				{Match: "-m conntrack --ctstate RELATED,ESTABLISHED", Action: "--jump ACCEPT"},
+				{Action: "--jump DROP", Comment: "Drop if no profiles matched"},
+			},
+		},
+		Hooks: map[string][]desired.Rule{"FORWARD": {{Action: "--jump cali-FORWARD"}}},
+	}
+}
+
+func mustRender(t *testing.T, tbl *desired.Table) renderedTable {
+	t.Helper()
+	rt, err := renderTable(tbl, nil)
+	if err != nil {
+		t.Fatalf("rendering: %v", err)
+	}
+	return rt
+}
+
+func filterKernel() *fakeTable { return newFakeTable("filter", "INPUT", "FORWARD", "OUTPUT") }
+
+// applied returns a fake kernel holding what applying tbl to an empty kernel writes.
+func applied(t *testing.T, tbl *desired.Table) *fakeTable {
+	t.Helper()
+	k := filterKernel()
+	if err := k.restore(planTable("filter", mustRender(t, tbl), k.state()).script); err != nil {
+		t.Fatalf("applying to an empty kernel: %v", err)
+	}
+	return k
+}
+
+func specOf(t *testing.T, tbl *desired.Table, chain string, i int) string {
+	t.Helper()
+	rt := mustRender(t, tbl)
+	if rr, ok := rt.chains[chain]; ok {
+		return rr[i].spec
+	}
+	return rt.hooks[chain][i].spec
+}
+
+func TestPlanTableOnAnEmptyKernelWritesEverythingInOneScript(t *testing.T) {
+	tbl := sampleTable()
+	p := planTable("filter", mustRender(t, tbl), filterKernel().state())
+	s := func(chain string, i int) string { return specOf(t, tbl, chain, i) }
+	want := strings.Join([]string{
+		"*filter",
+		":cali-FORWARD - [0:0]",
+		":cali-from-wl-dispatch - [0:0]",
+		":cali-fw-cali1234 - [0:0]",
+		":cali-to-wl-dispatch - [0:0]",
+		":cali-tw-cali1234 - [0:0]",
+		"-A cali-FORWARD " + s("cali-FORWARD", 0),
+		"-A cali-FORWARD " + s("cali-FORWARD", 1),
+		"-A cali-from-wl-dispatch " + s("cali-from-wl-dispatch", 0),
+		"-A cali-from-wl-dispatch " + s("cali-from-wl-dispatch", 1),
+		"-A cali-fw-cali1234 " + s("cali-fw-cali1234", 0),
+		"-A cali-fw-cali1234 " + s("cali-fw-cali1234", 1),
+		"-A cali-fw-cali1234 " + s("cali-fw-cali1234", 2),
+		"-A cali-to-wl-dispatch " + s("cali-to-wl-dispatch", 0),
+		"-A cali-to-wl-dispatch " + s("cali-to-wl-dispatch", 1),
+		"-A cali-tw-cali1234 " + s("cali-tw-cali1234", 0),
+		"-A cali-tw-cali1234 " + s("cali-tw-cali1234", 1),
+		"-I FORWARD 1 " + s("FORWARD", 0),
+		"COMMIT",
+	}, "\n") + "\n"
+	if p.script != want {
+		t.Errorf("script:\n%s\nwant:\n%s", p.script, want)
+	}
+	if len(p.written) != 5 || !slices.Equal(p.hooked, []string{"FORWARD"}) || len(p.deleted) != 0 {
+		t.Errorf("got written %v hooked %v deleted %v; want 5 chains written, FORWARD hooked, nothing deleted",
+			p.written, p.hooked, p.deleted)
+	}
+	// The rule's own comment follows the hash comment.
+	wantDrop := regexp.MustCompile(`^-m comment --comment "cali:[A-Za-z0-9_-]{16}" -m comment --comment "Unknown interface" --jump DROP$`)
+	if got := s("cali-to-wl-dispatch", 1); !wantDrop.MatchString(got) {
+		t.Errorf("dispatch drop rule rendered as %q; want the hash comment, then the rule's comment, then the action", got)
+	}
+}
+
+func TestPlanTable(t *testing.T) {
+	changed := sampleTable()
+	changed.Chains["cali-fw-cali1234"][1] = desired.Rule{Match: "-m conntrack --ctstate INVALID", Action: "--jump REJECT"}
+
+	tests := []struct {
+		name        string
+		kernel      func(t *testing.T) *fakeTable // the kernel before
+		want        *desired.Table
+		wantScript  []string // the script's lines between *filter and COMMIT; nil means no script at all
+		wantWritten []string
+		wantDeleted []string
+		wantHooked  []string
+	}{
+		{
+			name:   "a kernel holding what a previous felix wrote is adopted without a single write",
+			kernel: func(t *testing.T) *fakeTable { return applied(t, sampleTable()) },
+			want:   sampleTable(),
+		},
+		{
+			name:        "one changed rule rewrites only its chain, from that rule on",
+			kernel:      func(t *testing.T) *fakeTable { return applied(t, sampleTable()) },
+			want:        changed,
+			wantScript:  []string{"-R cali-fw-cali1234 2 " + specOf(t, changed, "cali-fw-cali1234", 1), "-R cali-fw-cali1234 3 " + specOf(t, changed, "cali-fw-cali1234", 2)},
+			wantWritten: []string{"cali-fw-cali1234"},
+		},
+		{
+			name: "a rule deleted by hand is put back and the rules after it re-hashed in place",
+			kernel: func(t *testing.T) *fakeTable {
+				k := applied(t, sampleTable())
+				k.chains["cali-fw-cali1234"] = slices.Delete(k.chains["cali-fw-cali1234"], 1, 2)
+				return k
+			},
+			want: sampleTable(),
+			wantScript: []string{
+				"-R cali-fw-cali1234 2 " + specOf(t, sampleTable(), "cali-fw-cali1234", 1),
+				"-A cali-fw-cali1234 " + specOf(t, sampleTable(), "cali-fw-cali1234", 2),
+			},
+			wantWritten: []string{"cali-fw-cali1234"},
+		},
+		{
+			name: "a rule added by hand to a felix chain is removed",
+			kernel: func(t *testing.T) *fakeTable {
+				k := applied(t, sampleTable())
+				k.chains["cali-tw-cali1234"] = append(k.chains["cali-tw-cali1234"], "-j ACCEPT")
+				return k
+			},
+			want:        sampleTable(),
+			wantScript:  []string{"-D cali-tw-cali1234 3"},
+			wantWritten: []string{"cali-tw-cali1234"},
+		},
+		{
+			name: "foreign rules in FORWARD are left alone",
+			kernel: func(t *testing.T) *fakeTable {
+				k := applied(t, sampleTable())
+				k.chains["FORWARD"] = append(k.chains["FORWARD"], "-i docker0 -j ACCEPT", `-m comment --comment "not ours" -j DROP`)
+				return k
+			},
+			want: sampleTable(),
+		},
+		{
+			name: "a missing hook is inserted at the top, above foreign rules, which stay",
+			kernel: func(t *testing.T) *fakeTable {
+				k := applied(t, sampleTable())
+				k.chains["FORWARD"] = []string{"-i docker0 -j ACCEPT"}
+				return k
+			},
+			want:       sampleTable(),
+			wantScript: []string{"-I FORWARD 1 " + specOf(t, sampleTable(), "FORWARD", 0)},
+			wantHooked: []string{"FORWARD"},
+		},
+		{
+			name: "a stale hook of an older felix and a bare jump into a cali- chain are replaced",
+			kernel: func(t *testing.T) *fakeTable {
+				k := applied(t, sampleTable())
+				k.chains["FORWARD"] = []string{
+					`-m comment --comment "cali:oldoldoldoldoldo" -j cali-FORWARD`,
+					"-i docker0 -j ACCEPT",
+					"-j cali-FORWARD",
+				}
+				k.chains["INPUT"] = []string{`-m comment --comment "cali:oldoldoldoldoldo" -j ACCEPT`, "-j ACCEPT"}
+				return k
+			},
+			want: sampleTable(),
+			wantScript: []string{
+				"-D FORWARD 3", "-D FORWARD 1", "-I FORWARD 1 " + specOf(t, sampleTable(), "FORWARD", 0),
+				"-D INPUT 1",
+			},
+			wantHooked: []string{"FORWARD", "INPUT"},
+		},
+		{
+			name: "a hook pushed down by a foreign insert is moved back to the top",
+			kernel: func(t *testing.T) *fakeTable {
+				k := applied(t, sampleTable())
+				k.chains["FORWARD"] = slices.Insert(k.chains["FORWARD"], 0, "-j DOCKER-USER")
+				return k
+			},
+			want:       sampleTable(),
+			wantScript: []string{"-D FORWARD 2", "-I FORWARD 1 " + specOf(t, sampleTable(), "FORWARD", 0)},
+			wantHooked: []string{"FORWARD"},
+		},
+		{
+			name: "stale cali- chains are flushed and deleted after the rules that used them are gone",
+			kernel: func(t *testing.T) *fakeTable {
+				k := applied(t, sampleTable())
+				if err := k.restore("*filter\n:cali-old - [0:0]\n:cali-older - [0:0]\n-A cali-old -j cali-older\n" +
+					"-A cali-older -j ACCEPT\n-R cali-FORWARD 1 -j cali-old\n-I INPUT 1 -j cali-old\nCOMMIT\n"); err != nil {
+					t.Fatal(err)
+				}
+				return k
+			},
+			want: sampleTable(),
+			wantScript: []string{
+				"-R cali-FORWARD 1 " + specOf(t, sampleTable(), "cali-FORWARD", 0),
+				"-R cali-FORWARD 2 " + specOf(t, sampleTable(), "cali-FORWARD", 1),
+				"-D INPUT 1",
+				"-F cali-old", "-F cali-older", "-X cali-old", "-X cali-older",
+			},
+			wantWritten: []string{"cali-FORWARD"},
+			wantDeleted: []string{"cali-old", "cali-older"},
+			wantHooked:  []string{"INPUT"},
+		},
+		{
+			name: "without a desired table everything felix left is removed, foreign rules stay",
+			kernel: func(t *testing.T) *fakeTable {
+				k := applied(t, sampleTable())
+				k.chains["FORWARD"] = append(k.chains["FORWARD"], "-j ACCEPT")
+				return k
+			},
+			want: nil,
+			wantScript: []string{
+				"-D FORWARD 1",
+				"-F cali-FORWARD", "-F cali-from-wl-dispatch", "-F cali-fw-cali1234", "-F cali-to-wl-dispatch", "-F cali-tw-cali1234",
+				"-X cali-FORWARD", "-X cali-from-wl-dispatch", "-X cali-fw-cali1234", "-X cali-to-wl-dispatch", "-X cali-tw-cali1234",
+			},
+			wantDeleted: []string{"cali-FORWARD", "cali-from-wl-dispatch", "cali-fw-cali1234", "cali-to-wl-dispatch", "cali-tw-cali1234"},
+			wantHooked:  []string{"FORWARD"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			k := tc.kernel(t)
+			foreignBefore := foreignRules(k)
+			p := planTable("filter", mustRender(t, tc.want), k.state())
+
+			var wantScript string
+			if tc.wantScript != nil {
+				wantScript = "*filter\n" + strings.Join(tc.wantScript, "\n") + "\nCOMMIT\n"
+			}
+			if p.script != wantScript {
+				t.Errorf("script:\n%s\nwant:\n%s", p.script, wantScript)
+			}
+			if !slices.Equal(p.written, tc.wantWritten) || !slices.Equal(p.deleted, tc.wantDeleted) || !slices.Equal(p.hooked, tc.wantHooked) {
+				t.Errorf("got written %v, deleted %v, hooked %v; want %v, %v, %v",
+					p.written, p.deleted, p.hooked, tc.wantWritten, tc.wantDeleted, tc.wantHooked)
+			}
+			checkConverged(t, k, p, tc.want, foreignBefore)
+		})
+	}
+}
+
+// checkConverged runs the plan's script on the fake kernel and checks the result: the script is accepted, the
+// kernel then needs no further write, the plan predicted the kernel's state, and every foreign rule survived.
+func checkConverged(t *testing.T, k *fakeTable, p tablePlan, want *desired.Table, foreignBefore []string) {
+	t.Helper()
+	if p.script != "" {
+		if err := k.restore(p.script); err != nil {
+			t.Fatalf("the kernel rejected the script: %v\n%s", err, p.script)
+		}
+	}
+	rt := mustRender(t, want)
+	if again := planTable("filter", rt, k.state()); again.script != "" {
+		t.Errorf("after applying the script, planning again still writes:\n%s", again.script)
+	}
+	if now := k.state(); !equalTables(now, p.after) {
+		t.Errorf("the plan predicted the table as %v, the kernel holds %v", p.after, now)
+	}
+	if after := foreignRules(k); !slices.Equal(after, foreignBefore) {
+		t.Errorf("foreign rules changed from %q to %q", foreignBefore, after)
+	}
+}
+
+func equalTables(a, b tableState) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for name, ra := range a {
+		rb, ok := b[name]
+		if !ok || !slices.Equal(ra, rb) {
+			return false
+		}
+	}
+	return true
+}
+
+// foreignRules lists the rules felix must never touch: those in non-cali chains that neither carry a felix hash
+// nor jump into a felix chain.
+func foreignRules(k *fakeTable) []string {
+	var out []string
+	for _, c := range k.order {
+		if isCali(c) {
+			continue
+		}
+		for _, r := range k.chains[c] {
+			args, _ := splitArgs(r)
+			if !parseRule(args).owned() {
+				out = append(out, c+": "+r)
+			}
+		}
+	}
+	return out
+}
+
+// TestPlanTableWalks walks a fake kernel through random desired states, with foreign rules and hand edits
+// between steps, and checks after every step that one script converges the kernel.
+func TestPlanTableWalks(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	k := filterKernel()
+	k.chains["FORWARD"] = []string{"-i docker0 -j ACCEPT"}
+	for step := range 200 {
+		want := randomTable(rng)
+		switch rng.IntN(4) {
+		case 0: // someone deletes a rule of a cali- chain
+			for _, c := range k.order {
+				if isCali(c) && len(k.chains[c]) > 0 {
+					k.chains[c] = k.chains[c][1:]
+					break
+				}
+			}
+		case 1: // someone adds a foreign rule to a kernel chain
+			k.chains["INPUT"] = append(k.chains["INPUT"], fmt.Sprintf("-s 192.0.2.%d -j ACCEPT", step%250))
+		}
+		foreign := foreignRules(k)
+		p := planTable("filter", mustRender(t, want), k.state())
+		checkConverged(t, k, p, want, foreign)
+		if t.Failed() {
+			t.Fatalf("step %d failed; desired table %+v", step, want)
+		}
+	}
+}
+
+func randomTable(rng *rand.Rand) *desired.Table {
+	tbl := &desired.Table{Name: "filter", Chains: map[string][]desired.Rule{}, Hooks: map[string][]desired.Rule{}}
+	var eps []string
+	for i := range 4 {
+		if rng.IntN(2) == 0 {
+			eps = append(eps, fmt.Sprintf("cali%d", i))
+		}
+	}
+	var dispatch []desired.Rule
+	for _, ep := range eps {
+		chain := "cali-tw-" + ep
+		dispatch = append(dispatch, desired.Rule{Match: "-o " + ep, Action: "--goto " + chain})
+		var rules []desired.Rule
+		for j := range rng.IntN(4) {
+			rules = append(rules, desired.Rule{Match: fmt.Sprintf("-p tcp --dport %d", 80+rng.IntN(3)+j), Action: "--jump ACCEPT"})
+		}
+		tbl.Chains[chain] = append(rules, desired.Rule{Action: "--jump DROP"})
+	}
+	tbl.Chains["cali-to-wl-dispatch"] = append(dispatch, desired.Rule{Action: "--jump DROP"})
+	tbl.Chains["cali-FORWARD"] = []desired.Rule{{Match: "-o cali+", Action: "--jump cali-to-wl-dispatch"}}
+	if rng.IntN(2) == 0 {
+		tbl.Hooks["FORWARD"] = []desired.Rule{{Action: "--jump cali-FORWARD"}}
+	}
+	if rng.IntN(3) == 0 {
+		tbl.Chains["cali-INPUT"] = []desired.Rule{{Match: "-i cali+", Action: "--jump DROP"}}
+		tbl.Hooks["INPUT"] = []desired.Rule{{Action: "--jump cali-INPUT"}, {Match: "-p 4", Action: "--jump ACCEPT"}}
+	}
+	return tbl
+}
+
+func TestRenderTableRejects(t *testing.T) {
+	tests := []struct {
+		name  string
+		table *desired.Table
+		want  string
+	}{
+		{"a felix chain without the cali- prefix",
+			&desired.Table{Chains: map[string][]desired.Rule{"FELIX": nil}}, `does not start with "cali-"`},
+		{"a hook into a felix chain",
+			&desired.Table{Chains: map[string][]desired.Rule{"cali-X": nil}, Hooks: map[string][]desired.Rule{"cali-X": nil}}, "hooks go into kernel chains"},
+		{"a chain name longer than iptables allows",
+			&desired.Table{Chains: map[string][]desired.Rule{"cali-" + strings.Repeat("x", 24): nil}}, "longer than 28"},
+		{"a jump to a felix chain that is not desired",
+			&desired.Table{Chains: map[string][]desired.Rule{"cali-A": {{Action: "--jump cali-B"}}}}, "cali-B, which is not a desired chain"},
+		{"a rule with a line break",
+			&desired.Table{Chains: map[string][]desired.Rule{"cali-A": {{Match: "-p tcp\n-j DROP"}}}}, "line break"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := renderTable(tc.table, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRenderTableReusesUnchangedChains(t *testing.T) {
+	memo := map[string]chainMemo{}
+	first, err := renderTable(sampleTable(), memo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := sampleTable()
+	delete(next.Chains, "cali-tw-cali1234")
+	next.Chains["cali-to-wl-dispatch"] = next.Chains["cali-to-wl-dispatch"][1:]
+	second, err := renderTable(next, memo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &first.chains["cali-FORWARD"][0] != &second.chains["cali-FORWARD"][0] {
+		t.Errorf("an unchanged chain was rendered again")
+	}
+	if second.chains["cali-to-wl-dispatch"][0].hash == first.chains["cali-to-wl-dispatch"][0].hash {
+		t.Errorf("a changed chain kept its old rendering")
+	}
+	if _, ok := memo["chain cali-tw-cali1234"]; ok {
+		t.Errorf("the memo still holds a chain that is no longer desired")
+	}
+}
+
+func TestParseSave(t *testing.T) {
+	// Real iptables-save (nf_tables) output: matches reordered, comments quoted and escaped.
+	text := `# Generated by iptables-save v1.8.9 (nf_tables) on Mon Nov 23 13:24:46 2026
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:cali-A - [0:0]
+:cali-empty - [0:0]
+-A FORWARD -m comment --comment "cali:zzzzzzzzzzzzzzzz" -j cali-A
+-A FORWARD -i docker0 -j ACCEPT
+-A cali-A -i cali+ -p tcp -m comment --comment "cali:abcdefghijklmnop" -m comment --comment "my \"quoted\" note" -m tcp --dport 80 -j ACCEPT
+-A cali-A -g cali-empty
+COMMIT
+# Completed on Mon Nov 23 13:24:46 2026
+`
+	tables, err := parseSave(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := tableState{
+		"INPUT":      nil,
+		"OUTPUT":     nil,
+		"FORWARD":    {{hash: "zzzzzzzzzzzzzzzz", target: "cali-A"}, {target: "ACCEPT"}},
+		"cali-A":     {{hash: "abcdefghijklmnop", target: "ACCEPT"}, {target: "cali-empty"}},
+		"cali-empty": nil,
+	}
+	if got := tables["filter"]; !equalTables(got, want) {
+		t.Errorf("parsed %v, want %v", got, want)
+	}
+	if _, err := parseSave("*filter\n-A X -m comment --comment \"unterminated\nCOMMIT\n"); err == nil {
+		t.Errorf("an unterminated quote parsed without error")
+	}
+}

@@ -1,0 +1,600 @@
+package dataplane
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/calico-l3/calico/felix/desired"
+)
+
+// This file is the edge of the package: everything here reads or writes the kernel, through netlink, /proc/sys
+// or the iptables, ipset and conntrack commands, always inside the configured network namespace.
+
+const (
+	iptablesRestore = "iptables-restore"
+	iptablesSave    = "iptables-save"
+	ipsetCmd        = "ipset"
+	conntrackCmd    = "conntrack"
+)
+
+// inNS runs fn with the calling thread in the dataplane's network namespace, so that commands it starts and
+// /proc/sys/net files it opens belong to that namespace.
+func (d *Dataplane) inNS(fn func() error) error {
+	if d.netns == nil {
+		return fn()
+	}
+	return d.netns.Do(func(ns.NetNS) error { return fn() })
+}
+
+// run executes a command in the dataplane's namespace, records it in the report and returns its output. The
+// error carries the command's stderr.
+func (d *Dataplane) run(ctx context.Context, rep *Report, stdin string, program string, args ...string) (string, error) {
+	var stdout, stderr bytes.Buffer
+	start := time.Now()
+	err := d.inNS(func() error {
+		cmd := exec.CommandContext(ctx, program, args...)
+		if stdin != "" {
+			cmd.Stdin = strings.NewReader(stdin)
+		}
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		return cmd.Run()
+	})
+	rep.Execs = append(rep.Execs, Exec{Program: program, Args: args, Duration: time.Since(start), Failed: err != nil})
+	if err != nil {
+		return stdout.String(), fmt.Errorf("%s %s: %w: %s", program, strings.Join(args, " "), err,
+			strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+// --- iptables
+
+// readTables reads every table with one iptables-save when any table is unknown to felix (first apply, after a
+// failure) or on resync; otherwise it returns nil and the tables are planned against what felix last wrote.
+// (With the nf_tables backend every iptables-save fetches the whole ruleset, so one read beats one per table.)
+func (d *Dataplane) readTables(ctx context.Context, names []string, resync bool, rep *Report) (map[string]tableState, error) {
+	need := resync
+	for _, name := range names {
+		if _, known := d.tables[name]; !known {
+			need = true
+		}
+	}
+	if !need {
+		return nil, nil
+	}
+	out, err := d.run(ctx, rep, "", iptablesSave)
+	if err != nil {
+		return nil, fmt.Errorf("reading iptables: %w", err)
+	}
+	tables, err := parseSave(out)
+	if err != nil {
+		return nil, fmt.Errorf("reading iptables: %w", err)
+	}
+	for _, name := range names {
+		if _, ok := tables[name]; !ok {
+			tables[name] = tableState{} // a table nobody has used yet
+		}
+		if then, known := d.tables[name]; known {
+			for _, c := range driftedChains(then, tables[name]) {
+				rep.Repaired = append(rep.Repaired, "iptables "+name+"/"+c)
+				d.log.Warn("iptables chain changed behind felix's back", "table", name, "chain", c)
+			}
+		}
+	}
+	return tables, nil
+}
+
+// syncTable makes one iptables table match with at most one iptables-restore. now is the table as just read,
+// or nil to plan against what felix last wrote.
+func (d *Dataplane) syncTable(ctx context.Context, table string, want renderedTable, now tableState, rep *Report) error {
+	have, fresh := now, now != nil
+	if !fresh {
+		have = d.tables[table]
+	}
+	p := planTable(table, want, have)
+	if len(p.hooked) > 0 && !fresh {
+		// Hooks share kernel chains with other programs' rules, which felix does not follow between reads; it
+		// deletes its old hooks by position, so it reads the positions first.
+		now, err := d.readTable(ctx, table, rep)
+		if err != nil {
+			delete(d.tables, table)
+			return err
+		}
+		have, fresh = now, true
+		p = planTable(table, want, have)
+	}
+	if p.script != "" {
+		err := d.restore(ctx, table, p.script, rep)
+		if err != nil && !fresh {
+			// Perhaps someone changed the table since felix last read it; read it and try once more.
+			d.log.Warn("iptables-restore failed; rereading the table and retrying", "table", table, "err", err)
+			now, rerr := d.readTable(ctx, table, rep)
+			if rerr == nil {
+				p = planTable(table, want, now)
+				err = d.restore(ctx, table, p.script, rep)
+			}
+		}
+		if err != nil {
+			delete(d.tables, table)
+			return err
+		}
+	}
+	d.tables[table] = p.after
+	for _, c := range p.written {
+		rep.ChainsWritten = append(rep.ChainsWritten, table+"/"+c)
+	}
+	for _, c := range p.hooked {
+		rep.HooksWritten = append(rep.HooksWritten, table+"/"+c)
+	}
+	for _, c := range p.deleted {
+		rep.ChainsDeleted = append(rep.ChainsDeleted, table+"/"+c)
+	}
+	if p.script != "" {
+		d.log.Info("iptables table written", "table", table, "chainsWritten", len(p.written),
+			"hooksWritten", len(p.hooked), "chainsDeleted", len(p.deleted))
+	}
+	return nil
+}
+
+func (d *Dataplane) readTable(ctx context.Context, table string, rep *Report) (tableState, error) {
+	out, err := d.run(ctx, rep, "", iptablesSave, "-t", table)
+	if err != nil {
+		return nil, fmt.Errorf("reading iptables table %s: %w", table, err)
+	}
+	tables, err := parseSave(out)
+	if err != nil {
+		return nil, fmt.Errorf("reading iptables table %s: %w", table, err)
+	}
+	if st, ok := tables[table]; ok {
+		return st, nil
+	}
+	return tableState{}, nil
+}
+
+var failedLine = regexp.MustCompile(`line:? (\d+)`)
+
+// restore runs one iptables-restore transaction. On failure the error quotes the script line it names.
+func (d *Dataplane) restore(ctx context.Context, table, script string, rep *Report) error {
+	_, err := d.run(ctx, rep, script, iptablesRestore, "--noflush", "--wait")
+	if err == nil {
+		return nil
+	}
+	if m := failedLine.FindStringSubmatch(err.Error()); m != nil {
+		if n, _ := strconv.Atoi(m[1]); n > 0 {
+			if lines := strings.Split(script, "\n"); n <= len(lines) {
+				err = fmt.Errorf("%w (line %d: %s)", err, n, lines[n-1])
+			}
+		}
+	}
+	return fmt.Errorf("writing iptables table %s: %w", table, err)
+}
+
+// --- ipsets
+
+// syncIPSetsBefore creates and updates felix's ipsets; stale ones are destroyed by syncIPSetsAfter once iptables
+// no longer refers to them.
+func (d *Dataplane) syncIPSetsBefore(ctx context.Context, want map[string]desired.IPSet, resync bool, rep *Report) (ipsetPlan, error) {
+	if len(want) == 0 {
+		if _, err := exec.LookPath(ipsetCmd); err != nil {
+			return ipsetPlan{after: ipsetState{}}, nil // no ipset tool, and nothing to do with it
+		}
+	}
+	if resync || d.sets == nil {
+		out, err := d.run(ctx, rep, "", ipsetCmd, "save")
+		if err != nil {
+			d.sets = nil
+			return ipsetPlan{}, fmt.Errorf("reading ipsets: %w", err)
+		}
+		now, err := parseIPSetSave(out)
+		if err != nil {
+			d.sets = nil
+			return ipsetPlan{}, fmt.Errorf("reading ipsets: %w", err)
+		}
+		if d.sets != nil {
+			for _, name := range driftedSets(d.sets, now) {
+				rep.Repaired = append(rep.Repaired, "ipset "+name)
+				d.log.Warn("ipset changed behind felix's back", "set", name)
+			}
+		}
+		d.sets = now
+	}
+	p, err := planIPSets(want, d.sets, d.cfg.IPSetMaxElem)
+	if err != nil {
+		return ipsetPlan{}, err
+	}
+	if p.update != "" {
+		if _, err := d.run(ctx, rep, p.update, ipsetCmd, "restore"); err != nil {
+			d.sets = nil
+			return ipsetPlan{}, fmt.Errorf("writing ipsets: %w", err)
+		}
+		d.log.Info("ipsets written", "sets", p.written)
+	}
+	rep.IPSetsWritten = append(rep.IPSetsWritten, p.written...)
+	return p, nil
+}
+
+func (d *Dataplane) syncIPSetsAfter(ctx context.Context, p ipsetPlan, rep *Report) error {
+	if p.destroy != "" {
+		if _, err := d.run(ctx, rep, p.destroy, ipsetCmd, "restore"); err != nil {
+			d.sets = nil
+			return fmt.Errorf("destroying stale ipsets: %w", err)
+		}
+		d.log.Info("stale ipsets destroyed", "sets", p.deleted)
+		rep.IPSetsDeleted = append(rep.IPSetsDeleted, p.deleted...)
+	}
+	d.sets = p.after
+	return nil
+}
+
+// --- links, tunnel and sysctls
+
+// syncTunnel makes the IPIP device match (see planTunnel).
+func (d *Dataplane) syncTunnel(want *desired.Tunnel, rep *Report) error {
+	name := DefaultTunnelName
+	if want != nil && want.Name != "" {
+		name = want.Name
+	}
+	// Looked up directly rather than in the link table: felix's own last change may not have arrived there yet.
+	var obs linkObs
+	link, err := d.nl.LinkByName(name)
+	switch {
+	case err == nil:
+		a := link.Attrs()
+		obs = linkObs{Exists: true, Up: a.Flags&net.FlagUp != 0, MTU: a.MTU}
+		var addrs []netlink.Addr
+		err := retryDump(func() (err error) { addrs, err = d.nl.AddrList(link, netlink.FAMILY_V4); return err })
+		if err != nil {
+			return fmt.Errorf("listing addresses of %s: %w", name, err)
+		}
+		for _, ad := range addrs {
+			if p, ok := ipNetToPrefix(ad.IPNet); ok {
+				obs.Addrs = append(obs.Addrs, p)
+			}
+		}
+	case !isGone(err):
+		return fmt.Errorf("looking up %s: %w", name, err)
+	}
+	p := planTunnel(obs, want)
+	if p.empty() {
+		return nil
+	}
+	note := func(change string) {
+		rep.TunnelChanges = append(rep.TunnelChanges, change)
+		d.log.Info("tunnel changed", "device", name, "change", change)
+	}
+	if p.Create {
+		err := d.nl.LinkAdd(&netlink.Iptun{LinkAttrs: netlink.LinkAttrs{Name: name}})
+		// Creating the first ipip device loads the module, whose fallback device tunl0 may then already exist.
+		if err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("creating IPIP device %s: %w", name, err)
+		}
+		if link, err = d.nl.LinkByName(name); err != nil {
+			return fmt.Errorf("finding IPIP device %s after creating it: %w", name, err)
+		}
+		d.noteLink(link)
+		note("created")
+	}
+	if p.MTU > 0 && link.Attrs().MTU != p.MTU {
+		if err := d.nl.LinkSetMTU(link, p.MTU); err != nil {
+			return fmt.Errorf("setting MTU %d on %s: %w", p.MTU, name, err)
+		}
+		note("mtu " + strconv.Itoa(p.MTU))
+	}
+	for _, a := range p.DelAddrs {
+		if err := d.nl.AddrDel(link, &netlink.Addr{IPNet: prefixToIPNet(a)}); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+			return fmt.Errorf("removing address %s from %s: %w", a, name, err)
+		}
+		note("removed address " + a.String())
+	}
+	if p.Down {
+		if err := d.nl.LinkSetDown(link); err != nil {
+			return fmt.Errorf("setting %s down: %w", name, err)
+		}
+		note("down")
+	}
+	if p.Up {
+		if err := d.nl.LinkSetUp(link); err != nil {
+			return fmt.Errorf("setting %s up: %w", name, err)
+		}
+		note("up")
+	}
+	if p.AddAddr.IsValid() {
+		if err := d.nl.AddrAdd(link, &netlink.Addr{IPNet: prefixToIPNet(p.AddAddr)}); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("adding address %s to %s: %w", p.AddAddr, name, err)
+		}
+		note("address " + p.AddAddr.String())
+	}
+	return nil
+}
+
+// sysctlMemo is a value felix wrote or found; ifindex ties per-interface values to one incarnation of the
+// interface, so a recreated interface is written again.
+type sysctlMemo struct {
+	value   string
+	ifindex int
+}
+
+// syncSysctls writes the host-wide sysctls and those of every desired interface that exists, each only when the
+// kernel's value differs. Values felix already wrote are not read again until the next resync.
+func (d *Dataplane) syncSysctls(st *desired.State, links map[string]linkInfo, rep *Report) error {
+	type item struct {
+		path, value string
+		ifindex     int
+	}
+	var todo []item
+	for _, p := range sortedKeys(st.Sysctls) {
+		todo = append(todo, item{p, st.Sysctls[p], 0})
+	}
+	for _, key := range sortedKeys(st.Interfaces) {
+		iface := st.Interfaces[key]
+		name := iface.Name
+		if name == "" {
+			name = key
+		}
+		l, ok := links[name]
+		if !ok {
+			rep.InterfacesWaiting = append(rep.InterfacesWaiting, name)
+			continue
+		}
+		for _, p := range sortedKeys(iface.Sysctls) {
+			todo = append(todo, item{p, iface.Sysctls[p], l.index})
+		}
+	}
+	next := make(map[string]sysctlMemo, len(todo))
+	var pending []item
+	for _, it := range todo {
+		m := sysctlMemo{value: strings.TrimSpace(it.value), ifindex: it.ifindex}
+		if old, ok := d.sysctl[it.path]; ok && old == m {
+			next[it.path] = m
+		} else {
+			pending = append(pending, it)
+		}
+	}
+	d.sysctl = next
+	if len(pending) == 0 {
+		return nil
+	}
+	var errs []error
+	err := d.inNS(func() error {
+		for _, it := range pending {
+			set, err := ensureSysctl(it.path, it.value)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			d.sysctl[it.path] = sysctlMemo{value: strings.TrimSpace(it.value), ifindex: it.ifindex}
+			if set {
+				rep.SysctlsSet = append(rep.SysctlsSet, it.path+"="+it.value)
+				d.log.Info("sysctl set", "path", it.path, "value", it.value)
+			}
+		}
+		return nil
+	})
+	return errors.Join(append(errs, err)...)
+}
+
+// ensureSysctl writes value to /proc/sys/<rel> unless it already holds it; set says whether it wrote.
+func ensureSysctl(rel, value string) (set bool, err error) {
+	clean := path.Clean(rel)
+	if rel == "" || path.IsAbs(rel) || clean != rel || strings.HasPrefix(clean, "..") {
+		return false, fmt.Errorf("invalid sysctl path %q (want a path below /proc/sys like net/ipv4/ip_forward)", rel)
+	}
+	file := "/proc/sys/" + clean
+	cur, err := os.ReadFile(file)
+	if err != nil {
+		return false, fmt.Errorf("reading sysctl %s: %w", rel, err)
+	}
+	if strings.TrimSpace(string(cur)) == strings.TrimSpace(value) {
+		return false, nil
+	}
+	if err := os.WriteFile(file, []byte(value), 0o644); err != nil {
+		return false, fmt.Errorf("setting sysctl %s=%s: %w", rel, value, err)
+	}
+	return true, nil
+}
+
+// --- routes
+
+// syncRoutes makes felix's routes match and flushes conntrack for workload addresses whose route went away.
+func (d *Dataplane) syncRoutes(ctx context.Context, want []desired.Route, links map[string]linkInfo, rep *Report) error {
+	have, err := d.listRoutes()
+	if err != nil {
+		return err
+	}
+	ifindex := make(map[string]int, len(links))
+	for name, l := range links {
+		ifindex[name] = l.index
+	}
+	p, err := planRoutes(want, have, ifindex)
+	if err != nil {
+		return fmt.Errorf("planning routes: %w", err)
+	}
+	for _, r := range p.Skipped {
+		rep.RoutesWaiting = append(rep.RoutesWaiting, fmt.Sprintf("%s dev %s", r.Dst, r.Iface))
+	}
+	var errs []error
+	var flush []netip.Addr
+	for _, r := range p.Del {
+		if err := d.nl.RouteDel(toNetlinkRoute(r)); err != nil && !errors.Is(err, unix.ESRCH) {
+			errs = append(errs, fmt.Errorf("removing route %s: %w", r, err))
+			continue
+		}
+		rep.RoutesRemoved = append(rep.RoutesRemoved, r.String())
+		d.log.Info("route removed", "route", r.String())
+		if r.isWorkload() {
+			flush = append(flush, r.Dst.Addr())
+		}
+	}
+	for _, c := range p.Replace {
+		if err := d.nl.RouteReplace(toNetlinkRoute(c.New)); err != nil {
+			errs = append(errs, fmt.Errorf("replacing route %s with %s: %w", c.Old, c.New, err))
+			continue
+		}
+		rep.RoutesReplaced = append(rep.RoutesReplaced, c.New.String())
+		d.log.Info("route replaced", "old", c.Old.String(), "new", c.New.String())
+		if c.Old.isWorkload() {
+			flush = append(flush, c.Old.Dst.Addr())
+		}
+	}
+	for _, r := range p.Add {
+		err := d.nl.RouteAdd(toNetlinkRoute(r))
+		if errors.Is(err, unix.EEXIST) {
+			rep.RouteConflicts = append(rep.RouteConflicts, r.String())
+			d.log.Warn("route not added: a route of another protocol holds the destination", "route", r.String())
+			continue
+		}
+		if err != nil {
+			if isGone(err) {
+				d.invalidateLinks() // the interface went after felix last heard of it
+			}
+			errs = append(errs, fmt.Errorf("adding route %s: %w", r, err))
+			continue
+		}
+		rep.RoutesAdded = append(rep.RoutesAdded, r.String())
+		d.log.Debug("route added", "route", r.String())
+	}
+	for _, a := range flush {
+		d.flushConntrack(ctx, a, rep)
+	}
+	return errors.Join(errs...)
+}
+
+// listRoutes returns felix's routes in the main table.
+func (d *Dataplane) listRoutes() ([]kernelRoute, error) {
+	filter := &netlink.Route{Protocol: RouteProtocol, Table: unix.RT_TABLE_MAIN}
+	var routes []netlink.Route
+	err := retryDump(func() (err error) {
+		routes, err = d.nl.RouteListFiltered(netlink.FAMILY_ALL, filter, netlink.RT_FILTER_PROTOCOL|netlink.RT_FILTER_TABLE)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing routes of protocol %d: %w", RouteProtocol, err)
+	}
+	out := make([]kernelRoute, 0, len(routes))
+	for _, r := range routes {
+		out = append(out, fromNetlinkRoute(r))
+	}
+	return out, nil
+}
+
+// otherRouteType marks a felix route of a type felix never writes (say, unreachable); it never matches.
+const otherRouteType desired.RouteType = -1
+
+func fromNetlinkRoute(r netlink.Route) kernelRoute {
+	var kr kernelRoute
+	if r.Dst != nil {
+		kr.Dst, _ = ipNetToPrefix(r.Dst)
+	} else if r.Family == netlink.FAMILY_V6 {
+		kr.Dst = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+	} else {
+		kr.Dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+	}
+	switch r.Type {
+	case unix.RTN_BLACKHOLE:
+		kr.Type = desired.Blackhole
+		return kr // the kernel reports IPv6 blackholes on lo; the device means nothing
+	case unix.RTN_UNICAST:
+		kr.Type = desired.Unicast
+	default:
+		kr.Type = otherRouteType
+	}
+	kr.LinkIndex = r.LinkIndex
+	if gw, ok := netip.AddrFromSlice(r.Gw); ok {
+		kr.Gateway = gw.Unmap()
+	}
+	kr.OnLink = r.Flags&int(netlink.FLAG_ONLINK) != 0
+	return kr
+}
+
+func toNetlinkRoute(kr kernelRoute) *netlink.Route {
+	r := &netlink.Route{
+		Dst:      prefixToIPNet(kr.Dst),
+		Protocol: RouteProtocol,
+		Table:    unix.RT_TABLE_MAIN,
+	}
+	switch kr.Type {
+	case desired.Blackhole:
+		r.Type = unix.RTN_BLACKHOLE
+		return r
+	case desired.Unicast:
+		r.Type = unix.RTN_UNICAST
+	default:
+		return r // only ever deleted: destination, table and protocol identify it
+	}
+	r.LinkIndex = kr.LinkIndex
+	if kr.Gateway.IsValid() {
+		r.Gw = kr.Gateway.AsSlice()
+		if kr.OnLink {
+			r.Flags = int(netlink.FLAG_ONLINK)
+		}
+	} else {
+		r.Scope = netlink.SCOPE_LINK
+	}
+	return r
+}
+
+// flushConntrack deletes the conntrack entries from and to a workload address that is gone, so a later
+// workload with the same address does not inherit its flows. A missing conntrack tool is logged, not an error.
+func (d *Dataplane) flushConntrack(ctx context.Context, addr netip.Addr, rep *Report) {
+	if _, err := exec.LookPath(conntrackCmd); err != nil {
+		d.log.Warn("conntrack tool not found; connections of a removed workload are not flushed", "addr", addr.String())
+		return
+	}
+	family := "ipv4"
+	if addr.Is6() {
+		family = "ipv6"
+	}
+	for _, dir := range []string{"--orig-src", "--reply-src"} {
+		_, err := d.run(ctx, rep, "", conntrackCmd, "--family", family, "--delete", dir, addr.String())
+		if err != nil && !strings.Contains(err.Error(), "0 flow entries") {
+			d.log.Warn("flushing conntrack entries failed", "addr", addr.String(), "err", err)
+			return
+		}
+	}
+	rep.ConntrackFlushed = append(rep.ConntrackFlushed, addr.String())
+}
+
+// retryDump runs a netlink dump again when the kernel says it changed while being dumped (the result may then
+// be incomplete).
+func retryDump(dump func() error) error {
+	var err error
+	for range 5 {
+		if err = dump(); !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return err
+		}
+	}
+	return err
+}
+
+// --- conversions
+
+func ipNetToPrefix(n *net.IPNet) (netip.Prefix, bool) {
+	if n == nil {
+		return netip.Prefix{}, false
+	}
+	a, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	ones, _ := n.Mask.Size()
+	return netip.PrefixFrom(a.Unmap(), ones), true
+}
+
+func prefixToIPNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}

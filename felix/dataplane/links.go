@@ -1,0 +1,188 @@
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// linkInfo is what felix needs of one link.
+type linkInfo struct {
+	link  netlink.Link
+	index int
+}
+
+// linkTable follows the namespace's links so that an apply needs no dump of thousands of interfaces: it
+// subscribes to link changes, then dumps once, then applies every change the kernel reports. Changes queued
+// before the dump are replayed on top of it in order, which ends in the same state. When the subscription
+// fails (a full socket buffer loses events), the table is marked invalid and the next use subscribes and
+// dumps again. It also feeds WatchLinks.
+type linkTable struct {
+	mu       sync.Mutex
+	byName   map[string]linkInfo
+	valid    bool          // byName is complete: dumped after the running subscription started
+	stop     chan struct{} // closing it ends the subscription; nil when none runs
+	watchers map[chan string]bool
+	prefix   string
+}
+
+// links returns the namespace's links by name, dumping them when the table is not known to be complete or
+// fresh is set.
+func (d *Dataplane) links(fresh bool) (map[string]linkInfo, error) {
+	lt := &d.linkTable
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	if err := d.subscribeLocked(); err != nil {
+		return nil, err
+	}
+	if !lt.valid || fresh {
+		var links []netlink.Link
+		if err := retryDump(func() (err error) { links, err = d.nl.LinkList(); return err }); err != nil {
+			return nil, fmt.Errorf("listing links: %w", err)
+		}
+		lt.byName = make(map[string]linkInfo, len(links))
+		for _, l := range links {
+			lt.byName[l.Attrs().Name] = linkInfo{link: l, index: l.Attrs().Index}
+		}
+		lt.valid = lt.stop != nil
+	}
+	return maps.Clone(lt.byName), nil
+}
+
+// invalidateLinks makes the next use dump the links again, e.g. after the kernel refused a link index.
+func (d *Dataplane) invalidateLinks() {
+	d.linkTable.mu.Lock()
+	d.linkTable.valid = false
+	d.linkTable.mu.Unlock()
+}
+
+// noteLink records a link felix just created, so this apply can use it before the kernel's event arrives.
+func (d *Dataplane) noteLink(l netlink.Link) {
+	d.linkTable.mu.Lock()
+	if d.linkTable.byName != nil {
+		d.linkTable.byName[l.Attrs().Name] = linkInfo{link: l, index: l.Attrs().Index}
+	}
+	d.linkTable.mu.Unlock()
+}
+
+// subscribeLocked starts the link subscription unless it runs. Called with linkTable.mu held.
+func (d *Dataplane) subscribeLocked() error {
+	lt := &d.linkTable
+	if lt.stop != nil {
+		return nil
+	}
+	updates := make(chan netlink.LinkUpdate, 256)
+	stop := make(chan struct{})
+	opts := netlink.LinkSubscribeOptions{
+		ErrorCallback: func(err error) {
+			select {
+			case <-stop:
+			default:
+				d.log.Warn("link subscription failed; links will be listed again", "err", err)
+			}
+		},
+	}
+	if d.netns != nil {
+		opts.Namespace = &d.nsh
+	}
+	if err := netlink.LinkSubscribeWithOptions(updates, stop, opts); err != nil {
+		return fmt.Errorf("subscribing to link updates: %w", err)
+	}
+	lt.stop, lt.valid = stop, false
+	go d.followLinks(updates, stop)
+	return nil
+}
+
+func (d *Dataplane) followLinks(updates <-chan netlink.LinkUpdate, stop chan struct{}) {
+	lt := &d.linkTable
+	for u := range updates {
+		a := u.Attrs()
+		lt.mu.Lock()
+		if lt.byName != nil {
+			switch u.Header.Type {
+			case unix.RTM_NEWLINK:
+				for name, l := range lt.byName { // a rename keeps the index
+					if l.index == a.Index && name != a.Name {
+						delete(lt.byName, name)
+					}
+				}
+				lt.byName[a.Name] = linkInfo{link: u.Link, index: a.Index}
+			case unix.RTM_DELLINK:
+				if l, ok := lt.byName[a.Name]; ok && l.index == a.Index {
+					delete(lt.byName, a.Name)
+				}
+			}
+		}
+		if u.Header.Type == unix.RTM_NEWLINK && (strings.HasPrefix(a.Name, lt.prefix) || a.Name == DefaultTunnelName) {
+			for w := range lt.watchers {
+				select {
+				case w <- a.Name:
+				default: // the reader lags; a pending name already means "apply again"
+				}
+			}
+		}
+		lt.mu.Unlock()
+	}
+	// The subscription ended: on Close, or because the kernel dropped events.
+	lt.mu.Lock()
+	if lt.stop == stop {
+		lt.stop, lt.valid = nil, false
+	}
+	lt.mu.Unlock()
+}
+
+// stopLinks ends the subscription and waits for nothing: the follower exits when the socket closes.
+func (d *Dataplane) stopLinks() {
+	lt := &d.linkTable
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	if lt.stop != nil {
+		close(lt.stop)
+		lt.stop, lt.valid = nil, false
+	}
+	for w := range lt.watchers {
+		delete(lt.watchers, w)
+		close(w)
+	}
+}
+
+// WatchLinks reports the names of workload interfaces (InterfacePrefix…) and of the tunnel device whenever they
+// appear or change, so the caller can apply again: routes and sysctls of an interface that did not exist yet
+// are written then. The channel is closed when ctx ends or the dataplane is closed. When the reader lags, names
+// are dropped; any name means "apply again", so a pending one covers them. If the kernel drops link events (a full
+// socket buffer), reports pause until the next Apply or Resync subscribes again and relists the links.
+func (d *Dataplane) WatchLinks(ctx context.Context) (<-chan string, error) {
+	lt := &d.linkTable
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	if err := d.subscribeLocked(); err != nil {
+		return nil, err
+	}
+	if lt.watchers == nil {
+		lt.watchers = map[chan string]bool{}
+	}
+	w := make(chan string, 16)
+	lt.watchers[w] = true
+	go func() {
+		<-ctx.Done()
+		lt.mu.Lock()
+		defer lt.mu.Unlock()
+		if lt.watchers[w] {
+			delete(lt.watchers, w)
+			close(w)
+		}
+	}()
+	return w, nil
+}
+
+// isGone says whether a netlink error means the link no longer exists.
+func isGone(err error) bool {
+	var notFound netlink.LinkNotFoundError
+	return errors.Is(err, unix.ENODEV) || errors.As(err, &notFound)
+}
