@@ -1,5 +1,5 @@
 // Command calico-node is the node agent: one binary whose flag chooses the component to run
-// (-startup once before the daemons, -confd, and later -felix), as runit starts them in the calico/node image.
+// (-startup once before the daemons, -confd, -felix), as runit starts them in the calico/node image.
 package main
 
 import (
@@ -24,7 +24,7 @@ func main() {
 }
 
 // modes are the components; exactly one is chosen per run.
-var modes = []string{"startup", "confd", "v"}
+var modes = []string{"startup", "confd", "felix", "v"}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	fs := flag.NewFlagSet("calico-node", flag.ContinueOnError)
@@ -32,6 +32,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	chosen := map[string]*bool{}
 	chosen["startup"] = fs.Bool("startup", false, "register this node and create the cluster defaults, then exit")
 	chosen["confd"] = fs.Bool("confd", false, "run confd: render BIRD's configuration from the datastore and reload BIRD")
+	chosen["felix"] = fs.Bool("felix", false, "run felix: program routes, interfaces, iptables and ipsets from the datastore")
 	chosen["v"] = fs.Bool("v", false, "print the version and exit")
 	confdOpts := confdFlags(fs, getenv)
 	if err := fs.Parse(args); err != nil {
@@ -45,7 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	switch {
 	case len(picked) == 0:
-		fmt.Fprintln(stderr, "calico-node: choose one of -startup, -confd, -v")
+		fmt.Fprintln(stderr, "calico-node: choose one of -startup, -confd, -felix, -v")
 		fs.Usage()
 		return 2
 	case len(picked) > 1:
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return runStartup(ctx, stdout, getenv)
 	case "-confd":
 		return runConfd(ctx, stdout, getenv, confdOpts)
+	case "-felix":
+		return runFelix(ctx, stdout, getenv)
 	}
 	return 2
 }

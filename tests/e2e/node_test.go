@@ -17,6 +17,7 @@ type node struct {
 	h            *harness.Host
 	c            *harness.Cluster
 	confd, birdP *exec.Cmd
+	felix        *exec.Cmd
 }
 
 func (n *node) env() []string {
@@ -54,6 +55,7 @@ func startNode(t *testing.T, c *harness.Cluster, h *harness.Host) *node {
 }
 
 func (n *node) stop() {
+	harness.Stop(n.felix)
 	harness.Stop(n.confd)
 	harness.Stop(n.birdP)
 }
@@ -170,4 +172,22 @@ spec: {cidr: 10.200.0.0/16, natOutgoing: true}
 			return !strings.Contains(out, nodes[2].h.IP.String()) && strings.Count(out, "Established") == 1, out
 		})
 	}
+}
+
+// dumpOnFailure logs each host's routes, felix-owned iptables and daemon logs when the test fails, so a red run
+// explains itself.
+func dumpOnFailure(t *testing.T, nodes []*node) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, n := range nodes {
+			routes, _ := n.h.Run("ip", "route")
+			ipt, _ := n.h.Run("iptables-save")
+			sets, _ := n.h.Run("ipset", "list", "-t")
+			links, _ := n.h.Run("ip", "-br", "link")
+			t.Logf("==== %s (%s)\n-- routes\n%s\n-- links\n%s\n-- iptables\n%s\n-- ipsets\n%s\n-- felix log\n%s\n-- confd log\n%s",
+				n.h.Name, n.h.IP, routes, links, ipt, sets, tail(filepath.Join(n.h.Dir, "felix.log")), tail(filepath.Join(n.h.Dir, "confd.log")))
+		}
+	})
 }

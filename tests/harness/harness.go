@@ -29,6 +29,7 @@ type Cluster struct {
 	Subnet   netip.Prefix // the hosts' link subnet, e.g. 100.64.17.0/24
 	RootIP   netip.Addr   // the root namespace's address on it (etcd listens here)
 	Fabric   string       // the namespace that holds the bridge
+	External *Host        // a router outside the cluster (the hosts' default gateway), for NAT outgoing tests
 	Hosts    []*Host
 	Etcd     string // client endpoint
 	record   *os.File
@@ -80,6 +81,9 @@ func New(opts Options) (c *Cluster, err error) {
 	}
 	c.RootIP = c.Subnet.Addr().Next().Next() // .2; hosts are .11, .12, …
 	if err = c.makeFabric(); err != nil {
+		return c, err
+	}
+	if c.External, err = c.addMachine("ext", 254); err != nil {
 		return c, err
 	}
 	for i := 1; i <= opts.Hosts; i++ {
@@ -158,12 +162,25 @@ func (c *Cluster) makeFabric() error {
 	return nil
 }
 
-// AddHost creates one more host namespace on the fabric.
+// AddHost creates one more host namespace on the fabric. Its default route points at the external router, as a
+// real host's would (proxy ARP for workloads' 169.254.1.1 gateway needs the host to have a route to it).
 func (c *Cluster) AddHost(name string) (*Host, error) {
-	n := len(c.Hosts) + 1
+	h, err := c.addMachine(name, 10+len(c.Hosts)+1)
+	if err != nil {
+		return nil, err
+	}
+	if err := run("ip", "-n", h.NetNS, "route", "add", "default", "via", c.External.IP.String()); err != nil {
+		return nil, err
+	}
+	c.Hosts = append(c.Hosts, h)
+	return h, nil
+}
+
+// addMachine creates a namespace with eth0 on the fabric at .<last> of the subnet.
+func (c *Cluster) addMachine(name string, last int) (*Host, error) {
 	h := &Host{Name: name, NetNS: fmt.Sprintf("cl%s-%s", c.ID, name), c: c, Dir: filepath.Join(c.Dir, name)}
 	a := c.Subnet.Addr().As4()
-	a[3] = byte(10 + n)
+	a[3] = byte(last)
 	h.IP = netip.AddrFrom4(a)
 	if err := os.MkdirAll(h.Dir, 0o755); err != nil {
 		return nil, err
@@ -172,7 +189,7 @@ func (c *Cluster) AddHost(name string) (*Host, error) {
 		return nil, err
 	}
 	c.note("netns", h.NetNS)
-	port := fmt.Sprintf("h%d", n)
+	port := fmt.Sprintf("p%d", last)
 	for _, s := range [][]string{
 		{"ip", "-n", c.Fabric, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", h.NetNS},
 		{"ip", "-n", c.Fabric, "link", "set", port, "master", "br0", "up"},
@@ -185,7 +202,6 @@ func (c *Cluster) AddHost(name string) (*Host, error) {
 			return nil, err
 		}
 	}
-	c.Hosts = append(c.Hosts, h)
 	return h, nil
 }
 

@@ -1,0 +1,143 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/calico-l3/calico/tests/harness"
+)
+
+const network = "test-calico"
+
+// startFelix runs calico-node -felix on a node's host.
+func (n *node) startFelix(t *testing.T) {
+	t.Helper()
+	cmd, err := n.h.Start(n.env(), "felix", filepath.Join(binDir, "calico-node"), "-felix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.felix = cmd
+}
+
+// pod is a workload: a namespace wired by the CNI plugin through cnitool.
+type pod struct {
+	name, netns, ip string
+	on              *node
+}
+
+// addPod creates a namespace and runs `cnitool add` on the pod's host, as a container runtime would.
+func addPod(t *testing.T, c *harness.Cluster, n *node, name string) *pod {
+	t.Helper()
+	cnitool := filepath.Join(os.Getenv("HOME"), "go", "bin", "cnitool")
+	if p, err := exec.LookPath("cnitool"); err == nil {
+		cnitool = p
+	}
+	if _, err := os.Stat(cnitool); err != nil {
+		t.Skip("cnitool is not installed (`make test` installs it)")
+	}
+	confDir := filepath.Join(n.h.Dir, "net.d")
+	os.MkdirAll(confDir, 0o755)
+	conf := fmt.Sprintf(`{"cniVersion":"1.0.0","name":%q,"type":"calico","etcd_endpoints":%q,"nodename":%q,"mtu":1500,
+"log_file_path":%q,"ipam":{"type":"calico-ipam"}}`, network, c.Etcd, n.h.Name, filepath.Join(n.h.Dir, "cni.log"))
+	os.WriteFile(filepath.Join(confDir, "10-calico.conf"), []byte(conf), 0o644)
+	p := &pod{name: name, netns: "cl" + c.ID + "-" + name, on: n}
+	if out, err := exec.Command("ip", "netns", "add", p.netns).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", p.netns).Run() })
+	cmd := n.h.Command([]string{"CNI_PATH=" + binDir, "NETCONFPATH=" + confDir, "CNI_CACHE_DIR=" + filepath.Join(n.h.Dir, "cni-cache")},
+		cnitool, "add", network, "/var/run/netns/"+p.netns)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("cnitool add %s on %s: %v\n%s", name, n.h.Name, err, out)
+	}
+	var res struct {
+		IPs []struct{ Address string } `json:"ips"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil || len(res.IPs) == 0 {
+		t.Fatalf("cnitool result: %v\n%s", err, out)
+	}
+	p.ip = strings.Split(res.IPs[0].Address, "/")[0]
+	return p
+}
+
+func (p *pod) run(args ...string) (string, error) {
+	out, err := exec.Command("ip", append([]string{"netns", "exec", p.netns}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+func (p *pod) canPing(ip string) bool {
+	_, err := p.run("ping", "-c1", "-W1", ip)
+	return err == nil
+}
+
+func TestPodsOnDifferentHostsReachEachOtherOverRoutedL3(t *testing.T) {
+	needRoot(t)
+	c, err := harness.New(harness.Options{Hosts: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	if out, err := calicoctl(t, c, c.Hosts[0], `apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata: {name: pool1}
+spec: {cidr: 10.201.0.0/16, blockSize: 26, ipipMode: Never, natOutgoing: true}
+`, "create", "-f", "-"); err != nil {
+		t.Fatalf("creating the pool: %v\n%s", err, out)
+	}
+	var nodes []*node
+	for _, h := range c.Hosts {
+		n := startNode(t, c, h)
+		n.startFelix(t)
+		nodes = append(nodes, n)
+	}
+	t.Cleanup(func() {
+		for _, n := range nodes {
+			n.stop()
+		}
+	})
+	dumpOnFailure(t, nodes)
+	a := addPod(t, c, nodes[0], "pa")
+	b := addPod(t, c, nodes[1], "pb")
+
+	// Host 1: a blackhole for its block, a /32 to the pod's cali interface; host 2 learns host 1's block by BGP.
+	waitUntil(t, 30*time.Second, "host1 has its block blackhole and the pod route", func() (bool, string) {
+		out, _ := nodes[0].h.Run("ip", "route")
+		return strings.Contains(out, "blackhole 10.201.") && strings.Contains(out, a.ip+" dev cali"), out
+	})
+	waitUntil(t, 60*time.Second, "host2 routes host1's block via host1", func() (bool, string) {
+		out, _ := nodes[1].h.Run("ip", "route")
+		return strings.Contains(out, "via "+nodes[0].h.IP.String()+" dev eth0 proto bird"), out
+	})
+
+	took := waitUntil(t, 30*time.Second, "pa pings pb across hosts", func() (bool, string) {
+		out, err := a.run("ping", "-c1", "-W1", b.ip)
+		return err == nil, out
+	})
+	t.Logf("pa (%s on host1) reached pb (%s on host2) %s after both were added", a.ip, b.ip, took.Round(time.Millisecond))
+	if out, err := a.run("traceroute", "-n", "-w1", "-q1", b.ip); err != nil || !strings.Contains(out, nodes[0].h.IP.String()) ||
+		!strings.Contains(out, nodes[1].h.IP.String()) || !strings.Contains(out, b.ip) {
+		t.Errorf("traceroute should show host1, host2 and the pod: %v\n%s", err, out)
+	}
+
+	// Isolate: the network's profile now allows nothing in; the ping must fail.
+	if out, err := calicoctl(t, c, c.Hosts[0], `apiVersion: projectcalico.org/v3
+kind: Profile
+metadata: {name: test-calico}
+spec:
+  ingress: [{action: Deny}]
+  egress: [{action: Allow}]
+  labelsToApply: {test-calico: ""}
+`, "apply", "-f", "-"); err != nil {
+		t.Fatalf("isolating profile: %v\n%s", err, out)
+	}
+	waitUntil(t, 10*time.Second, "the isolating profile stops the ping", func() (bool, string) {
+		return !a.canPing(b.ip), ""
+	})
+}
