@@ -27,6 +27,7 @@ type Startup struct {
 	Datastore  datastore.Client
 	Log        *slog.Logger
 	Interfaces func() ([]Iface, error) // HostInterfaces unless a test says otherwise
+	Name       string                  // the node name Run decided on
 }
 
 // Run registers this node and creates the cluster defaults. It logs one line per decision and returns an error
@@ -41,6 +42,7 @@ func (s *Startup) Run(ctx context.Context) error {
 		return err
 	}
 	log.Info("Determined node name", "node", name)
+	s.Name = name
 
 	if err := s.waitForDatastore(ctx); err != nil {
 		return err

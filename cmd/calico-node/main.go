@@ -24,7 +24,7 @@ func main() {
 }
 
 // modes are the components; exactly one is chosen per run.
-var modes = []string{"startup", "confd", "felix", "v"}
+var modes = []string{"startup", "confd", "felix", "allocate-tunnel-addrs", "v"}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	fs := flag.NewFlagSet("calico-node", flag.ContinueOnError)
@@ -33,6 +33,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	chosen["startup"] = fs.Bool("startup", false, "register this node and create the cluster defaults, then exit")
 	chosen["confd"] = fs.Bool("confd", false, "run confd: render BIRD's configuration from the datastore and reload BIRD")
 	chosen["felix"] = fs.Bool("felix", false, "run felix: program routes, interfaces, iptables and ipsets from the datastore")
+	chosen["allocate-tunnel-addrs"] = fs.Bool("allocate-tunnel-addrs", false, "give this node an IPIP tunnel address from an IPIP pool, or take it back when none needs it")
 	chosen["v"] = fs.Bool("v", false, "print the version and exit")
 	confdOpts := confdFlags(fs, getenv)
 	if err := fs.Parse(args); err != nil {
@@ -46,7 +47,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	switch {
 	case len(picked) == 0:
-		fmt.Fprintln(stderr, "calico-node: choose one of -startup, -confd, -felix, -v")
+		fmt.Fprintln(stderr, "calico-node: choose one of -startup, -confd, -felix, -allocate-tunnel-addrs, -v")
 		fs.Usage()
 		return 2
 	case len(picked) > 1:
@@ -63,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return runConfd(ctx, stdout, getenv, confdOpts)
 	case "-felix":
 		return runFelix(ctx, stdout, getenv)
+	case "-allocate-tunnel-addrs":
+		return runAllocateTunnelAddrs(ctx, stdout, getenv)
 	}
 	return 2
 }
@@ -97,8 +100,14 @@ func runStartup(ctx context.Context, stdout io.Writer, getenv func(string) strin
 		return fail(err)
 	}
 	defer ds.Close()
-	if err := (&node.Startup{Config: cfg, Datastore: ds, Log: log}).Run(ctx); err != nil {
+	s := &node.Startup{Config: cfg, Datastore: ds, Log: log}
+	if err := s.Run(ctx); err != nil {
 		return fail(err)
+	}
+	if cfg.Backend != "none" {
+		if err := node.AllocateTunnelAddr(ctx, ds, s.Name, log); err != nil {
+			return fail(err)
+		}
 	}
 	log.Info("Calico node started successfully")
 	return 0
@@ -114,4 +123,24 @@ func openDatastore(getenv func(string) string) (*datastore.Etcd, error) {
 		return nil, fmt.Errorf("connecting to the datastore: %w", err)
 	}
 	return ds, nil
+}
+
+func runAllocateTunnelAddrs(ctx context.Context, stdout io.Writer, getenv func(string) string) int {
+	log := logger(stdout, getenv("CALICO_STARTUP_LOGLEVEL"))
+	name, err := nodeName(getenv)
+	if err != nil {
+		log.Error(err.Error())
+		return 1
+	}
+	ds, err := openDatastore(getenv)
+	if err != nil {
+		log.Error(err.Error())
+		return 1
+	}
+	defer ds.Close()
+	if err := node.AllocateTunnelAddr(ctx, ds, name, log); err != nil {
+		log.Error(err.Error())
+		return 1
+	}
+	return 0
 }

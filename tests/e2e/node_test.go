@@ -27,7 +27,7 @@ func (n *node) env() []string {
 		"CALICO_NODENAME_FILE=" + filepath.Join(d, "nodename"), "CALICO_STATE_DIRS=" + filepath.Join(d, "state"),
 		"CALICO_CONFD_DIR=" + repoRoot, "CALICO_CONFD_CONFIG_DIR=" + filepath.Join(d, "config"),
 		"BIRD_CTL_SOCKET=" + filepath.Join(d, "bird.ctl"), "BIRD6_CTL_SOCKET=" + filepath.Join(d, "bird6.ctl"),
-		"PATH=" + os.Getenv("PATH") + ":/usr/sbin:/sbin",
+		"PATH=" + binDir + ":" + os.Getenv("PATH") + ":/usr/sbin:/sbin",
 	}
 }
 
