@@ -4,11 +4,15 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // binDir holds calico-node, calicoctl, birdcl and calico, built once for the whole package.
@@ -18,6 +22,12 @@ var binDir string
 var repoRoot string
 
 func TestMain(m *testing.M) {
+	if addr := os.Getenv("E2E_TCP_SERVE"); addr != "" {
+		os.Exit(serveTCP(addr))
+	}
+	if addr := os.Getenv("E2E_TCP_CONNECT"); addr != "" {
+		os.Exit(connectTCP(addr))
+	}
 	_, file, _, _ := runtime.Caller(0)
 	repoRoot = filepath.Join(filepath.Dir(file), "..", "..")
 	if os.Getuid() == 0 {
@@ -53,3 +63,39 @@ func needRoot(t *testing.T) {
 		}
 	}
 }
+
+// serveTCP is what the test binary does when started as a server inside a pod: accept and answer "ok".
+func serveTCP(addr string) int {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return 1
+		}
+		c.Write([]byte("ok\n"))
+		c.Close()
+	}
+}
+
+// connectTCP exits 0 when addr answers within a second.
+func connectTCP(addr string) int {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	buf := make([]byte, 3)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ok\n" {
+		return 1
+	}
+	return 0
+}
+
+// interrupt ends a ping so that it prints its summary.
+var interrupt = syscall.SIGINT

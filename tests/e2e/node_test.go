@@ -14,6 +14,7 @@ import (
 
 // node is one host running calico-node's startup and confd, and BIRD.
 type node struct {
+	extraEnv     []string
 	h            *harness.Host
 	c            *harness.Cluster
 	confd, birdP *exec.Cmd
@@ -22,19 +23,19 @@ type node struct {
 
 func (n *node) env() []string {
 	d := n.h.Dir
-	return []string{
+	return append([]string{
 		"NODENAME=" + n.h.Name, "IP=" + n.h.IP.String(), "ETCD_ENDPOINTS=" + n.c.Etcd, "NO_DEFAULT_POOLS=true",
 		"CALICO_NODENAME_FILE=" + filepath.Join(d, "nodename"), "CALICO_STATE_DIRS=" + filepath.Join(d, "state"),
 		"CALICO_CONFD_DIR=" + repoRoot, "CALICO_CONFD_CONFIG_DIR=" + filepath.Join(d, "config"),
 		"BIRD_CTL_SOCKET=" + filepath.Join(d, "bird.ctl"), "BIRD6_CTL_SOCKET=" + filepath.Join(d, "bird6.ctl"),
 		"PATH=" + binDir + ":" + os.Getenv("PATH") + ":/usr/sbin:/sbin",
-	}
+	}, n.extraEnv...)
 }
 
 // startNode runs startup, then confd and BIRD, on a host.
-func startNode(t *testing.T, c *harness.Cluster, h *harness.Host) *node {
+func startNode(t *testing.T, c *harness.Cluster, h *harness.Host, extraEnv ...string) *node {
 	t.Helper()
-	n := &node{h: h, c: c}
+	n := &node{h: h, c: c, extraEnv: extraEnv}
 	out, err := h.Command(n.env(), filepath.Join(binDir, "calico-node"), "-startup").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "Calico node started successfully") {
 		t.Fatalf("startup on %s: %v\n%s", h.Name, err, out)

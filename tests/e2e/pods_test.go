@@ -34,13 +34,7 @@ type pod struct {
 // addPod creates a namespace and runs `cnitool add` on the pod's host, as a container runtime would.
 func addPod(t *testing.T, c *harness.Cluster, n *node, name string) *pod {
 	t.Helper()
-	cnitool := filepath.Join(os.Getenv("HOME"), "go", "bin", "cnitool")
-	if p, err := exec.LookPath("cnitool"); err == nil {
-		cnitool = p
-	}
-	if _, err := os.Stat(cnitool); err != nil {
-		t.Skip("cnitool is not installed (`make test` installs it)")
-	}
+	cnitool := cnitoolPath(t)
 	confDir := filepath.Join(n.h.Dir, "net.d")
 	os.MkdirAll(confDir, 0o755)
 	conf := fmt.Sprintf(`{"cniVersion":"1.0.0","name":%q,"type":"calico","etcd_endpoints":%q,"nodename":%q,"mtu":1500,
@@ -75,6 +69,61 @@ func (p *pod) run(args ...string) (string, error) {
 func (p *pod) canPing(ip string) bool {
 	_, err := p.run("ping", "-c1", "-W1", ip)
 	return err == nil
+}
+
+// serve starts a TCP server on port inside the pod (the test binary itself, re-executed).
+func (p *pod) serve(t *testing.T, port int) {
+	t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", p.netns, os.Args[0])
+	cmd.Env = append(os.Environ(), fmt.Sprintf("E2E_TCP_SERVE=0.0.0.0:%d", port))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+}
+
+// canConnect says whether a TCP connection from the pod to ip:port gets the server's answer.
+func (p *pod) canConnect(ip string, port int) bool {
+	cmd := exec.Command("ip", "netns", "exec", p.netns, os.Args[0])
+	cmd.Env = append(os.Environ(), fmt.Sprintf("E2E_TCP_CONNECT=%s:%d", ip, port))
+	return cmd.Run() == nil
+}
+
+// startCluster creates hosts that each run startup, confd, BIRD and felix, with a pool, and returns them once
+// BGP is up. extraEnv is added to every daemon's environment (e.g. FELIX_* settings).
+func startCluster(t *testing.T, hosts int, poolYAML string, extraEnv ...string) (*harness.Cluster, []*node) {
+	t.Helper()
+	needRoot(t)
+	c, err := harness.New(harness.Options{Hosts: hosts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	if out, err := calicoctl(t, c, c.Hosts[0], poolYAML, "create", "-f", "-"); err != nil {
+		t.Fatalf("creating the pool: %v\n%s", err, out)
+	}
+	var nodes []*node
+	t.Cleanup(func() {
+		for _, n := range nodes {
+			n.stop()
+		}
+	})
+	for _, h := range c.Hosts {
+		n := startNode(t, c, h, extraEnv...)
+		n.startFelix(t)
+		nodes = append(nodes, n)
+	}
+	dumpOnFailure(t, nodes)
+	waitUntil(t, 60*time.Second, "BGP sessions are Established", func() (bool, string) {
+		for _, n := range nodes {
+			out, _ := calicoctl(t, c, n.h, "", "node", "status", "--bird-socket-dir", n.h.Dir)
+			if strings.Count(out, "Established") != hosts-1 {
+				return false, out
+			}
+		}
+		return true, ""
+	})
+	return c, nodes
 }
 
 func TestPodsOnDifferentHostsReachEachOtherOverRoutedL3(t *testing.T) {
@@ -140,4 +189,17 @@ spec:
 	waitUntil(t, 10*time.Second, "the isolating profile stops the ping", func() (bool, string) {
 		return !a.canPing(b.ip), ""
 	})
+}
+
+// cnitoolPath finds the real CNI client, installed by tests/install-deps.sh.
+func cnitoolPath(t *testing.T) string {
+	if p, err := exec.LookPath("cnitool"); err == nil {
+		return p
+	}
+	gopath, _ := exec.Command("go", "env", "GOPATH").Output()
+	p := filepath.Join(strings.TrimSpace(string(gopath)), "bin", "cnitool")
+	if _, err := os.Stat(p); err != nil {
+		t.Skip("cnitool is not installed (`make test` installs it)")
+	}
+	return p
 }

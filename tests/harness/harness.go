@@ -36,6 +36,7 @@ type Cluster struct {
 	mu       sync.Mutex
 	procs    []*exec.Cmd
 	rootLink string
+	etcdCmd  *exec.Cmd
 }
 
 // Host is one simulated machine: a network namespace with an address on the cluster subnet.
@@ -223,6 +224,7 @@ func (c *Cluster) startEtcd() error {
 	if err := c.start(cmd); err != nil {
 		return err
 	}
+	c.etcdCmd = cmd
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		if exec.Command("etcdctl", "--endpoints", client, "endpoint", "health").Run() == nil {
@@ -232,6 +234,12 @@ func (c *Cluster) startEtcd() error {
 	}
 	return fmt.Errorf("etcd at %s did not become healthy; see %s", client, filepath.Join(c.Dir, "etcd.log"))
 }
+
+// StopEtcd stops the cluster's etcd (its data stays), to test what happens while the datastore is away.
+func (c *Cluster) StopEtcd() { Stop(c.etcdCmd) }
+
+// StartEtcd starts the cluster's etcd again on the same address and data.
+func (c *Cluster) StartEtcd() error { return c.startEtcd() }
 
 func withoutEtcdVars(env []string) []string {
 	var out []string
