@@ -62,13 +62,6 @@ func (c *cluster) node(name string, labels map[string]string) {
 	}
 }
 
-func (c *cluster) deleteNode(name string) {
-	c.t.Helper()
-	if _, err := c.ds.Delete(context.Background(), api.KindOf(&api.Node{}), "", name, ""); err != nil {
-		c.t.Fatalf("deleting node %s: %v", name, err)
-	}
-}
-
 // raw returns the stored value of a key, "" when absent.
 func (c *cluster) raw(key string) string {
 	c.t.Helper()
