@@ -60,17 +60,8 @@ func loadCase(t *testing.T, dir string) keyview.Input {
 		t.Fatalf("%s/resources.yaml: %v", dir, err)
 	}
 	for _, d := range docs {
-		switch r := d.Resource.(type) {
-		case *api.Node:
-			in.Nodes = append(in.Nodes, r)
-		case *api.BGPPeer:
-			in.BGPPeers = append(in.BGPPeers, r)
-		case *api.BGPConfiguration:
-			in.BGPConfigurations = append(in.BGPConfigurations, r)
-		case *api.IPPool:
-			in.IPPools = append(in.IPPools, r)
-		default:
-			t.Fatalf("%s/resources.yaml: document %d is a %s, which the BGP view does not read", dir, d.Index, api.KindOf(r).Name)
+		if !in.Add(d.Resource) {
+			t.Fatalf("%s/resources.yaml: document %d is a %s, which the BGP view does not read", dir, d.Index, api.KindOf(d.Resource).Name)
 		}
 	}
 	return in

@@ -197,19 +197,10 @@ func (s *Source) input(caches []cache) keyview.Input {
 		Affinities: map[string]string{}}
 	for _, c := range caches {
 		for key, ev := range c.items {
-			switch r := ev.Resource.(type) {
-			case *api.Node:
-				in.Nodes = append(in.Nodes, r)
-			case *api.BGPPeer:
-				in.BGPPeers = append(in.BGPPeers, r)
-			case *api.BGPConfiguration:
-				in.BGPConfigurations = append(in.BGPConfigurations, r)
-			case *api.IPPool:
-				in.IPPools = append(in.IPPools, r)
-			case nil:
-				if strings.HasPrefix(key, datastore.IPAMPrefix) {
-					in.Affinities[key] = string(ev.Value)
-				}
+			if ev.Resource != nil {
+				in.Add(ev.Resource)
+			} else if strings.HasPrefix(key, datastore.IPAMPrefix) {
+				in.Affinities[key] = string(ev.Value)
 			}
 		}
 	}

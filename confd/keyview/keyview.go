@@ -59,6 +59,23 @@ type Input struct {
 	LogLevel string
 }
 
+// Add files a resource under its kind and reports whether the key view reads that kind at all.
+func (in *Input) Add(r api.Resource) bool {
+	switch r := r.(type) {
+	case *api.Node:
+		in.Nodes = append(in.Nodes, r)
+	case *api.BGPPeer:
+		in.BGPPeers = append(in.BGPPeers, r)
+	case *api.BGPConfiguration:
+		in.BGPConfigurations = append(in.BGPConfigurations, r)
+	case *api.IPPool:
+		in.IPPools = append(in.IPPools, r)
+	default:
+		return false
+	}
+	return true
+}
+
 // Peer is one BGP session of this node, the JSON value of /calico/bgp/v1/host/<node>/peers_v4/<Name> (peers_v6
 // for IPv6). Templates render one BIRD protocol per Peer without further decisions.
 type Peer struct {

@@ -64,22 +64,9 @@ func benchState(n int) *desired.State {
 		Sysctls:    map[string]string{"net/ipv4/ip_forward": "1"},
 		Tables: map[string]*desired.Table{
 			"filter": filter,
-			"nat": {
-				Name: "nat",
-				Chains: map[string][]desired.Rule{
-					"cali-POSTROUTING": {{Action: "--jump cali-nat-outgoing"}},
-					"cali-nat-outgoing": {{
-						Match:  "-m set --match-set cali40masq-ipam-pools src -m set ! --match-set cali40all-ipam-pools dst",
-						Action: "--jump MASQUERADE",
-					}},
-				},
-				Hooks: map[string][]desired.Rule{"POSTROUTING": {{Action: "--jump cali-POSTROUTING"}}},
-			},
+			"nat":    natTable(),
 		},
-		IPSets: map[string]desired.IPSet{
-			"cali40all-ipam-pools":  {Type: desired.HashNet, Members: []string{"10.65.0.0/16"}},
-			"cali40masq-ipam-pools": {Type: desired.HashNet, Members: []string{"10.65.0.0/16"}},
-		},
+		IPSets: poolSets(),
 	}
 	var from, to []desired.Rule
 	for i := range n {

@@ -17,26 +17,36 @@ import (
 // root and skip in -short mode. Nothing they do reaches the host's own namespace.
 
 // sampleState is a small node: one endpoint's chains in filter, NAT outgoing in nat with its ipsets.
+// natTable is felix's NAT-outgoing table for the pool in poolSets.
+func natTable() *desired.Table {
+	return &desired.Table{
+		Name: "nat",
+		Chains: map[string][]desired.Rule{
+			"cali-POSTROUTING": {{Action: "--jump cali-nat-outgoing"}},
+			"cali-nat-outgoing": {{
+				Match:  "-m set --match-set cali40masq-ipam-pools src -m set ! --match-set cali40all-ipam-pools dst",
+				Action: "--jump MASQUERADE",
+			}},
+		},
+		Hooks: map[string][]desired.Rule{"POSTROUTING": {{Action: "--jump cali-POSTROUTING"}}},
+	}
+}
+
+// poolSets are the pool ipsets natTable refers to.
+func poolSets() map[string]desired.IPSet {
+	return map[string]desired.IPSet{
+		"cali40all-ipam-pools":  {Type: desired.HashNet, Members: []string{"10.65.0.0/16"}},
+		"cali40masq-ipam-pools": {Type: desired.HashNet, Members: []string{"10.65.0.0/16"}},
+	}
+}
+
 func sampleState() *desired.State {
 	return &desired.State{
 		Tables: map[string]*desired.Table{
 			"filter": sampleTable(),
-			"nat": {
-				Name: "nat",
-				Chains: map[string][]desired.Rule{
-					"cali-POSTROUTING": {{Action: "--jump cali-nat-outgoing"}},
-					"cali-nat-outgoing": {{
-						Match:  "-m set --match-set cali40masq-ipam-pools src -m set ! --match-set cali40all-ipam-pools dst",
-						Action: "--jump MASQUERADE",
-					}},
-				},
-				Hooks: map[string][]desired.Rule{"POSTROUTING": {{Action: "--jump cali-POSTROUTING"}}},
-			},
+			"nat":    natTable(),
 		},
-		IPSets: map[string]desired.IPSet{
-			"cali40all-ipam-pools":  {Type: desired.HashNet, Members: []string{"10.65.0.0/16"}},
-			"cali40masq-ipam-pools": {Type: desired.HashNet, Members: []string{"10.65.0.0/16"}},
-		},
+		IPSets: poolSets(),
 	}
 }
 
