@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -44,12 +45,29 @@ func lossDuring(t *testing.T, from *pod, to string, fn func()) (lost, sent int, 
 
 func TestFelixProgramsAndHealsTheDataplane(t *testing.T) {
 	// A short refresh interval so that drift repair shows within the test.
-	c, nodes := startCluster(t, 2, natPool, "FELIX_IPTABLESREFRESHINTERVAL=2")
+	c, nodes := startCluster(t, 2, natPool, "FELIX_IPTABLESREFRESHINTERVAL=2", "FELIX_PROMETHEUSMETRICSENABLED=true")
 	a := addPod(t, c, nodes[0], "fa")
 	b := addPod(t, c, nodes[1], "fb")
 	b.serve(t, 8080)
 	waitUntil(t, 30*time.Second, "fa reaches fb by ping and TCP", func() (bool, string) {
 		return a.canPing(b.ip) && a.canConnect(b.ip, 8080), ""
+	})
+
+	t.Run("health and metrics endpoints answer", func(t *testing.T) {
+		get := func(url string) string {
+			cmd := nodes[0].h.Command([]string{"E2E_HTTP_GET=" + url}, os.Args[0])
+			out, _ := cmd.CombinedOutput()
+			return string(out)
+		}
+		if out := get("http://localhost:9099/readiness"); !strings.HasPrefix(out, "204") {
+			t.Errorf("readiness: %q", out)
+		}
+		if out := get("http://localhost:9099/liveness"); !strings.HasPrefix(out, "204") {
+			t.Errorf("liveness: %q", out)
+		}
+		if out := get("http://localhost:9091/metrics"); !strings.HasPrefix(out, "200") || !strings.Contains(out, "felix_iptables_restore_calls_total") {
+			t.Errorf("metrics: %q", out)
+		}
 	})
 
 	t.Run("NAT outgoing: a pod reaches a machine outside the cluster that has no route back to pods", func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +28,9 @@ func TestMain(m *testing.M) {
 	}
 	if addr := os.Getenv("E2E_TCP_CONNECT"); addr != "" {
 		os.Exit(connectTCP(addr))
+	}
+	if url := os.Getenv("E2E_HTTP_GET"); url != "" {
+		os.Exit(httpGet(url))
 	}
 	_, file, _, _ := runtime.Caller(0)
 	repoRoot = filepath.Join(filepath.Dir(file), "..", "..")
@@ -99,3 +103,17 @@ func connectTCP(addr string) int {
 
 // interrupt ends a ping so that it prints its summary.
 var interrupt = syscall.SIGINT
+
+// httpGet prints the status code and body of a GET, for probing endpoints inside a host's namespace.
+func httpGet(url string) int {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Printf("%d\n%s", resp.StatusCode, body)
+	return 0
+}
