@@ -40,6 +40,8 @@ var sameLine = []struct{ metric, baseline, what string }{
 	{"felix-ms", "floor-ms", "felix programming vs one bare iptables-restore of the final ruleset"},
 	{"naive-ms", "felix-ms", "one `iptables -A` per rule vs felix"},
 	{"add+del-p50-ms", "exec-baseline-p50-ms", "CNI ADD+DEL p50 vs one exec of the plugin binary"},
+	{"p50-ms", "floor-ms", "p50 vs the minimal write of the same change"},
+	{"heap-MB", "floor-MB", "calc heap vs the raw endpoint data"},
 }
 
 // crossLine pairs a benchmark with a baseline benchmark of the same package whose name matches after rewriting.
