@@ -189,6 +189,7 @@ func calcConfig(cfg config.Config) calc.Config {
 	cc.FailsafeOutbound = cfg.FailsafeOutboundHostPorts
 	cc.IPIPMTU = cfg.IPIPMTU
 	cc.LogPrefix = cfg.LogPrefix
+	cc.IPv6Support = cfg.IPv6Support
 	return cc
 }
 
@@ -223,8 +224,8 @@ func (s *Stats) record(rep dataplane.Report, took time.Duration, resync bool) {
 		s.resyncs.Add(1)
 	}
 	s.repairs.Add(uint64(len(rep.Repaired)))
-	s.restores.Add(uint64(rep.Runs("iptables-restore")))
-	s.restoreMicros.Add(uint64(rep.RunTime("iptables-restore").Microseconds()))
+	s.restores.Add(uint64(rep.Runs("iptables-restore") + rep.Runs("ip6tables-restore")))
+	s.restoreMicros.Add(uint64((rep.RunTime("iptables-restore") + rep.RunTime("ip6tables-restore")).Microseconds()))
 	s.applyMicros.Add(uint64(took.Microseconds()))
 	s.routesAdded.Add(uint64(len(rep.RoutesAdded)))
 	s.routesRemoved.Add(uint64(len(rep.RoutesRemoved)))

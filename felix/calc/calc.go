@@ -1,7 +1,8 @@
 // Package calc is felix's calculation layer: it keeps a copy of the datastore state felix cares about (from watch
 // events) and computes the complete desired.State of this host from it: workload routes and interface settings,
 // blackhole routes for this host's blocks, routes to other hosts' blocks of IPIP pools, the tunnel, the iptables
-// chains (through package rules) and the ipsets. It is pure: no I/O, no kernel access.
+// and ip6tables chains (through package rules) and the ipsets of both families. It is pure: no I/O, no kernel
+// access.
 package calc
 
 import (
@@ -57,7 +58,7 @@ type endpoint struct {
 	node      string
 	iface     string
 	nets      []netip.Prefix
-	v4Members []string // the IPv4 nets as ipset members
+	members   familyMembers // the nets as ipset members
 	profiles  []string
 	labels    map[string]string // own labels plus the namespace and orchestrator labels
 	revision  int64
@@ -75,8 +76,20 @@ type policy struct {
 }
 
 type netSet struct {
-	labels    map[string]string
-	v4Members []string
+	labels  map[string]string
+	members familyMembers
+}
+
+// familyMembers are addresses or CIDRs written as ipset members, per family.
+type familyMembers struct {
+	v4, v6 []string
+}
+
+func (m familyMembers) of(v6 bool) []string {
+	if v6 {
+		return m.v6
+	}
+	return m.v4
 }
 
 type affinity struct {
@@ -261,7 +274,7 @@ func (c *Calculator) set(ev datastore.Event) {
 		}
 		c.setPolicy(ev.Key, p.Name, "", p.Spec.Order, p.Spec.Selector, p.Spec.Types, p.Spec.Ingress, p.Spec.Egress)
 	case *api.GlobalNetworkSet:
-		c.netSets[ev.Key] = netSet{labels: r.Labels, v4Members: v4Members(parsePrefixes(r.Spec.Nets))}
+		c.netSets[ev.Key] = netSet{labels: r.Labels, members: membersOf(parsePrefixes(r.Spec.Nets))}
 	}
 }
 
@@ -281,7 +294,7 @@ func (c *Calculator) setEndpoint(key string, w *api.WorkloadEndpoint) {
 	rev, _ := strconv.ParseInt(w.ResourceVersion, 10, 64)
 	nets := parsePrefixes(w.Spec.IPNetworks)
 	ep := &endpoint{key: key, namespace: ns, node: w.Spec.Node, iface: w.Spec.InterfaceName, nets: nets,
-		v4Members: v4Members(nets), profiles: w.Spec.Profiles, labels: labels, revision: rev}
+		members: membersOf(nets), profiles: w.Spec.Profiles, labels: labels, revision: rev}
 	if ep.node == c.host && ep.iface != "" {
 		for _, other := range c.endpoints {
 			if other.node == c.host && other.iface == ep.iface {

@@ -145,6 +145,24 @@ func setName(sel string) string {
 	return ("cali40" + selector.MustParse(sel).UniqueID())[:31]
 }
 
+// setName6 is the IPv6 ipset of a selector.
+func setName6(sel string) string {
+	return ("cali60" + selector.MustParse(sel).UniqueID())[:31]
+}
+
+// chain6 returns a chain of the ip6tables filter table.
+func chain6(t *testing.T, st *desired.State, name string) []desired.Rule {
+	t.Helper()
+	if st.Tables6 == nil {
+		t.Fatalf("expected ip6tables tables, got none")
+	}
+	rs, ok := st.Tables6[rules.TableFilter].Chains[name]
+	if !ok {
+		t.Fatalf("expected ip6tables filter chain %s, got none", name)
+	}
+	return rs
+}
+
 func chainNames(st *desired.State) []string {
 	var out []string
 	for name := range st.Tables[rules.TableFilter].Chains {

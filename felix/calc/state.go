@@ -15,27 +15,39 @@ import (
 const TunnelName = "tunl0"
 
 // State computes the complete desired state of this host from what the Calculator holds. Every call builds a
-// fresh State that shares nothing mutable with earlier ones.
+// fresh State that shares nothing mutable with earlier ones. With IPv6Support, the ip6tables tables (Tables6) and
+// the IPv6 ipsets mirror the IPv4 ones; without it, Tables6 is nil and felix leaves ip6tables alone.
 func (c *Calculator) State() *desired.State {
 	st := &desired.State{
 		Interfaces: map[string]desired.Interface{},
 		Sysctls:    map[string]string{"net/ipv4/ip_forward": "1"},
 		IPSets:     map[string]desired.IPSet{},
 	}
-	pools := c.v4Pools()
-	ipip, nat := addPoolIPSets(st, pools)
-	r := rules.New(rules.Config{
+	pools := c.familyPools(false)
+	ipip, nat := addPoolIPSets(st, pools, rules.IPSetAllPools, rules.IPSetMasqPools)
+	base := rules.Config{
 		InterfacePrefixes:    c.cfg.interfacePrefixes(),
 		EndpointToHostAction: c.cfg.DefaultEndpointToHostAction,
 		FailsafeInbound:      c.cfg.FailsafeInbound,
 		FailsafeOutbound:     c.cfg.FailsafeOutbound,
 		LogPrefix:            c.cfg.LogPrefix,
-		IPIP:                 ipip,
-		NATOutgoing:          nat,
-	})
-	st.Tables = r.Static()
+	}
+	cfg4 := base
+	cfg4.IPVersion, cfg4.IPIP, cfg4.NATOutgoing = 4, ipip, nat
+	families := []family{{r: rules.New(cfg4)}}
+	st.Tables = families[0].r.Static()
+	families[0].filter = st.Tables[rules.TableFilter]
+	if c.cfg.IPv6Support {
+		_, nat6 := addPoolIPSets(st, c.familyPools(true), rules.IPSetAllPoolsV6, rules.IPSetMasqPoolsV6)
+		cfg6 := base
+		cfg6.IPVersion, cfg6.NATOutgoing = 6, nat6
+		f6 := family{r: rules.New(cfg6)}
+		st.Tables6 = f6.r.Static()
+		f6.filter = st.Tables6[rules.TableFilter]
+		families = append(families, f6)
+	}
 	routes := newRouteSet()
-	c.addEndpoints(st, r, routes)
+	c.addEndpoints(st, families, routes)
 	for _, a := range c.affinities {
 		if a.confirmed && a.host == c.host && (a.cidr.Addr().Is4() || c.cfg.IPv6Support) {
 			routes.add(desired.Route{Dst: a.cidr, Type: desired.Blackhole})
@@ -48,8 +60,15 @@ func (c *Calculator) State() *desired.State {
 	return st
 }
 
-// addPoolIPSets adds the pool ipsets and says whether any pool uses IPIP or natOutgoing.
-func addPoolIPSets(st *desired.State, pools []pool) (ipip, nat bool) {
+// family is one IP family's renderer and the filter table its endpoint, profile and policy chains go into.
+type family struct {
+	r      *rules.Renderer
+	filter *desired.Table
+}
+
+// addPoolIPSets adds the all-pools and masq-pools ipsets of one family and says whether any of its pools uses IPIP
+// or natOutgoing.
+func addPoolIPSets(st *desired.State, pools []pool, allName, masqName string) (ipip, nat bool) {
 	var all, masq []string
 	for _, p := range pools {
 		all = append(all, member(p.cidr))
@@ -61,15 +80,16 @@ func addPoolIPSets(st *desired.State, pools []pool) (ipip, nat bool) {
 			ipip = true
 		}
 	}
-	st.IPSets[rules.IPSetAllPools] = desired.IPSet{Type: desired.HashNet, Members: all}
-	st.IPSets[rules.IPSetMasqPools] = desired.IPSet{Type: desired.HashNet, Members: masq}
+	st.IPSets[allName] = desired.IPSet{Type: desired.HashNet, Members: all}
+	st.IPSets[masqName] = desired.IPSet{Type: desired.HashNet, Members: masq}
 	return ipip, nat
 }
 
-// addEndpoints adds what the local endpoints need: their routes and interface sysctls, their chains and the
-// dispatch chains, the chains of the profiles and policies they use, and the ipsets those rules match on.
-func (c *Calculator) addEndpoints(st *desired.State, r *rules.Renderer, routes *routeSet) {
-	filter := st.Tables[rules.TableFilter]
+// addEndpoints adds what the local endpoints need: their routes and interface sysctls, and in the filter table of
+// each family their chains and the dispatch chains, the chains of the profiles and policies they use, and the
+// ipsets those rules match on. Every local endpoint gets its chains in both families whatever its addresses, so
+// that no traffic from or to a workload interface escapes policy.
+func (c *Calculator) addEndpoints(st *desired.State, families []family, routes *routeSet) {
 	local := c.localEndpoints()
 	ifaces := make([]string, 0, len(local))
 	policies := c.sortedPolicies()
@@ -94,7 +114,9 @@ func (c *Calculator) addEndpoints(st *desired.State, r *rules.Renderer, routes *
 		for _, name := range ep.profiles {
 			usedProfiles[name] = true
 		}
-		addChains(filter, r.Endpoint(re))
+		for _, f := range families {
+			addChains(f.filter, f.r.Endpoint(re))
+		}
 
 		sysctls := map[string]string{
 			"net/ipv4/conf/" + ep.iface + "/proxy_arp":    "1",
@@ -116,17 +138,30 @@ func (c *Calculator) addEndpoints(st *desired.State, r *rules.Renderer, routes *
 		}
 		st.Interfaces[ep.iface] = desired.Interface{Name: ep.iface, Sysctls: sysctls}
 	}
-	addChains(filter, r.Dispatch(ifaces))
 
-	sets := map[string]rules.SelectorSet{}
-	for name := range usedProfiles {
-		addChains(filter, c.renderProfile(r, name, sets))
-	}
-	for p := range usedPolicies {
-		addChains(filter, renderPolicy(r, p, sets))
-	}
-	for name, s := range sets {
-		st.IPSets[name] = desired.IPSet{Type: desired.HashNet, Members: c.members(s)}
+	// The IPv4 and IPv6 sets of one selector have the same members, so each selector is evaluated once.
+	members := map[string]familyMembers{}
+	for _, f := range families {
+		addChains(f.filter, f.r.Dispatch(ifaces))
+		sets := map[string]rules.SelectorSet{}
+		for name := range usedProfiles {
+			addChains(f.filter, c.renderProfile(f.r, name, sets))
+		}
+		for p := range usedPolicies {
+			addChains(f.filter, renderPolicy(f.r, p, sets))
+		}
+		for name, s := range sets {
+			key := s.Selector.String()
+			if s.NamespaceSelector != nil {
+				key += " ns: " + s.NamespaceSelector.String()
+			}
+			m, ok := members[key]
+			if !ok {
+				m = c.members(s)
+				members[key] = m
+			}
+			st.IPSets[name] = desired.IPSet{Type: desired.HashNet, Members: m.of(f.r.IPVersion() == 6)}
+		}
 	}
 }
 
@@ -179,12 +214,13 @@ func renderPolicy(r *rules.Renderer, p *policy, sets map[string]rules.SelectorSe
 	return out.Chains
 }
 
-// v4Pools returns the IPv4 pools, most specific first so that poolFor finds the narrowest match. Disabled pools
-// are included: disabling a pool only stops new allocations, its addresses keep their routes and NAT.
-func (c *Calculator) v4Pools() []pool {
+// familyPools returns the IPv4 (or IPv6) pools, most specific first so that poolFor finds the narrowest match.
+// Disabled pools are included: disabling a pool only stops new allocations, its addresses keep their routes and
+// NAT.
+func (c *Calculator) familyPools(v6 bool) []pool {
 	var out []pool
 	for _, p := range c.pools {
-		if p.cidr.Addr().Is4() {
+		if p.cidr.Addr().Is6() == v6 {
 			out = append(out, p)
 		}
 	}
@@ -270,21 +306,26 @@ func (c *Calculator) effectiveLabels(ep *endpoint) map[string]string {
 	return l
 }
 
-// members lists the IPv4 addresses of every endpoint in the cluster, and the IPv4 nets of every
-// GlobalNetworkSet, that the selector set contains.
-func (c *Calculator) members(s rules.SelectorSet) []string {
-	var out []string
+// members lists, per family, the addresses of every endpoint in the cluster and the nets of every
+// GlobalNetworkSet that the selector set contains.
+func (c *Calculator) members(s rules.SelectorSet) familyMembers {
+	var out familyMembers
+	add := func(m familyMembers) {
+		out.v4 = append(out.v4, m.v4...)
+		out.v6 = append(out.v6, m.v6...)
+	}
 	for _, ep := range c.endpoints {
-		if len(ep.v4Members) > 0 && s.Contains(c.effectiveLabels(ep), ep.namespace) {
-			out = append(out, ep.v4Members...)
+		if len(ep.members.v4)+len(ep.members.v6) > 0 && s.Contains(c.effectiveLabels(ep), ep.namespace) {
+			add(ep.members)
 		}
 	}
 	for _, ns := range c.netSets {
-		if len(ns.v4Members) > 0 && s.Contains(ns.labels, "") {
-			out = append(out, ns.v4Members...)
+		if len(ns.members.v4)+len(ns.members.v6) > 0 && s.Contains(ns.labels, "") {
+			add(ns.members)
 		}
 	}
-	return sortedUnique(out)
+	out.v4, out.v6 = sortedUnique(out.v4), sortedUnique(out.v6)
+	return out
 }
 
 // ipipRoutes adds the routes to other hosts' blocks in IPIP pools (BIRD leaves those to felix): through tunl0 for
@@ -360,15 +401,17 @@ func (s *routeSet) sorted() []desired.Route {
 	return out
 }
 
-// v4Members writes the IPv4 prefixes of a list as ipset members.
-func v4Members(nets []netip.Prefix) []string {
-	var out []string
+// membersOf writes prefixes as ipset members of their family.
+func membersOf(nets []netip.Prefix) familyMembers {
+	var m familyMembers
 	for _, n := range nets {
 		if n.Addr().Is4() {
-			out = append(out, member(n))
+			m.v4 = append(m.v4, member(n))
+		} else {
+			m.v6 = append(m.v6, member(n))
 		}
 	}
-	return out
+	return m
 }
 
 // member writes a prefix as an ipset member: a bare address for a single host, as ipset lists it.

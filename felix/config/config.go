@@ -15,6 +15,7 @@ import (
 // Config is felix's effective configuration.
 type Config struct {
 	Hostname                    string
+	IPv6Support                 bool   // program ip6tables, IPv6 ipsets, routes and sysctls
 	DefaultEndpointToHostAction string // Drop, Accept or Return
 	IptablesRefreshInterval     time.Duration
 	RouteRefreshInterval        time.Duration
@@ -36,6 +37,7 @@ type Config struct {
 // Defaults are felix's built-in settings.
 func Defaults() Config {
 	return Config{
+		IPv6Support:                 true,
 		DefaultEndpointToHostAction: "Drop",
 		IptablesRefreshInterval:     90 * time.Second,
 		RouteRefreshInterval:        90 * time.Second,
@@ -90,6 +92,7 @@ func fromSpec(c *Config, s *api.FelixConfigurationSpec) {
 	if s.RouteRefreshInterval != nil {
 		c.RouteRefreshInterval = s.RouteRefreshInterval.Duration
 	}
+	setPtr(&c.IPv6Support, s.IPv6Support)
 	setPtr(&c.IPIPEnabled, s.IPIPEnabled)
 	setPtr(&c.IPIPMTU, s.IPIPMTU)
 	setPtr(&c.HealthEnabled, s.HealthEnabled)
@@ -144,7 +147,7 @@ func fromEnv(c *Config, getenv func(string) string) error {
 			*dst = d
 		}
 	}
-	for name, dst := range map[string]*bool{"FELIX_IPINIPENABLED": &c.IPIPEnabled, "FELIX_HEALTHENABLED": &c.HealthEnabled, "FELIX_PROMETHEUSMETRICSENABLED": &c.PrometheusMetricsEnabled} {
+	for name, dst := range map[string]*bool{"FELIX_IPV6SUPPORT": &c.IPv6Support, "FELIX_IPINIPENABLED": &c.IPIPEnabled, "FELIX_HEALTHENABLED": &c.HealthEnabled, "FELIX_PROMETHEUSMETRICSENABLED": &c.PrometheusMetricsEnabled} {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
 			b, err := strconv.ParseBool(strings.ToLower(v))
 			if err != nil {

@@ -88,3 +88,16 @@ func TestRestartIsNeededOnlyForStartupSettings(t *testing.T) {
 		t.Errorf("a health port change needs a restart")
 	}
 }
+
+func TestIPv6SupportCanBeTurnedOff(t *testing.T) {
+	if c, _ := Load(env("NODENAME", "h"), nil, nil); !c.IPv6Support {
+		t.Errorf("IPv6 support is on by default")
+	}
+	off := false
+	if c, _ := Load(env("NODENAME", "h"), &api.FelixConfigurationSpec{IPv6Support: &off}, nil); c.IPv6Support {
+		t.Errorf("FelixConfiguration ipv6Support: false should turn it off")
+	}
+	if c, _ := Load(env("NODENAME", "h", "FELIX_IPV6SUPPORT", "false"), nil, nil); c.IPv6Support {
+		t.Errorf("FELIX_IPV6SUPPORT=false should turn it off")
+	}
+}

@@ -232,7 +232,7 @@ func coldStartRound(s *scope, n int) coldRound {
 
 	// felix's own writes from cold, as one script: what it ran, without its reads and split per table.
 	var script strings.Builder
-	for _, name := range tableNames(st) {
+	for _, name := range tableNames(st.Tables) {
 		rt, err := renderTable(st.Tables[name], nil)
 		if err != nil {
 			b.Fatal(err)

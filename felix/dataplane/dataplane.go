@@ -8,6 +8,8 @@
 // transaction per table and only where something differs; every rule carries a hash comment, so drift is found
 // by comparing hashes and repaired in place. felix remembers what it wrote, so a steady-state Apply neither
 // reads nor writes iptables or ipsets; Resync reads everything back and repairs what changed behind its back.
+// IPv6 goes the same way through ip6tables-save and ip6tables-restore: the same planner and the same memory,
+// kept per family.
 package dataplane
 
 import (
@@ -39,7 +41,8 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Report says what one Apply or Resync changed. Tables and chains are written "table/chain".
+// Report says what one Apply or Resync changed. Tables and chains are written "table/chain" for iptables and
+// "ip6:table/chain" for ip6tables.
 type Report struct {
 	RoutesAdded, RoutesReplaced, RoutesRemoved []string
 	RoutesWaiting                              []string // workload routes whose interface does not exist yet
@@ -51,14 +54,15 @@ type Report struct {
 	InterfacesWaiting                          []string // desired interfaces that do not exist yet
 	TunnelChanges                              []string
 	ConntrackFlushed                           []string // addresses whose conntrack entries were deleted
-	// Repaired lists what a Resync found changed behind felix's back: "iptables table/chain", "ipset name".
+	// Repaired lists what a Resync found changed behind felix's back: "iptables table/chain",
+	// "ip6tables table/chain", "ipset name".
 	Repaired []string
 	Execs    []Exec // every command run, in order
 }
 
 // Exec is one command the dataplane ran.
 type Exec struct {
-	Program  string // e.g. "iptables-restore"
+	Program  string // e.g. "iptables-restore", "ip6tables-restore"
 	Args     []string
 	Duration time.Duration
 	Failed   bool
@@ -103,10 +107,10 @@ type Dataplane struct {
 	netns  ns.NetNS       // nil: the process's own namespace
 	nsh    netns.NsHandle // the same namespace, for netlink subscriptions; -1 when netns is nil
 	nl     *netlink.Handle
-	tables map[string]tableState           // each table as felix last read or wrote it; absent: read it before writing
-	memo   map[string]map[string]chainMemo // per table: rendered chains, to hash only what changed
-	sets   ipsetState                      // felix's ipsets as last read or written; nil: read them before writing
-	sysctl map[string]sysctlMemo           // sysctl values felix wrote or found, by path
+	tables map[tableID]tableState           // each table as felix last read or wrote it; absent: read it before writing
+	memo   map[tableID]map[string]chainMemo // per table: rendered chains, to hash only what changed
+	sets   ipsetState                       // felix's ipsets as last read or written; nil: read them before writing
+	sysctl map[string]sysctlMemo            // sysctl values felix wrote or found, by path
 
 	linkTable linkTable // the namespace's links, followed through a netlink subscription
 }
@@ -121,7 +125,7 @@ func New(cfg Config) (*Dataplane, error) {
 	}
 	d := &Dataplane{
 		cfg: cfg, log: cfg.Logger, nsh: netns.None(),
-		tables: map[string]tableState{}, memo: map[string]map[string]chainMemo{}, sysctl: map[string]sysctlMemo{},
+		tables: map[tableID]tableState{}, memo: map[tableID]map[string]chainMemo{}, sysctl: map[string]sysctlMemo{},
 	}
 	if d.log == nil {
 		d.log = slog.Default()
@@ -168,6 +172,7 @@ func (d *Dataplane) Close() error {
 // Apply makes the kernel match st, writing only what differs from what felix last wrote. The first Apply reads
 // the kernel and adopts what a previous felix left: only what differs is rewritten, nothing is flushed first.
 // Every part is attempted even when another fails; the error joins all failures, and the next Apply retries.
+// ip6tables, and the IPv6 ipsets st does not name, are left alone while st.Tables6 is nil.
 func (d *Dataplane) Apply(ctx context.Context, st *desired.State) (Report, error) {
 	return d.sync(ctx, st, false)
 }
@@ -188,13 +193,26 @@ func (d *Dataplane) sync(ctx context.Context, st *desired.State, resync bool) (R
 		st = &desired.State{}
 	}
 	// Everything that can be checked without the kernel is checked before anything is written.
-	tables := map[string]renderedTable{}
-	for _, name := range tableNames(st) {
-		rt, err := d.render(name, st.Tables[name])
-		if err != nil {
-			return rep, fmt.Errorf("rendering iptables table %s: %w", name, err)
+	type familyTables struct {
+		f      family
+		tables map[string]renderedTable
+	}
+	var fams []familyTables
+	for _, f := range families {
+		want := f.tablesOf(st)
+		if want == nil {
+			d.forget(f) // left alone; read afresh should it be wanted again
+			continue
 		}
-		tables[name] = rt
+		ft := familyTables{f: f, tables: map[string]renderedTable{}}
+		for _, name := range tableNames(want) {
+			rt, err := d.render(f, name, want[name])
+			if err != nil {
+				return rep, fmt.Errorf("rendering %s table %s: %w", f.iptables, name, err)
+			}
+			ft.tables[name] = rt
+		}
+		fams = append(fams, ft)
 	}
 	for name, set := range st.IPSets {
 		if _, err := normaliseSet(name, set); err != nil {
@@ -216,16 +234,20 @@ func (d *Dataplane) sync(ctx context.Context, st *desired.State, resync bool) (R
 	}
 	errs = append(errs, d.syncSysctls(st, links, &rep))
 
-	setPlan, setErr := d.syncIPSetsBefore(ctx, st.IPSets, resync, &rep)
+	setPlan, setErr := d.syncIPSetsBefore(ctx, st, resync, &rep)
 	errs = append(errs, setErr)
-	if now, err := d.readTables(ctx, sortedKeys(tables), resync, &rep); err != nil {
-		for name := range tables {
-			delete(d.tables, name)
+	for _, ft := range fams {
+		names := sortedKeys(ft.tables)
+		now, err := d.readTables(ctx, ft.f, names, resync, &rep)
+		if err != nil {
+			for _, name := range names {
+				delete(d.tables, tableID{ft.f.version, name})
+			}
+			errs = append(errs, err)
+			continue
 		}
-		errs = append(errs, err)
-	} else {
-		for _, name := range sortedKeys(tables) {
-			errs = append(errs, d.syncTable(ctx, name, tables[name], now[name], &rep))
+		for _, name := range names {
+			errs = append(errs, d.syncTable(ctx, ft.f, name, ft.tables[name], now[name], &rep))
 		}
 	}
 	if setErr == nil {
@@ -239,17 +261,20 @@ func (d *Dataplane) sync(ctx context.Context, st *desired.State, resync bool) (R
 		level = slog.LevelInfo
 	}
 	d.log.Log(ctx, level, "dataplane synced", "resync", resync, "changed", rep.Changed(),
-		"iptablesRestores", rep.Runs(iptablesRestore), "repaired", len(rep.Repaired),
+		"iptablesRestores", rep.Runs(iptablesRestore), "ip6tablesRestores", rep.Runs(ip6tablesRestore),
+		"repaired", len(rep.Repaired),
 		"took", time.Since(start).Round(time.Microsecond), "err", err)
 	return rep, err
 }
 
-// standardTables are the iptables tables felix always looks after, so that a table it stopped using is cleaned.
+// standardTables are the iptables tables felix always looks after (in each family it programs), so that a table
+// it stopped using is cleaned.
 var standardTables = []string{"filter", "mangle", "nat", "raw"}
 
-func tableNames(st *desired.State) []string {
+// tableNames are the standard tables and any other desired one, sorted.
+func tableNames(tables map[string]*desired.Table) []string {
 	names := slices.Clone(standardTables)
-	for name := range st.Tables {
+	for name := range tables {
 		if !slices.Contains(names, name) {
 			names = append(names, name)
 		}
@@ -258,11 +283,32 @@ func tableNames(st *desired.State) []string {
 	return names
 }
 
+// tableID names one table of one family in felix's memory of the kernel.
+type tableID struct {
+	version int // 4 or 6
+	name    string
+}
+
 // render renders a desired table, reusing the rendering of chains that did not change since the last apply:
 // a steady-state apply of a large state hashes nothing.
-func (d *Dataplane) render(table string, t *desired.Table) (renderedTable, error) {
-	if d.memo[table] == nil {
-		d.memo[table] = map[string]chainMemo{}
+func (d *Dataplane) render(f family, table string, t *desired.Table) (renderedTable, error) {
+	id := tableID{f.version, table}
+	if d.memo[id] == nil {
+		d.memo[id] = map[string]chainMemo{}
 	}
-	return renderTable(t, d.memo[table])
+	return renderTable(t, d.memo[id])
+}
+
+// forget drops what felix remembers of a family's tables.
+func (d *Dataplane) forget(f family) {
+	for id := range d.tables {
+		if id.version == f.version {
+			delete(d.tables, id)
+		}
+	}
+	for id := range d.memo {
+		if id.version == f.version {
+			delete(d.memo, id)
+		}
+	}
 }

@@ -50,21 +50,27 @@ func sampleState() *desired.State {
 	}
 }
 
-// kernelMatches checks with the real iptables-save that the namespace holds st's tables: planning against what
-// the kernel reports writes nothing.
+// kernelMatches checks with the real iptables-save (and ip6tables-save when st has IPv6 tables) that the
+// namespace holds st's tables: planning against what the kernel reports writes nothing.
 func kernelMatches(t *testing.T, ns string, st *desired.State) {
 	t.Helper()
-	tables, err := parseSave(inNetns(t, ns, "iptables-save"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range tableNames(st) {
-		rt, err := renderTable(st.Tables[name], nil)
+	for _, f := range families {
+		want := f.tablesOf(st)
+		if want == nil {
+			continue
+		}
+		tables, err := parseSave(inNetns(t, ns, f.save))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p := planTable(name, rt, tables[name]); p.script != "" {
-			t.Errorf("table %s in the kernel differs from the desired state; it would take:\n%s", name, p.script)
+		for _, name := range tableNames(want) {
+			rt, err := renderTable(want[name], nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p := planTable(name, rt, tables[name]); p.script != "" {
+				t.Errorf("%s table %s in the kernel differs from the desired state; it would take:\n%s", f.iptables, name, p.script)
+			}
 		}
 	}
 }

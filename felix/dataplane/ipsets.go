@@ -40,7 +40,7 @@ func parseIPSetSave(text string) (ipsetState, error) {
 		}
 		switch f[0] {
 		case "create":
-			s := setState{Type: desired.IPSetType(f[2]), Family: "inet", Members: map[string]bool{}}
+			s := setState{Type: desired.IPSetType(f[2]), Family: desired.FamilyInet, Members: map[string]bool{}}
 			for i := 3; i+1 < len(f); i++ {
 				if f[i] == "family" {
 					s.Family = f[i+1]
@@ -66,7 +66,8 @@ type wantSet struct {
 }
 
 // normaliseSet checks a desired set and writes its members the way the kernel reports them: addresses for
-// hash:ip, canonical CIDRs for hash:net with full-length prefixes written as plain addresses.
+// hash:ip, canonical CIDRs for hash:net with full-length prefixes written as plain addresses. The set's family
+// comes from its name (desired.IPSetFamily), and every member must be of that family.
 func normaliseSet(name string, s desired.IPSet) (wantSet, error) {
 	if !strings.HasPrefix(name, ipsetPrefix) || len(name) > maxIPSetNameLen || strings.ContainsAny(name, " \t\n") {
 		return wantSet{}, fmt.Errorf("ipset name %q must start with %q and have at most %d characters", name, ipsetPrefix, maxIPSetNameLen)
@@ -74,19 +75,14 @@ func normaliseSet(name string, s desired.IPSet) (wantSet, error) {
 	if s.Type != desired.HashIP && s.Type != desired.HashNet {
 		return wantSet{}, fmt.Errorf("ipset %s: unsupported type %q", name, s.Type)
 	}
-	// The family follows felix's naming (cali4…, cali6…); for other names, the first member.
-	w := wantSet{Type: s.Type, Family: "inet"}
-	if strings.HasPrefix(name, "cali6") ||
-		!strings.HasPrefix(name, "cali4") && len(s.Members) > 0 && strings.Contains(s.Members[0], ":") {
-		w.Family = "inet6"
-	}
+	w := wantSet{Type: s.Type, Family: desired.IPSetFamily(name)}
 	seen := map[string]bool{}
 	for i, m := range s.Members {
 		pfx, err := parseMember(m)
 		if err != nil {
 			return wantSet{}, fmt.Errorf("ipset %s member %d: %w", name, i+1, err)
 		}
-		if pfx.Addr().Is6() != (w.Family == "inet6") {
+		if pfx.Addr().Is6() != (w.Family == desired.FamilyInet6) {
 			return wantSet{}, fmt.Errorf("ipset %s: member %s is not of family %s", name, m, w.Family)
 		}
 		var norm string
@@ -146,8 +142,9 @@ type ipsetPlan struct {
 // missing set is created and filled. A set whose membership differs by more than half of its desired size is
 // rewritten whole into a temporary set that is then swapped in, so readers never see it half-filled; smaller
 // differences are applied member by member. A set of the wrong type is destroyed and recreated (which fails
-// while iptables still uses it). Sets with the cali prefix that are not desired are destroyed.
-func planIPSets(want map[string]desired.IPSet, have ipsetState, maxElem int) (ipsetPlan, error) {
+// while iptables still uses it). Sets with the cali prefix that are not desired are destroyed, except those of a
+// family felix leaves alone (leave, which may be nil, says so): they stay as they are.
+func planIPSets(want map[string]desired.IPSet, have ipsetState, maxElem int, leave func(family string) bool) (ipsetPlan, error) {
 	if maxElem <= 0 {
 		maxElem = defaultMaxElem
 	}
@@ -227,6 +224,10 @@ func planIPSets(want map[string]desired.IPSet, have ipsetState, maxElem int) (ip
 	}
 	for _, name := range sortedKeys(have) {
 		if _, wanted := wants[name]; wanted || temps[name] {
+			continue
+		}
+		if leave != nil && leave(have[name].Family) {
+			p.after[name] = have[name]
 			continue
 		}
 		fmt.Fprintf(&down, "destroy %s\n", name)

@@ -52,6 +52,7 @@ func TestPlanIPSets(t *testing.T) {
 		name        string
 		have        ipsetState
 		want        map[string]desired.IPSet
+		leave       func(family string) bool
 		wantUpdate  []string
 		wantDestroy []string
 	}{
@@ -105,6 +106,12 @@ func TestPlanIPSets(t *testing.T) {
 			},
 		},
 		{
+			name:  "stale sets of a family felix leaves alone stay",
+			have:  have(),
+			want:  map[string]desired.IPSet{"cali40all-ipam-pools": pools},
+			leave: func(family string) bool { return family == desired.FamilyInet6 },
+		},
+		{
 			name: "a set of the wrong type is recreated",
 			have: have(),
 			want: map[string]desired.IPSet{"cali40all-ipam-pools": {Type: desired.HashIP, Members: []string{"10.0.0.1"}}, "cali60all-ipam-pools": pools6},
@@ -128,6 +135,30 @@ func TestPlanIPSets(t *testing.T) {
 				"swap cali40s cali4ts", "destroy cali4ts"),
 		},
 		{
+			name: "a missing IPv6 set is created with family inet6",
+			have: ipsetState{},
+			want: map[string]desired.IPSet{"cali60s:abc": {Type: desired.HashNet, Members: []string{"fd00:1::5/128", "fd00:2::/64"}}},
+			wantUpdate: []string{
+				"create cali60s:abc hash:net family inet6 maxelem 1048576",
+				"add cali60s:abc fd00:1::5",
+				"add cali60s:abc fd00:2::/64",
+			},
+		},
+		{
+			name: "an IPv6 set that differs a lot is rebuilt in an IPv6 temporary set",
+			have: have(),
+			want: map[string]desired.IPSet{
+				"cali40all-ipam-pools": pools,
+				"cali60all-ipam-pools": {Type: desired.HashNet, Members: []string{"fd01::/64"}},
+			},
+			wantUpdate: []string{
+				"create cali6tall-ipam-pools hash:net family inet6 maxelem 1048576",
+				"add cali6tall-ipam-pools fd01::/64",
+				"swap cali60all-ipam-pools cali6tall-ipam-pools",
+				"destroy cali6tall-ipam-pools",
+			},
+		},
+		{
 			name: "removing one member of ten is incremental",
 			have: ipsetState{"cali40s": {Type: desired.HashIP, Family: "inet", Members: toSet(append(slices.Clone(many), "10.65.0.99"))}},
 			want: map[string]desired.IPSet{"cali40s": {Type: desired.HashIP, Members: many}},
@@ -138,7 +169,7 @@ func TestPlanIPSets(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := planIPSets(tc.want, tc.have, 0)
+			p, err := planIPSets(tc.want, tc.have, 0, tc.leave)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -153,7 +184,7 @@ func TestPlanIPSets(t *testing.T) {
 			if d := driftedSets(p.after, after); len(d) != 0 {
 				t.Errorf("after the scripts, sets %v differ from what the plan predicted", d)
 			}
-			if again, _ := planIPSets(tc.want, after, 0); again.update+again.destroy != "" {
+			if again, _ := planIPSets(tc.want, after, 0, tc.leave); again.update+again.destroy != "" {
 				t.Errorf("planning again still writes:\n%s%s", again.update, again.destroy)
 			}
 		})
@@ -171,11 +202,13 @@ func TestPlanIPSetsRejects(t *testing.T) {
 		{"a member that is no address", map[string]desired.IPSet{"cali40x": {Type: desired.HashIP, Members: []string{"nope"}}}, "member 1"},
 		{"a network in a hash:ip set", map[string]desired.IPSet{"cali40x": {Type: desired.HashIP, Members: []string{"10.0.0.0/8"}}}, "is a network"},
 		{"an IPv6 member in an IPv4 set", map[string]desired.IPSet{"cali40x": {Type: desired.HashNet, Members: []string{"fd00::/64"}}}, "not of family inet"},
+		{"an IPv4 member in an IPv6 set", map[string]desired.IPSet{"cali60x": {Type: desired.HashNet, Members: []string{"10.0.0.0/8"}}}, "not of family inet6"},
+		{"an IPv6 member in a set whose name does not say IPv6", map[string]desired.IPSet{"cali-x": {Type: desired.HashNet, Members: []string{"fd00::1"}}}, "not of family inet"},
 		{"an unsupported type", map[string]desired.IPSet{"cali40x": {Type: "bitmap:port"}}, "unsupported type"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := planIPSets(tc.sets, ipsetState{}, 0)
+			_, err := planIPSets(tc.sets, ipsetState{}, 0, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got error %v, want one containing %q", err, tc.want)
 			}

@@ -26,11 +26,39 @@ import (
 // or the iptables, ipset and conntrack commands, always inside the configured network namespace.
 
 const (
-	iptablesRestore = "iptables-restore"
-	iptablesSave    = "iptables-save"
-	ipsetCmd        = "ipset"
-	conntrackCmd    = "conntrack"
+	iptablesRestore  = "iptables-restore"
+	iptablesSave     = "iptables-save"
+	ip6tablesRestore = "ip6tables-restore"
+	ip6tablesSave    = "ip6tables-save"
+	ipsetCmd         = "ipset"
+	conntrackCmd     = "conntrack"
 )
+
+// family is one IP family's iptables: the programs that read and write it and where its desired tables are.
+// Everything else about programming iptables is the same for both.
+type family struct {
+	version       int    // 4 or 6
+	iptables      string // "iptables" or "ip6tables", for messages and Report.Repaired
+	save, restore string
+	label         string // prefix of "table/chain" in reports: "" for IPv4, "ip6:" for IPv6
+	ipsetFamily   string // the family of the ipsets its rules use: inet or inet6
+}
+
+var families = []family{
+	{version: 4, iptables: "iptables", save: iptablesSave, restore: iptablesRestore, ipsetFamily: desired.FamilyInet},
+	{version: 6, iptables: "ip6tables", save: ip6tablesSave, restore: ip6tablesRestore, label: "ip6:", ipsetFamily: desired.FamilyInet6},
+}
+
+// tablesOf returns the family's desired tables; nil means the family is left alone.
+func (f family) tablesOf(st *desired.State) map[string]*desired.Table {
+	if f.version == 6 {
+		return st.Tables6
+	}
+	if st.Tables == nil {
+		return map[string]*desired.Table{} // IPv4 is always felix's: no tables means none of felix's rules
+	}
+	return st.Tables
+}
 
 // inNS runs fn with the calling thread in the dataplane's network namespace, so that commands it starts and
 // /proc/sys/net files it opens belong to that namespace.
@@ -64,101 +92,103 @@ func (d *Dataplane) run(ctx context.Context, rep *Report, stdin string, program 
 
 // --- iptables
 
-// readTables reads every table with one iptables-save when any table is unknown to felix (first apply, after a
-// failure) or on resync; otherwise it returns nil and the tables are planned against what felix last wrote.
-// (With the nf_tables backend every iptables-save fetches the whole ruleset, so one read beats one per table.)
-func (d *Dataplane) readTables(ctx context.Context, names []string, resync bool, rep *Report) (map[string]tableState, error) {
+// readTables reads every table of a family with one iptables-save (or ip6tables-save) when any table is unknown
+// to felix (first apply, after a failure) or on resync; otherwise it returns nil and the tables are planned
+// against what felix last wrote. (With the nf_tables backend every iptables-save fetches the whole ruleset, so
+// one read beats one per table.)
+func (d *Dataplane) readTables(ctx context.Context, f family, names []string, resync bool, rep *Report) (map[string]tableState, error) {
 	need := resync
 	for _, name := range names {
-		if _, known := d.tables[name]; !known {
+		if _, known := d.tables[tableID{f.version, name}]; !known {
 			need = true
 		}
 	}
 	if !need {
 		return nil, nil
 	}
-	out, err := d.run(ctx, rep, "", iptablesSave)
+	out, err := d.run(ctx, rep, "", f.save)
 	if err != nil {
-		return nil, fmt.Errorf("reading iptables: %w", err)
+		return nil, fmt.Errorf("reading %s: %w", f.iptables, err)
 	}
 	tables, err := parseSave(out)
 	if err != nil {
-		return nil, fmt.Errorf("reading iptables: %w", err)
+		return nil, fmt.Errorf("reading %s: %w", f.iptables, err)
 	}
 	for _, name := range names {
 		if _, ok := tables[name]; !ok {
 			tables[name] = tableState{} // a table nobody has used yet
 		}
-		if then, known := d.tables[name]; known {
+		if then, known := d.tables[tableID{f.version, name}]; known {
 			for _, c := range driftedChains(then, tables[name]) {
-				rep.Repaired = append(rep.Repaired, "iptables "+name+"/"+c)
-				d.log.Warn("iptables chain changed behind felix's back", "table", name, "chain", c)
+				rep.Repaired = append(rep.Repaired, f.iptables+" "+name+"/"+c)
+				d.log.Warn("iptables chain changed behind felix's back", "iptables", f.iptables, "table", name, "chain", c)
 			}
 		}
 	}
 	return tables, nil
 }
 
-// syncTable makes one iptables table match with at most one iptables-restore. now is the table as just read,
+// syncTable makes one table of a family match with at most one iptables-restore. now is the table as just read,
 // or nil to plan against what felix last wrote.
-func (d *Dataplane) syncTable(ctx context.Context, table string, want renderedTable, now tableState, rep *Report) error {
+func (d *Dataplane) syncTable(ctx context.Context, f family, table string, want renderedTable, now tableState, rep *Report) error {
+	id := tableID{f.version, table}
 	have, fresh := now, now != nil
 	if !fresh {
-		have = d.tables[table]
+		have = d.tables[id]
 	}
 	p := planTable(table, want, have)
 	if len(p.hooked) > 0 && !fresh {
 		// Hooks share kernel chains with other programs' rules, which felix does not follow between reads; it
 		// deletes its old hooks by position, so it reads the positions first.
-		now, err := d.readTable(ctx, table, rep)
+		now, err := d.readTable(ctx, f, table, rep)
 		if err != nil {
-			delete(d.tables, table)
+			delete(d.tables, id)
 			return err
 		}
 		have, fresh = now, true
 		p = planTable(table, want, have)
 	}
 	if p.script != "" {
-		err := d.restore(ctx, table, p.script, rep)
+		err := d.restore(ctx, f, table, p.script, rep)
 		if err != nil && !fresh {
 			// Perhaps someone changed the table since felix last read it; read it and try once more.
-			d.log.Warn("iptables-restore failed; rereading the table and retrying", "table", table, "err", err)
-			now, rerr := d.readTable(ctx, table, rep)
+			d.log.Warn("iptables-restore failed; rereading the table and retrying", "iptables", f.iptables, "table", table, "err", err)
+			now, rerr := d.readTable(ctx, f, table, rep)
 			if rerr == nil {
 				p = planTable(table, want, now)
-				err = d.restore(ctx, table, p.script, rep)
+				err = d.restore(ctx, f, table, p.script, rep)
 			}
 		}
 		if err != nil {
-			delete(d.tables, table)
+			delete(d.tables, id)
 			return err
 		}
 	}
-	d.tables[table] = p.after
+	d.tables[id] = p.after
 	for _, c := range p.written {
-		rep.ChainsWritten = append(rep.ChainsWritten, table+"/"+c)
+		rep.ChainsWritten = append(rep.ChainsWritten, f.label+table+"/"+c)
 	}
 	for _, c := range p.hooked {
-		rep.HooksWritten = append(rep.HooksWritten, table+"/"+c)
+		rep.HooksWritten = append(rep.HooksWritten, f.label+table+"/"+c)
 	}
 	for _, c := range p.deleted {
-		rep.ChainsDeleted = append(rep.ChainsDeleted, table+"/"+c)
+		rep.ChainsDeleted = append(rep.ChainsDeleted, f.label+table+"/"+c)
 	}
 	if p.script != "" {
-		d.log.Info("iptables table written", "table", table, "chainsWritten", len(p.written),
+		d.log.Info("iptables table written", "iptables", f.iptables, "table", table, "chainsWritten", len(p.written),
 			"hooksWritten", len(p.hooked), "chainsDeleted", len(p.deleted))
 	}
 	return nil
 }
 
-func (d *Dataplane) readTable(ctx context.Context, table string, rep *Report) (tableState, error) {
-	out, err := d.run(ctx, rep, "", iptablesSave, "-t", table)
+func (d *Dataplane) readTable(ctx context.Context, f family, table string, rep *Report) (tableState, error) {
+	out, err := d.run(ctx, rep, "", f.save, "-t", table)
 	if err != nil {
-		return nil, fmt.Errorf("reading iptables table %s: %w", table, err)
+		return nil, fmt.Errorf("reading %s table %s: %w", f.iptables, table, err)
 	}
 	tables, err := parseSave(out)
 	if err != nil {
-		return nil, fmt.Errorf("reading iptables table %s: %w", table, err)
+		return nil, fmt.Errorf("reading %s table %s: %w", f.iptables, table, err)
 	}
 	if st, ok := tables[table]; ok {
 		return st, nil
@@ -168,9 +198,10 @@ func (d *Dataplane) readTable(ctx context.Context, table string, rep *Report) (t
 
 var failedLine = regexp.MustCompile(`line:? (\d+)`)
 
-// restore runs one iptables-restore transaction. On failure the error quotes the script line it names.
-func (d *Dataplane) restore(ctx context.Context, table, script string, rep *Report) error {
-	_, err := d.run(ctx, rep, script, iptablesRestore, "--noflush", "--wait")
+// restore runs one iptables-restore (or ip6tables-restore) transaction. On failure the error quotes the script
+// line it names.
+func (d *Dataplane) restore(ctx context.Context, f family, table, script string, rep *Report) error {
+	_, err := d.run(ctx, rep, script, f.restore, "--noflush", "--wait")
 	if err == nil {
 		return nil
 	}
@@ -181,14 +212,24 @@ func (d *Dataplane) restore(ctx context.Context, table, script string, rep *Repo
 			}
 		}
 	}
-	return fmt.Errorf("writing iptables table %s: %w", table, err)
+	return fmt.Errorf("writing %s table %s: %w", f.iptables, table, err)
 }
 
 // --- ipsets
 
 // syncIPSetsBefore creates and updates felix's ipsets; stale ones are destroyed by syncIPSetsAfter once iptables
-// no longer refers to them.
-func (d *Dataplane) syncIPSetsBefore(ctx context.Context, want map[string]desired.IPSet, resync bool, rep *Report) (ipsetPlan, error) {
+// no longer refers to them. Stale sets of a family whose iptables felix leaves alone are kept, since rules there
+// may still use them.
+func (d *Dataplane) syncIPSetsBefore(ctx context.Context, st *desired.State, resync bool, rep *Report) (ipsetPlan, error) {
+	want := st.IPSets
+	leave := func(setFamily string) bool {
+		for _, f := range families {
+			if f.ipsetFamily == setFamily && f.tablesOf(st) == nil {
+				return true
+			}
+		}
+		return false
+	}
 	if len(want) == 0 {
 		if _, err := exec.LookPath(ipsetCmd); err != nil {
 			return ipsetPlan{after: ipsetState{}}, nil // no ipset tool, and nothing to do with it
@@ -213,7 +254,7 @@ func (d *Dataplane) syncIPSetsBefore(ctx context.Context, want map[string]desire
 		}
 		d.sets = now
 	}
-	p, err := planIPSets(want, d.sets, d.cfg.IPSetMaxElem)
+	p, err := planIPSets(want, d.sets, d.cfg.IPSetMaxElem, leave)
 	if err != nil {
 		return ipsetPlan{}, err
 	}

@@ -3,7 +3,10 @@
 // makes the kernel match it. Nothing here touches the kernel.
 package desired
 
-import "net/netip"
+import (
+	"net/netip"
+	"strings"
+)
 
 // State is everything felix programs on one host.
 type State struct {
@@ -12,7 +15,11 @@ type State struct {
 	Sysctls    map[string]string    // host-wide sysctls, e.g. "net/ipv4/ip_forward": "1"
 	Tunnel     *Tunnel              // the IPIP device; nil means it must not exist
 	Tables     map[string]*Table    // iptables tables by name: "filter", "nat", "mangle", "raw" (IPv4)
-	IPSets     map[string]IPSet     // by full set name, e.g. "cali40all-ipam-pools"
+	// Tables6 are the ip6tables tables, by name as in Tables. nil means felix leaves ip6tables alone (IPv6
+	// support off); a non-nil map, even an empty one, makes felix own its cali- chains and hooks there, so
+	// whatever it left in a table absent from the map is removed.
+	Tables6 map[string]*Table
+	IPSets  map[string]IPSet // by full set name, e.g. "cali40all-ipam-pools", "cali60all-ipam-pools"
 }
 
 // RouteType distinguishes a route to an interface or gateway from a blackhole.
@@ -76,8 +83,25 @@ const (
 	HashNet IPSetType = "hash:net"
 )
 
-// IPSet is one ipset and its complete membership (addresses or CIDRs, as text).
+// IPSet is one ipset and its complete membership (addresses or CIDRs, as text). Its address family follows its
+// name, as in Calico: see IPSetFamily.
 type IPSet struct {
 	Type    IPSetType
 	Members []string
+}
+
+// ipset families.
+const (
+	FamilyInet  = "inet"  // IPv4
+	FamilyInet6 = "inet6" // IPv6
+)
+
+// IPSetFamily is the address family of the ipset of this name: felix's IPv6 sets are named cali6… (cali60s:…,
+// cali60all-ipam-pools) and hold IPv6 members only (ipset family inet6); every other set is IPv4 (inet). The
+// name alone decides, so a set's family can never disagree with its name.
+func IPSetFamily(name string) string {
+	if strings.HasPrefix(name, "cali6") {
+		return FamilyInet6
+	}
+	return FamilyInet
 }

@@ -64,6 +64,12 @@ var matchesProfile = api.ProfileSpec{
 		{Action: api.ActionAllow, IPVersion: ptr(6), Protocol: proto("TCP")},
 		{Action: api.ActionAllow, Protocol: proto("ICMPv6")},
 		{Action: api.ActionDeny, Source: api.EntityRule{Nets: []string{"fd00::/64"}}},
+		{Action: api.ActionAllow, Protocol: proto("ICMPv6"), ICMP: &api.ICMPFields{Type: ptr(128), Code: ptr(0)}},
+		{Action: api.ActionDeny, Protocol: proto("ICMPv6"), NotICMP: &api.ICMPFields{Type: ptr(1)}},
+		{Action: api.ActionAllow, Protocol: proto("TCP"),
+			Source:      api.EntityRule{Nets: []string{"fd00::/48", "fd01::/48"}, NotNets: []string{"fd00:9::/64", "10.9.0.0/16"}},
+			Destination: api.EntityRule{Ports: ports("80")}},
+		{Action: api.ActionAllow, IPVersion: ptr(4), Protocol: proto("UDP")},
 	},
 	Egress: []api.Rule{
 		{Action: api.ActionAllow, Protocol: proto("TCP"), Destination: api.EntityRule{
@@ -87,10 +93,16 @@ var passPolicy = Policy{
 	},
 }
 
-// goldenCases are the rendered outputs kept in testdata/<name>.golden.
-func goldenCases(t *testing.T) map[string]map[string]*desired.Table {
+// goldenCase is one rendered output kept in testdata/<name>.golden, for one IP family.
+type goldenCase struct {
+	version int
+	tables  map[string]*desired.Table
+}
+
+// goldenCases are the rendered outputs kept in testdata/<name>.golden. The IPv6 ones end in -v6.
+func goldenCases(t *testing.T) map[string]goldenCase {
 	t.Helper()
-	filter := func(r *Renderer, chainSets ...map[string][]desired.Rule) map[string]*desired.Table {
+	filter := func(chainSets ...map[string][]desired.Rule) map[string]*desired.Table {
 		tbl := newTable(TableFilter)
 		for _, cs := range chainSets {
 			for name, rules := range cs {
@@ -103,22 +115,30 @@ func goldenCases(t *testing.T) map[string]map[string]*desired.Table {
 	r := New(testConfig(ActionDrop))
 	ipipNAT := testConfig(ActionAccept)
 	ipipNAT.IPIP, ipipNAT.NATOutgoing = true, true
-	return map[string]map[string]*desired.Table{
-		"static-drop":              New(testConfig(ActionDrop)).Static(),
-		"static-accept-ipip-nat":   New(ipipNAT).Static(),
-		"static-return":            New(testConfig(ActionReturn)).Static(),
-		"endpoint-two-profiles":    filter(r, r.Dispatch([]string{"cali1234567890a", "cali0a1b2c3d4e5"}), r.Endpoint(Endpoint{Iface: "cali1234567890a", Profiles: []string{"net1", "net2"}})),
-		"profile-cni-default":      filter(r, must(r.Profile("net1", cniProfile))),
-		"profile-matches":          filter(r, must(r.Profile("matches", matchesProfile))),
-		"policy-pass":              filter(r, must(r.Policy(passPolicy))),
-		"endpoint-policy-profiles": filter(r, r.Endpoint(Endpoint{Iface: "cali1234567890a", IngressPolicies: []string{"team-a/frontend", "a-very-long-global-policy-name"}, EgressPolicies: []string{"team-a/frontend"}, Profiles: []string{"net1"}})),
+	v6 := func(cfg Config) Config { cfg.IPVersion = 6; return cfg }
+	r6 := New(v6(testConfig(ActionDrop)))
+	return map[string]goldenCase{
+		"static-drop":              {4, New(testConfig(ActionDrop)).Static()},
+		"static-accept-ipip-nat":   {4, New(ipipNAT).Static()},
+		"static-return":            {4, New(testConfig(ActionReturn)).Static()},
+		"endpoint-two-profiles":    {4, filter(r.Dispatch([]string{"cali1234567890a", "cali0a1b2c3d4e5"}), r.Endpoint(Endpoint{Iface: "cali1234567890a", Profiles: []string{"net1", "net2"}}))},
+		"profile-cni-default":      {4, filter(must(r.Profile("net1", cniProfile)))},
+		"profile-matches":          {4, filter(must(r.Profile("matches", matchesProfile)))},
+		"policy-pass":              {4, filter(must(r.Policy(passPolicy)))},
+		"endpoint-policy-profiles": {4, filter(r.Endpoint(Endpoint{Iface: "cali1234567890a", IngressPolicies: []string{"team-a/frontend", "a-very-long-global-policy-name"}, EgressPolicies: []string{"team-a/frontend"}, Profiles: []string{"net1"}}))},
+		// IPIP is asked for but ignored: it carries IPv4 only.
+		"static-drop-v6":            {6, r6.Static()},
+		"static-accept-ipip-nat-v6": {6, New(v6(ipipNAT)).Static()},
+		"profile-cni-default-v6":    {6, filter(must(r6.Profile("net1", cniProfile)))},
+		"profile-matches-v6":        {6, filter(must(r6.Profile("matches", matchesProfile)))},
+		"policy-pass-v6":            {6, filter(must(r6.Policy(passPolicy)))},
 	}
 }
 
 func TestRenderingMatchesGoldenFiles(t *testing.T) {
-	for name, tables := range goldenCases(t) {
+	for name, gc := range goldenCases(t) {
 		t.Run(name, func(t *testing.T) {
-			got := save(tables)
+			got := save(gc.tables)
 			path := filepath.Join("testdata", name+".golden")
 			if *update {
 				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
@@ -137,8 +157,9 @@ func TestRenderingMatchesGoldenFiles(t *testing.T) {
 	}
 }
 
-// TestGoldenRulesPassIptablesRestore feeds every rendered table to the real iptables-restore --test in a fresh
-// network namespace, with the ipsets the rules name created there, so the golden files are known to be valid.
+// TestGoldenRulesPassIptablesRestore feeds every rendered table to the real iptables-restore --test (IPv4) and
+// ip6tables-restore --test (IPv6) in a fresh network namespace, with the ipsets the rules name created there in
+// their family, so the golden files are known to be valid.
 func TestGoldenRulesPassIptablesRestore(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs root, unshare, ipset and iptables-restore; skipped with -short")
@@ -146,50 +167,74 @@ func TestGoldenRulesPassIptablesRestore(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to create a network namespace")
 	}
-	for _, bin := range []string{"unshare", "ipset", "iptables-restore"} {
+	for _, bin := range []string{"unshare", "ipset", "iptables-restore", "ip6tables-restore"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			t.Skipf("%s not found", bin)
 		}
 	}
-	// Everything in one filter table, so that every jump has its target.
-	r := New(testConfig(ActionDrop))
-	merged := map[string]*desired.Table{}
-	for _, tables := range goldenCases(t) {
-		for name, tbl := range tables {
-			m := merged[name]
-			if m == nil {
-				m = newTable(name)
-				merged[name] = m
+	for _, fam := range []struct {
+		version int
+		restore string
+	}{{4, "iptables-restore"}, {6, "ip6tables-restore"}} {
+		t.Run(fam.restore, func(t *testing.T) {
+			// Everything of the family in one set of tables, so that every jump has its target.
+			r := New(Config{IPVersion: fam.version})
+			merged := map[string]*desired.Table{}
+			merge := func(tables map[string]*desired.Table) {
+				for name, tbl := range tables {
+					m := merged[name]
+					if m == nil {
+						m = newTable(name)
+						merged[name] = m
+					}
+					for c, rules := range tbl.Chains {
+						m.Chains[c] = rules
+					}
+					for c, rules := range tbl.Hooks {
+						m.Hooks[c] = rules
+					}
+				}
 			}
-			for c, rules := range tbl.Chains {
-				m.Chains[c] = rules
+			for _, gc := range goldenCases(t) {
+				if gc.version == fam.version {
+					merge(gc.tables)
+				}
 			}
-			for c, rules := range tbl.Hooks {
-				m.Hooks[c] = rules
+			// The chains the goldens jump to without holding them.
+			must := chainsOf(t)
+			extra := newTable(TableFilter)
+			for _, cs := range []map[string][]desired.Rule{
+				r.Dispatch([]string{"cali1234567890a"}),
+				r.Endpoint(Endpoint{Iface: "cali1234567890a", Profiles: []string{"net1", "net2"}}),
+				must(r.Profile("net2", api.ProfileSpec{})),
+				must(r.Policy(Policy{Name: "a-very-long-global-policy-name", Ingress: true})),
+			} {
+				for name, rules := range cs {
+					if _, ok := merged[TableFilter].Chains[name]; !ok {
+						extra.Chains[name] = rules
+					}
+				}
 			}
-		}
-	}
-	must := chainsOf(t)
-	for name, rules := range must(r.Profile("net2", api.ProfileSpec{})) {
-		merged[TableFilter].Chains[name] = rules
-	}
-	for name, rules := range must(r.Policy(Policy{Name: "a-very-long-global-policy-name", Ingress: true})) {
-		merged[TableFilter].Chains[name] = rules
-	}
-	input := save(merged)
-	sets := map[string]bool{}
-	for _, m := range regexp.MustCompile(`--match-set (\S+)`).FindAllStringSubmatch(input, -1) {
-		sets[m[1]] = true
-	}
-	var script strings.Builder
-	script.WriteString("set -e\n")
-	for s := range sets {
-		fmt.Fprintf(&script, "ipset create '%s' hash:net\n", s)
-	}
-	script.WriteString("iptables-restore --noflush --test <<'EOF'\n" + input + "EOF\n")
-	out, err := exec.Command("unshare", "-n", "sh", "-c", script.String()).CombinedOutput()
-	if err != nil {
-		t.Fatalf("iptables-restore --test rejected the rendered rules: %v\n%s\ninput:\n%s", err, out, input)
+			merge(map[string]*desired.Table{TableFilter: extra})
+			input := save(merged)
+			sets := map[string]bool{}
+			for _, m := range regexp.MustCompile(`--match-set (\S+)`).FindAllStringSubmatch(input, -1) {
+				sets[m[1]] = true
+			}
+			var script strings.Builder
+			script.WriteString("set -e\n")
+			for s := range sets {
+				if want := map[int]string{4: desired.FamilyInet, 6: desired.FamilyInet6}[fam.version]; desired.IPSetFamily(s) != want {
+					t.Errorf("the IPv%d rules use ipset %s, which is of family %s", fam.version, s, desired.IPSetFamily(s))
+				}
+				fmt.Fprintf(&script, "ipset create '%s' hash:net family %s\n", s, desired.IPSetFamily(s))
+			}
+			script.WriteString(fam.restore + " --noflush --test <<'EOF'\n" + input + "EOF\n")
+			out, err := exec.Command("unshare", "-n", "sh", "-c", script.String()).CombinedOutput()
+			if err != nil {
+				t.Fatalf("%s --test rejected the rendered rules: %v\n%s\ninput:\n%s", fam.restore, err, out, input)
+			}
+		})
 	}
 }
 

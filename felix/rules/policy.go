@@ -94,39 +94,33 @@ func (r *Renderer) addChain(out *rendered, chain string, list []api.Rule, namesp
 // maxMultiport is how many ports one multiport match holds; a range takes two.
 const maxMultiport = 15
 
-// rule renders one api.Rule for the IPv4 tables. A rule is a set of match alternatives (each positive CIDR and
-// each group of up to 15 ports is one alternative per side): the action applies when any alternative matches.
-// When a side's notNets cannot go inline (iptables takes one -s and one -d per rule), the rule uses the scratch
-// mark bit instead: the alternatives set it, each excluded CIDR clears it, and the action needs it.
+// rule renders one api.Rule for the Renderer's family. A rule is a set of match alternatives (each positive CIDR
+// and each group of up to 15 ports is one alternative per side): the action applies when any alternative
+// matches. When a side's notNets cannot go inline (iptables takes one -s and one -d per rule), the rule uses the
+// scratch mark bit instead: the alternatives set it, each excluded CIDR clears it, and the action needs it.
 //
-// Named ports are not supported: they are ignored in notPorts, and a rule whose ports are all named never
-// matches, so it is left out.
+// A rule is checked whole before it is left out for not matching the family, so that it is valid or invalid for
+// both families alike. Named ports are not supported: they are ignored in notPorts, and a rule whose ports are
+// all named never matches, so it is left out.
 func (r *Renderer) rule(ar api.Rule, namespace string) ([]desired.Rule, []SelectorSet, error) {
-	if !matchesIPv4(ar) {
-		return nil, nil, nil
-	}
-	var dims [][]string // each dimension: alternatives, one of which must match; fragments in rendering order
-	var sets []SelectorSet
-
 	proto, err := protocolMatch(ar)
 	if err != nil {
 		return nil, nil, err
 	}
-	dims = append(dims, []string{proto})
-
-	srcNets, srcNotNets := v4Prefixes(ar.Source.Nets), v4Prefixes(ar.Source.NotNets)
-	dstNets, dstNotNets := v4Prefixes(ar.Destination.Nets), v4Prefixes(ar.Destination.NotNets)
-	// iptables allows one -s and one -d per rule, so excluded CIDRs go inline only when they are alone on their side.
-	srcBlock := len(srcNotNets) > 1 || (len(srcNotNets) == 1 && len(srcNets) > 0)
-	dstBlock := len(dstNotNets) > 1 || (len(dstNotNets) == 1 && len(dstNets) > 0)
-	dims = append(dims, netAlternatives("-s", srcNets, srcNotNets, srcBlock))
-	dims = append(dims, netAlternatives("-d", dstNets, dstNotNets, dstBlock))
-
+	icmp, err := icmpMatch(ar)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkAction(ar.Action); err != nil {
+		return nil, nil, err
+	}
+	var setDims [][]string
+	var sets []SelectorSet
 	for _, side := range []struct {
 		e   api.EntityRule
 		dir string
 	}{{ar.Source, "src"}, {ar.Destination, "dst"}} {
-		pos, neg, err := entitySets(side.e, namespace)
+		pos, neg, err := r.entitySets(side.e, namespace)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -139,9 +133,9 @@ func (r *Renderer) rule(ar api.Rule, namespace string) ([]desired.Rule, []Select
 			m = append(m, "-m set ! --match-set "+neg.Name+" "+side.dir)
 			sets = append(sets, *neg)
 		}
-		dims = append(dims, []string{joinMatch(m...)})
+		setDims = append(setDims, []string{joinMatch(m...)})
 	}
-
+	var portDims [][]string
 	for _, side := range []struct {
 		e    api.EntityRule
 		flag string
@@ -156,19 +150,28 @@ func (r *Renderer) rule(ar api.Rule, namespace string) ([]desired.Rule, []Select
 		if !ok {
 			return nil, nil, nil
 		}
-		dims = append(dims, alts)
+		portDims = append(portDims, alts)
+	}
+	if !r.matchesFamily(ar) {
+		return nil, nil, nil
 	}
 
-	icmp, err := icmpMatch(ar)
-	if err != nil {
-		return nil, nil, err
-	}
+	srcNets, srcNotNets := r.prefixes(ar.Source.Nets), r.prefixes(ar.Source.NotNets)
+	dstNets, dstNotNets := r.prefixes(ar.Destination.Nets), r.prefixes(ar.Destination.NotNets)
+	// iptables allows one -s and one -d per rule, so excluded CIDRs go inline only when they are alone on their side.
+	srcBlock := len(srcNotNets) > 1 || (len(srcNotNets) == 1 && len(srcNets) > 0)
+	dstBlock := len(dstNotNets) > 1 || (len(dstNotNets) == 1 && len(dstNets) > 0)
+	// Each dimension holds alternatives, one of which must match; fragments in rendering order.
+	dims := [][]string{{proto},
+		netAlternatives("-s", srcNets, srcNotNets, srcBlock),
+		netAlternatives("-d", dstNets, dstNotNets, dstBlock)}
+	dims = append(dims, setDims...)
+	dims = append(dims, portDims...)
 	dims = append(dims, []string{icmp})
 
 	matches := crossProduct(dims)
 	if !srcBlock && !dstBlock {
-		rules, err := r.action(ar.Action, matches)
-		return rules, sets, err
+		return r.action(ar.Action, matches), sets, nil
 	}
 	// Match blocks: scratch0 ends up set only if an alternative matched and no excluded CIDR did.
 	rules := []desired.Rule{rule("", clearMark(MarkScratch0))}
@@ -186,16 +189,20 @@ func (r *Renderer) rule(ar api.Rule, namespace string) ([]desired.Rule, []Select
 			}
 		}
 	}
-	acts, err := r.action(ar.Action, []string{markSet(MarkScratch0)})
-	if err != nil {
-		return nil, nil, err
-	}
-	return append(rules, acts...), sets, nil
+	return append(rules, r.action(ar.Action, []string{markSet(MarkScratch0)})...), sets, nil
 }
 
-// action applies a rule's action to each of its match alternatives. Allow and Pass set their mark bit on a match
-// and then return from the chain once, so the endpoint chain sees the verdict.
-func (r *Renderer) action(action string, matches []string) ([]desired.Rule, error) {
+func checkAction(action string) error {
+	switch action {
+	case api.ActionAllow, api.ActionPass, api.ActionDeny, api.ActionLog:
+		return nil
+	}
+	return fmt.Errorf("action %q is not one of Allow, Deny, Log, Pass", action)
+}
+
+// action applies a rule's (checked) action to each of its match alternatives. Allow and Pass set their mark bit
+// on a match and then return from the chain once, so the endpoint chain sees the verdict.
+func (r *Renderer) action(action string, matches []string) []desired.Rule {
 	var out []desired.Rule
 	switch action {
 	case api.ActionAllow, api.ActionPass:
@@ -216,30 +223,38 @@ func (r *Renderer) action(action string, matches []string) ([]desired.Rule, erro
 		for _, m := range matches {
 			out = append(out, rule(m, fmt.Sprintf("--jump LOG --log-prefix %q --log-level 5", truncate(prefix, 29))))
 		}
-	default:
-		return nil, fmt.Errorf("action %q is not one of Allow, Deny, Log, Pass", action)
 	}
-	return out, nil
+	return out
 }
 
-// matchesIPv4 says whether a rule can match IPv4 traffic at all.
-func matchesIPv4(ar api.Rule) bool {
-	if ar.IPVersion != nil && *ar.IPVersion != 4 {
+// Protocol numbers of ICMP for each family.
+const (
+	protoICMP   = 1
+	protoICMPv6 = 58
+)
+
+// matchesFamily says whether a rule can match traffic of the Renderer's family at all: its ipVersion, an ICMP
+// protocol of the other family, or nets that are all of the other family rule it out.
+func (r *Renderer) matchesFamily(ar api.Rule) bool {
+	if ar.IPVersion != nil && *ar.IPVersion != r.cfg.IPVersion {
 		return false
 	}
-	if ar.Protocol != nil && ar.Protocol.Num() == 58 { // ICMPv6
-		return false
+	if ar.Protocol != nil {
+		if n := ar.Protocol.Num(); (n == protoICMP && r.v6()) || (n == protoICMPv6 && !r.v6()) {
+			return false
+		}
 	}
 	for _, nets := range [][]string{ar.Source.Nets, ar.Destination.Nets} {
-		if len(nets) > 0 && len(v4Prefixes(nets)) == 0 {
+		if len(nets) > 0 && len(r.prefixes(nets)) == 0 {
 			return false
 		}
 	}
 	return true
 }
 
-// v4Prefixes parses the IPv4 CIDRs (or plain addresses) of a list and drops the rest.
-func v4Prefixes(nets []string) []netip.Prefix {
+// prefixes parses the CIDRs (or plain addresses) of a list that belong to the Renderer's family and drops the
+// rest.
+func (r *Renderer) prefixes(nets []string) []netip.Prefix {
 	var out []netip.Prefix
 	for _, n := range nets {
 		p, err := netip.ParsePrefix(n)
@@ -250,7 +265,7 @@ func v4Prefixes(nets []string) []netip.Prefix {
 			}
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
-		if p.Addr().Is4() {
+		if p.Addr().Is6() == r.v6() {
 			out = append(out, p.Masked())
 		}
 	}
@@ -272,7 +287,7 @@ func netAlternatives(flag string, nets, notNets []netip.Prefix, useBlock bool) [
 	return out
 }
 
-var protocolNames = map[uint8]string{1: "icmp", 6: "tcp", 17: "udp", 132: "sctp", 136: "udplite"}
+var protocolNames = map[uint8]string{1: "icmp", 6: "tcp", 17: "udp", 58: "ipv6-icmp", 132: "sctp", 136: "udplite"}
 
 func protocolArg(p api.Protocol) (string, error) {
 	n := p.Num()
@@ -304,6 +319,7 @@ func protocolMatch(ar api.Rule) (string, error) {
 	return joinMatch(m...), nil
 }
 
+// icmpMatch renders icmp and notICMP for the rule's protocol: ICMP (-m icmp) or ICMPv6 (-m icmp6).
 func icmpMatch(ar api.Rule) (string, error) {
 	var m []string
 	for _, f := range []struct {
@@ -313,14 +329,22 @@ func icmpMatch(ar api.Rule) (string, error) {
 		if f.icmp == nil || f.icmp.Type == nil {
 			continue
 		}
-		if ar.Protocol == nil || ar.Protocol.Num() != 1 {
-			return "", fmt.Errorf("icmp and notICMP need protocol ICMP")
+		var n uint8
+		if ar.Protocol != nil {
+			n = ar.Protocol.Num()
 		}
 		t := strconv.Itoa(*f.icmp.Type)
 		if f.icmp.Code != nil {
 			t += "/" + strconv.Itoa(*f.icmp.Code)
 		}
-		m = append(m, "-m icmp "+f.neg+"--icmp-type "+t)
+		switch n {
+		case protoICMP:
+			m = append(m, "-m icmp "+f.neg+"--icmp-type "+t)
+		case protoICMPv6:
+			m = append(m, "-m icmp6 "+f.neg+"--icmpv6-type "+t)
+		default:
+			return "", fmt.Errorf("icmp and notICMP need protocol ICMP or ICMPv6")
+		}
 	}
 	return joinMatch(m...), nil
 }

@@ -2,7 +2,11 @@
 // the kernel chains, the workload dispatch chains, the per-endpoint chains, and the profile and policy chains
 // rendered from api.Rule lists. It is pure: it builds desired.Rule values and never runs iptables.
 //
-// Only IPv4 tables are rendered; rules that can only match IPv6 are left out of them.
+// A Renderer renders for one IP family (Config.IPVersion): the IPv4 tables for iptables or the IPv6 ones for
+// ip6tables. The two differ only where the families do: IPv6 has no IPIP rules, lets ICMPv6 neighbour discovery
+// and MLD from workloads reach the host, drops workload traffic that fails a reverse-path check (IPv4 has the
+// rp_filter sysctl for that), and names its ipsets cali6… instead of cali4…. Rules that cannot match the
+// family (ipVersion, an ICMP protocol of the other family, nets only of the other family) are left out.
 package rules
 
 import (
@@ -51,9 +55,17 @@ const (
 
 // Names of the ipsets the static chains refer to.
 const (
-	IPSetAllPools  = "cali40all-ipam-pools"  // every IPv4 pool CIDR
-	IPSetMasqPools = "cali40masq-ipam-pools" // IPv4 pools with natOutgoing
-	IPSetAllHosts  = "cali40all-hosts-net"   // the IPv4 addresses of all nodes, for IPIP
+	IPSetAllPools    = "cali40all-ipam-pools"  // every IPv4 pool CIDR
+	IPSetMasqPools   = "cali40masq-ipam-pools" // IPv4 pools with natOutgoing
+	IPSetAllHosts    = "cali40all-hosts-net"   // the IPv4 addresses of all nodes, for IPIP
+	IPSetAllPoolsV6  = "cali60all-ipam-pools"  // every IPv6 pool CIDR
+	IPSetMasqPoolsV6 = "cali60masq-ipam-pools" // IPv6 pools with natOutgoing
+)
+
+// Prefixes of the ipset names of each family (then comes the set's ID, e.g. "s:<hash>" for a selector).
+const (
+	ipsetPrefixV4 = "cali40"
+	ipsetPrefixV6 = "cali60"
 )
 
 // Table names.
@@ -76,6 +88,8 @@ const maxChainName = 28
 
 // Config is what the rendered rules depend on besides the resources themselves.
 type Config struct {
+	// IPVersion is the family rendered: 6 for ip6tables, anything else (0 too) means 4, for iptables.
+	IPVersion int
 	// InterfacePrefixes are the workload interface name prefixes ("cali"); chains match them as "cali+".
 	InterfacePrefixes []string
 	// EndpointToHostAction is what happens to workload traffic to the host once the workload's egress policy has
@@ -87,8 +101,10 @@ type Config struct {
 	// LogPrefix starts the prefix of packets logged by Log rules ("calico-packet").
 	LogPrefix string
 	// IPIP says some pool uses IPIP: accept IPIP only from Calico hosts and masquerade host traffic leaving tunl0.
+	// IPIP carries IPv4 only, so it is ignored for IPv6.
 	IPIP bool
-	// NATOutgoing says some pool has natOutgoing: cali-nat-outgoing masquerades traffic from those pools.
+	// NATOutgoing says some pool of this family has natOutgoing: cali-nat-outgoing masquerades traffic from
+	// those pools (ipset cali40masq-ipam-pools, or cali60masq-ipam-pools for IPv6).
 	NATOutgoing bool
 }
 
@@ -105,7 +121,33 @@ func New(cfg Config) *Renderer {
 	if cfg.LogPrefix == "" {
 		cfg.LogPrefix = "calico-packet"
 	}
+	if cfg.IPVersion == 6 {
+		cfg.IPIP = false
+	} else {
+		cfg.IPVersion = 4
+	}
 	return &Renderer{cfg: cfg}
+}
+
+// IPVersion is the family the Renderer renders for: 4 or 6.
+func (r *Renderer) IPVersion() int { return r.cfg.IPVersion }
+
+func (r *Renderer) v6() bool { return r.cfg.IPVersion == 6 }
+
+// ipsetPrefix starts the names of this family's ipsets: "cali40" or "cali60".
+func (r *Renderer) ipsetPrefix() string {
+	if r.v6() {
+		return ipsetPrefixV6
+	}
+	return ipsetPrefixV4
+}
+
+// poolSets are the names of this family's all-pools and masq-pools ipsets.
+func (r *Renderer) poolSets() (all, masq string) {
+	if r.v6() {
+		return IPSetAllPoolsV6, IPSetMasqPoolsV6
+	}
+	return IPSetAllPools, IPSetMasqPools
 }
 
 // ChainName joins a chain prefix and a name. When the result would be longer than 28 characters, the name is

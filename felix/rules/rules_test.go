@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -59,7 +60,7 @@ func TestRuleRenderingErrors(t *testing.T) {
 	}{
 		{"ports without a protocol are refused", api.Rule{Action: api.ActionAllow, Destination: api.EntityRule{Ports: ports("80")}}, "must set protocol"},
 		{"ports with ICMP are refused", api.Rule{Action: api.ActionAllow, Protocol: proto("ICMP"), Source: api.EntityRule{NotPorts: ports("80")}}, "must set protocol"},
-		{"an icmp match without protocol ICMP is refused", api.Rule{Action: api.ActionAllow, ICMP: &api.ICMPFields{Type: ptr(8)}}, "need protocol ICMP"},
+		{"an icmp match without protocol ICMP is refused", api.Rule{Action: api.ActionAllow, ICMP: &api.ICMPFields{Type: ptr(8)}}, "need protocol ICMP or ICMPv6"},
 		{"an unknown action is refused", api.Rule{Action: "Maybe"}, `action "Maybe"`},
 		{"an unknown protocol name is refused", api.Rule{Action: api.ActionAllow, Protocol: proto("QUIC")}, `protocol "QUIC"`},
 		{"a bad selector is refused", api.Rule{Action: api.ActionAllow, Source: api.EntityRule{Selector: "a =="}}, "parsing selector"},
@@ -78,28 +79,115 @@ func TestRuleRenderingErrors(t *testing.T) {
 	}
 }
 
-func TestRulesThatCannotMatchIPv4AreLeftOut(t *testing.T) {
+func TestRulesThatCannotMatchTheFamilyAreLeftOut(t *testing.T) {
 	tests := []struct {
-		name string
-		rule api.Rule
+		name    string
+		version int
+		rule    api.Rule
 	}{
-		{"ipVersion 6", api.Rule{Action: api.ActionAllow, IPVersion: ptr(6)}},
-		{"protocol ICMPv6", api.Rule{Action: api.ActionAllow, Protocol: proto("ICMPv6")}},
-		{"only IPv6 source nets", api.Rule{Action: api.ActionDeny, Source: api.EntityRule{Nets: []string{"fd00::/64"}}}},
-		{"only IPv6 destination nets", api.Rule{Action: api.ActionDeny, Destination: api.EntityRule{Nets: []string{"fd00::1/128"}}}},
-		{"only named ports", api.Rule{Action: api.ActionAllow, Protocol: proto("TCP"), Destination: api.EntityRule{Ports: ports("http")}}},
+		{"IPv4: ipVersion 6", 4, api.Rule{Action: api.ActionAllow, IPVersion: ptr(6)}},
+		{"IPv4: protocol ICMPv6", 4, api.Rule{Action: api.ActionAllow, Protocol: proto("ICMPv6")}},
+		{"IPv4: only IPv6 source nets", 4, api.Rule{Action: api.ActionDeny, Source: api.EntityRule{Nets: []string{"fd00::/64"}}}},
+		{"IPv4: only IPv6 destination nets", 4, api.Rule{Action: api.ActionDeny, Destination: api.EntityRule{Nets: []string{"fd00::1/128"}}}},
+		{"IPv4: only named ports", 4, api.Rule{Action: api.ActionAllow, Protocol: proto("TCP"), Destination: api.EntityRule{Ports: ports("http")}}},
+		{"IPv6: ipVersion 4", 6, api.Rule{Action: api.ActionAllow, IPVersion: ptr(4)}},
+		{"IPv6: protocol ICMP", 6, api.Rule{Action: api.ActionAllow, Protocol: proto("ICMP"), ICMP: &api.ICMPFields{Type: ptr(8)}}},
+		{"IPv6: only IPv4 source nets", 6, api.Rule{Action: api.ActionDeny, Source: api.EntityRule{Nets: []string{"10.0.0.0/8"}}}},
+		{"IPv6: only IPv4 destination nets", 6, api.Rule{Action: api.ActionDeny, Destination: api.EntityRule{Nets: []string{"10.0.0.1"}}}},
 	}
-	r := New(Config{})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := r.Profile("p", api.ProfileSpec{Ingress: []api.Rule{tt.rule}})
+			out, err := New(Config{IPVersion: tt.version}).Profile("p", api.ProfileSpec{Ingress: []api.Rule{tt.rule}})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got := out.Chains["cali-pri-p"]; len(got) != 0 {
 				t.Errorf("expected no rules in cali-pri-p, got %v", got)
 			}
+			if len(out.IPSets) != 0 {
+				t.Errorf("expected no ipsets for a rule left out, got %v", out.IPSets)
+			}
 		})
+	}
+}
+
+func TestARuleIsValidOrInvalidForBothFamiliesAlike(t *testing.T) {
+	tests := []struct {
+		name string
+		rule api.Rule
+		want string
+	}{
+		{"an IPv6-only rule with ports but no protocol", api.Rule{Action: api.ActionAllow, IPVersion: ptr(6),
+			Destination: api.EntityRule{Ports: ports("80")}}, "must set protocol"},
+		{"an IPv4-only rule with a bad selector", api.Rule{Action: api.ActionAllow, IPVersion: ptr(4),
+			Source: api.EntityRule{Selector: "a =="}}, "parsing selector"},
+		{"an ICMP rule with an unknown action", api.Rule{Action: "Maybe", Protocol: proto("ICMP")}, `action "Maybe"`},
+	}
+	for _, tt := range tests {
+		for _, v := range []int{4, 6} {
+			t.Run(fmt.Sprintf("%s, IPv%d", tt.name, v), func(t *testing.T) {
+				_, err := New(Config{IPVersion: v}).Profile("p", api.ProfileSpec{Egress: []api.Rule{tt.rule}})
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Errorf("expected an error containing %q, got %v", tt.want, err)
+				}
+			})
+		}
+	}
+}
+
+func TestIPv6RulesUseICMPv6AndIPv6Sets(t *testing.T) {
+	out, err := New(Config{IPVersion: 6}).Profile("p", api.ProfileSpec{Ingress: []api.Rule{
+		{Action: api.ActionDeny, Protocol: proto("ICMPv6"), ICMP: &api.ICMPFields{Type: ptr(128)},
+			Source: api.EntityRule{Selector: "has(a)", Nets: []string{"10.0.0.0/8", "fd00::/64"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := setName(ipsetPrefixV6, selector.MustParse("has(a)"))
+	want := []desired.Rule{{Match: "-p ipv6-icmp -s fd00::/64 -m set --match-set " + set + " src -m icmp6 --icmpv6-type 128",
+		Action: "--jump DROP"}}
+	if got := out.Chains["cali-pri-p"]; !equalRules(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	if len(out.IPSets) != 1 || out.IPSets[0].Name != set || !strings.HasPrefix(set, "cali60s:") {
+		t.Errorf("IPSets = %+v, want the one cali60s: set %s", out.IPSets, set)
+	}
+	if v4 := setName(ipsetPrefixV4, selector.MustParse("has(a)")); v4[len("cali40"):] != set[len("cali60"):] {
+		t.Errorf("the IPv4 and IPv6 sets of one selector should differ only in the prefix: %s and %s", v4, set)
+	}
+}
+
+func TestIPv6StaticChains(t *testing.T) {
+	tables := New(Config{IPVersion: 6, IPIP: true, NATOutgoing: true}).Static()
+	for _, r := range tables[TableFilter].Chains[ChainInput] {
+		if strings.Contains(r.Match, "-p 4") {
+			t.Errorf("expected no IPIP rules in the IPv6 cali-INPUT, got %v", r)
+		}
+	}
+	if got := tables[TableNAT].Chains[ChainPostrouting]; len(got) != 1 {
+		t.Errorf("expected the IPv6 cali-POSTROUTING to hold only the jump to cali-nat-outgoing, got %v", got)
+	}
+	if nat := tables[TableNAT].Chains[ChainNATOutgoing]; len(nat) != 1 || !strings.Contains(nat[0].Match, IPSetMasqPoolsV6) ||
+		!strings.Contains(nat[0].Match, IPSetAllPoolsV6) {
+		t.Errorf("expected cali-nat-outgoing to masquerade with the cali60 pool sets, got %v", nat)
+	}
+	var types []string
+	toHost := tables[TableFilter].Chains[ChainWorkloadToHost]
+	for _, r := range toHost {
+		if t, ok := strings.CutPrefix(r.Match, "-p ipv6-icmp -m icmp6 --icmpv6-type "); ok && r.Action == "--jump ACCEPT" {
+			types = append(types, t)
+		}
+	}
+	if want := "130 131 132 133 135 136"; strings.Join(types, " ") != want {
+		t.Errorf("cali-wl-to-host accepts ICMPv6 types %v, want %s", types, want)
+	}
+	if len(toHost) < 7 || toHost[6].Action != jump(ChainFromWorkloadDispatch) {
+		t.Errorf("expected the ICMPv6 accepts before the workload's egress policy, got %v", toHost)
+	}
+	if raw := tables[TableRaw].Chains[ChainPrerouting]; len(raw) != 2 || raw[1].Match != "-i cali+ -m rpfilter --invert" {
+		t.Errorf("expected raw cali-PREROUTING to drop workload traffic failing the reverse-path check, got %v", raw)
+	}
+	if raw4 := New(Config{}).Static()[TableRaw].Chains[ChainPrerouting]; len(raw4) != 1 {
+		t.Errorf("expected no rpfilter rule for IPv4 (the rp_filter sysctl does it), got %v", raw4)
 	}
 }
 
@@ -126,7 +214,7 @@ func TestRenderedListsEachSelectorSetOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{setName(selector.MustParse("has(a)")), setName(selector.MustParse("has(b)"))}
+	want := []string{setName(ipsetPrefixV4, selector.MustParse("has(a)")), setName(ipsetPrefixV4, selector.MustParse("has(b)"))}
 	if want[0] > want[1] {
 		want[0], want[1] = want[1], want[0]
 	}
@@ -157,9 +245,9 @@ func TestSelectorSets(t *testing.T) {
 		want      bool
 	}{
 		{"a profile selector is Calico's ipset of that selector", api.EntityRule{Selector: "has(net1)"}, "",
-			setName(selector.MustParse("has(net1)")), nsLabel("other", map[string]string{"net1": ""}), "other", true},
+			setName(ipsetPrefixV4, selector.MustParse("has(net1)")), nsLabel("other", map[string]string{"net1": ""}), "other", true},
 		{"a NetworkPolicy selector is limited to the policy's namespace", api.EntityRule{Selector: "role == 'db'"}, "team-a",
-			setName(selector.MustParse(`(role == "db") && projectcalico.org/namespace == "team-a"`)),
+			setName(ipsetPrefixV4, selector.MustParse(`(role == "db") && projectcalico.org/namespace == "team-a"`)),
 			nsLabel("team-b", map[string]string{"role": "db"}), "team-b", false},
 		{"a NetworkPolicy selector matches in its own namespace", api.EntityRule{Selector: "role == 'db'"}, "team-a", "",
 			nsLabel("team-a", map[string]string{"role": "db"}), "team-a", true},
@@ -172,7 +260,7 @@ func TestSelectorSets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			pos, _, err := entitySets(tt.entity, tt.namespace)
+			pos, _, err := New(Config{}).entitySets(tt.entity, tt.namespace)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -193,11 +281,11 @@ func TestSelectorSets(t *testing.T) {
 }
 
 func TestNotSelectorIsNotLimitedToTheNamespace(t *testing.T) {
-	_, neg, err := entitySets(api.EntityRule{NotSelector: "has(x)"}, "team-a")
+	_, neg, err := New(Config{}).entitySets(api.EntityRule{NotSelector: "has(x)"}, "team-a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := setName(selector.MustParse("has(x)")); neg == nil || neg.Name != want {
+	if want := setName(ipsetPrefixV4, selector.MustParse("has(x)")); neg == nil || neg.Name != want {
 		t.Fatalf("expected the notSelector set %s, got %+v", want, neg)
 	}
 }

@@ -19,7 +19,7 @@ const maxIPSetName = 31
 // SelectorSet is the group of endpoints (and GlobalNetworkSets) a rule's selector picks. Felix keeps one ipset of
 // their addresses per SelectorSet, named Name.
 type SelectorSet struct {
-	Name     string            // the ipset name, e.g. "cali40s:5y5I3VdRZfDU01O--xXAPx2"
+	Name     string            // the ipset name, e.g. "cali40s:5y5I3VdRZfDU01O--xXAPx2" (IPv6: "cali60s:…")
 	Selector selector.Selector // over the member's labels (own, profiles', namespace)
 	// NamespaceSelector, when set, also requires the member's namespace to match it; the namespace's labels are
 	// NamespaceLabels(ns). Members without a namespace (GlobalNetworkSets) then never match.
@@ -39,10 +39,11 @@ func NamespaceLabels(namespace string) map[string]string {
 	return map[string]string{LabelNamespaceName: namespace}
 }
 
-// entitySets returns the ipsets an entity's selector and notSelector match on (nil when there is none). In a
-// NetworkPolicy (namespace != "") a selector picks endpoints of the policy's own namespace unless the rule has a
-// namespaceSelector, as in Calico; a notSelector is not limited to the namespace.
-func entitySets(e api.EntityRule, namespace string) (pos, neg *SelectorSet, err error) {
+// entitySets returns the ipsets an entity's selector and notSelector match on (nil when there is none), named for
+// the Renderer's family. In a NetworkPolicy (namespace != "") a selector picks endpoints of the policy's own
+// namespace unless the rule has a namespaceSelector, as in Calico; a notSelector is not limited to the namespace.
+func (r *Renderer) entitySets(e api.EntityRule, namespace string) (pos, neg *SelectorSet, err error) {
+	prefix := r.ipsetPrefix()
 	if e.Selector != "" || e.NamespaceSelector != "" {
 		sel := e.Selector
 		if sel == "" {
@@ -58,7 +59,7 @@ func entitySets(e api.EntityRule, namespace string) (pos, neg *SelectorSet, err 
 			if err != nil {
 				return nil, nil, err
 			}
-			pos = &SelectorSet{Name: combinedSetName(s, ns), Selector: s, NamespaceSelector: ns}
+			pos = &SelectorSet{Name: combinedSetName(prefix, s, ns), Selector: s, NamespaceSelector: ns}
 		case namespace != "":
 			s, err := parse(sel)
 			if err != nil {
@@ -68,13 +69,13 @@ func entitySets(e api.EntityRule, namespace string) (pos, neg *SelectorSet, err 
 			if err != nil {
 				return nil, nil, err
 			}
-			pos = &SelectorSet{Name: setName(s), Selector: s}
+			pos = &SelectorSet{Name: setName(prefix, s), Selector: s}
 		default:
 			s, err := parse(sel)
 			if err != nil {
 				return nil, nil, err
 			}
-			pos = &SelectorSet{Name: setName(s), Selector: s}
+			pos = &SelectorSet{Name: setName(prefix, s), Selector: s}
 		}
 	}
 	if e.NotSelector != "" {
@@ -82,7 +83,7 @@ func entitySets(e api.EntityRule, namespace string) (pos, neg *SelectorSet, err 
 		if err != nil {
 			return nil, nil, err
 		}
-		neg = &SelectorSet{Name: setName(s), Selector: s}
+		neg = &SelectorSet{Name: setName(prefix, s), Selector: s}
 	}
 	return pos, neg, nil
 }
@@ -95,15 +96,16 @@ func parse(s string) (selector.Selector, error) {
 	return sel, nil
 }
 
-// setName is Calico's ipset name for a selector: "cali40" + its unique ID, cut to 31 characters.
-func setName(s selector.Selector) string {
-	return truncate("cali40"+s.UniqueID(), maxIPSetName)
+// setName is Calico's ipset name for a selector: the family's prefix ("cali40" or "cali60") + its unique ID, cut
+// to 31 characters.
+func setName(prefix string, s selector.Selector) string {
+	return truncate(prefix+s.UniqueID(), maxIPSetName)
 }
 
 // combinedSetName names the set of a selector limited by a namespaceSelector, in the same "s:" ID space.
-func combinedSetName(s, ns selector.Selector) string {
+func combinedSetName(prefix string, s, ns selector.Selector) string {
 	sum := sha256.Sum224([]byte("s:" + s.String() + " ns:" + ns.String()))
-	return truncate("cali40s:"+base64.RawURLEncoding.EncodeToString(sum[:]), maxIPSetName)
+	return truncate(prefix+"s:"+base64.RawURLEncoding.EncodeToString(sum[:]), maxIPSetName)
 }
 
 func truncate(s string, n int) string {

@@ -8,9 +8,9 @@ import (
 	"github.com/calico-l3/calico/felix/desired"
 )
 
-// Static returns the four IPv4 tables with their hooks and static chains. The dispatch, endpoint, profile and
-// policy chains are added to the filter table by the caller. Host endpoints are not supported, so the chains
-// and jumps Calico has for them are left out.
+// Static returns the four tables of the Renderer's family with their hooks and static chains. The dispatch,
+// endpoint, profile and policy chains are added to the filter table by the caller. Host endpoints are not
+// supported, so the chains and jumps Calico has for them are left out.
 func (r *Renderer) Static() map[string]*desired.Table {
 	filter := newTable(TableFilter)
 	filter.Hooks["INPUT"] = []desired.Rule{rule("", jump(ChainInput))}
@@ -42,6 +42,13 @@ func (r *Renderer) Static() map[string]*desired.Table {
 	raw.Hooks["PREROUTING"] = []desired.Rule{rule("", jump(ChainPrerouting))}
 	// Incoming packets start with no Calico mark bits, so that marks set elsewhere never look like a verdict.
 	raw.Chains[ChainPrerouting] = []desired.Rule{rule("", clearMark(markAll))}
+	if r.v6() {
+		// IPv6 has no rp_filter sysctl: a workload may only send from addresses routed back to its interface.
+		for _, m := range r.workloadIfaces("-i") {
+			raw.Chains[ChainPrerouting] = append(raw.Chains[ChainPrerouting],
+				ruleC(m+" -m rpfilter --invert", "--jump DROP", "Drop workload traffic from addresses it does not own"))
+		}
+	}
 
 	return map[string]*desired.Table{TableFilter: filter, TableNAT: nat, TableMangle: mangle, TableRaw: raw}
 }
@@ -98,10 +105,21 @@ func (r *Renderer) filterOutput() []desired.Rule {
 	return rules
 }
 
+// icmpv6ToHost are the ICMPv6 types a workload may always send to the host, before any policy: MLD query,
+// report and done (130-132), router solicitation (133), neighbour solicitation and advertisement (135, 136).
+// Without them a workload could not resolve its gateway, the host's link-local address.
+var icmpv6ToHost = []int{130, 131, 132, 133, 135, 136}
+
 // workloadToHost runs the workload's egress policy on traffic to the host, then applies the configured action.
 // With Drop, the failsafe inbound ports stay reachable (if the workload's egress policy allows them).
 func (r *Renderer) workloadToHost() []desired.Rule {
-	rules := []desired.Rule{rule("", jump(ChainFromWorkloadDispatch))}
+	var rules []desired.Rule
+	if r.v6() {
+		for _, t := range icmpv6ToHost {
+			rules = append(rules, rule(fmt.Sprintf("-p ipv6-icmp -m icmp6 --icmpv6-type %d", t), "--jump ACCEPT"))
+		}
+	}
+	rules = append(rules, rule("", jump(ChainFromWorkloadDispatch)))
 	action := EndpointToHostTarget(r.cfg.EndpointToHostAction)
 	if action == "DROP" {
 		rules = append(rules, rule("", jump(ChainFailsafeIn)))
@@ -145,6 +163,6 @@ func (r *Renderer) natOutgoing() []desired.Rule {
 	if !r.cfg.NATOutgoing {
 		return nil
 	}
-	return []desired.Rule{rule("-m set --match-set "+IPSetMasqPools+" src -m set ! --match-set "+IPSetAllPools+" dst",
-		"--jump MASQUERADE")}
+	all, masq := r.poolSets()
+	return []desired.Rule{rule("-m set --match-set "+masq+" src -m set ! --match-set "+all+" dst", "--jump MASQUERADE")}
 }
