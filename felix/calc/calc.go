@@ -3,17 +3,25 @@
 // blackhole routes for this host's blocks, routes to other hosts' blocks of IPIP pools, the tunnel, the iptables
 // and ip6tables chains (through package rules) and the ipsets of both families. It is pure: no I/O, no kernel
 // access.
+//
+// The calculation is incremental: each event updates what depends on the object it carries, and State assembles
+// the desired state from caches. Selector ipsets are indexed (selector → members) and updated per endpoint or
+// network set; each local endpoint keeps the policies that select it; policies, profiles and endpoints keep their
+// rendered chains until they or the rendering settings change. States share those caches (see State).
 package calc
 
 import (
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/calico-l3/calico/api"
 	"github.com/calico-l3/calico/datastore"
+	"github.com/calico-l3/calico/felix/desired"
 	"github.com/calico-l3/calico/felix/rules"
 	"github.com/calico-l3/calico/ipam"
 	"github.com/calico-l3/calico/selector"
@@ -38,6 +46,16 @@ type Calculator struct {
 	affinities    map[string]affinity
 
 	synced map[string]bool // per watched prefix: its listing is complete
+
+	// Caches, kept up to date by the events (see index.go).
+	local         map[string]*endpoint      // the endpoints of this host that have an interface, by key
+	sets          map[string]*selectorIndex // the members of the selector ipsets the last State used, by selectorKey
+	profileChains [2]map[string]*rendered   // rendered profile chains per family (0: IPv4, 1: IPv6), by profile name
+	renderCfg     [2]*rules.Config          // the settings the cached chains of each family were rendered with
+	// otherRoutes are the blackhole and IPIP routes (everything but the local workloads' routes) as of the last
+	// State; nil when an affinity, node, pool, remote endpoint or the IPv6 setting changed since.
+	otherRoutes   []desired.Route
+	otherRoutesV6 bool // the IPv6Support otherRoutes were computed with
 }
 
 type pool struct {
@@ -60,11 +78,17 @@ type endpoint struct {
 	nets      []netip.Prefix
 	members   familyMembers // the nets as ipset members
 	profiles  []string
-	labels    map[string]string // own labels plus the namespace and orchestrator labels
-	revision  int64
-	// effective caches labels merged with the profiles' labelsToApply; nil until computed, reset when a
-	// profile changes.
-	effective map[string]string
+	// labels are the effective labels: the endpoint's own, the namespace and orchestrator labels, and the
+	// labelsToApply of its profiles where none of those set the key (an earlier profile wins over a later one).
+	labels       map[string]string
+	fromProfiles []string // the keys of labels that came from profiles, to take them out when a profile changes
+	revision     int64
+
+	// Local endpoints only (node is this host, iface set):
+	policies map[*policy]struct{}         // the policies that select it
+	chains   [2]map[string][]desired.Rule // its rendered chains per family; nil when stale
+	ifaceFor *desired.Interface           // its interface settings; nil when stale
+	ifaceV6  bool                         // the IPv6Support ifaceFor was built with
 }
 
 type policy struct {
@@ -73,6 +97,13 @@ type policy struct {
 	order     *float64
 	selector  selector.Selector // nil when the selector does not parse: the policy then selects nothing
 	spec      rules.Policy
+	chains    [2]*rendered // rendered per family; nil until first used, or when the rendering settings changed
+}
+
+// rendered is a policy's or profile's chains and the selector ipsets their rules match on.
+type rendered struct {
+	chains map[string][]desired.Rule
+	sets   []rules.SelectorSet
 }
 
 type netSet struct {
@@ -85,13 +116,6 @@ type familyMembers struct {
 	v4, v6 []string
 }
 
-func (m familyMembers) of(v6 bool) []string {
-	if v6 {
-		return m.v6
-	}
-	return m.v4
-}
-
 type affinity struct {
 	host      string
 	cidr      netip.Prefix
@@ -101,7 +125,19 @@ type affinity struct {
 // New returns a Calculator for host with the given settings (DefaultConfig() for felix's built-in ones).
 func New(host string, cfg Config) *Calculator {
 	c := &Calculator{host: host, cfg: cfg, synced: map[string]bool{}}
-	c.reset("")
+	c.felixConfigs = map[string]*api.FelixConfigurationSpec{}
+	c.pools = map[string]pool{}
+	c.nodes = map[string]node{}
+	c.nodeByName = map[string]node{}
+	c.profiles = map[string]*api.Profile{}
+	c.profileByName = map[string]*api.Profile{}
+	c.endpoints = map[string]*endpoint{}
+	c.policies = map[string]*policy{}
+	c.netSets = map[string]netSet{}
+	c.affinities = map[string]affinity{}
+	c.local = map[string]*endpoint{}
+	c.sets = map[string]*selectorIndex{}
+	c.profileChains = [2]map[string]*rendered{{}, {}}
 	return c
 }
 
@@ -113,19 +149,6 @@ func (c *Calculator) Config() Config { return c.cfg }
 
 // reset forgets everything stored under prefix ("" forgets everything).
 func (c *Calculator) reset(prefix string) {
-	if prefix == "" {
-		c.felixConfigs = map[string]*api.FelixConfigurationSpec{}
-		c.pools = map[string]pool{}
-		c.nodes = map[string]node{}
-		c.nodeByName = map[string]node{}
-		c.profiles = map[string]*api.Profile{}
-		c.profileByName = map[string]*api.Profile{}
-		c.endpoints = map[string]*endpoint{}
-		c.policies = map[string]*policy{}
-		c.netSets = map[string]netSet{}
-		c.affinities = map[string]affinity{}
-		return
-	}
 	for _, key := range c.keys() {
 		if strings.HasPrefix(key, prefix) {
 			c.delete(key)
@@ -133,9 +156,17 @@ func (c *Calculator) reset(prefix string) {
 	}
 }
 
+// keys lists every stored key, endpoints first: deleting them before the profiles and policies spares the work
+// those deletes would do for each endpoint.
 func (c *Calculator) keys() []string {
 	var keys []string
 	add := func(k string) { keys = append(keys, k) }
+	for k := range c.endpoints {
+		add(k)
+	}
+	for k := range c.netSets {
+		add(k)
+	}
 	for k := range c.felixConfigs {
 		add(k)
 	}
@@ -148,13 +179,7 @@ func (c *Calculator) keys() []string {
 	for k := range c.profiles {
 		add(k)
 	}
-	for k := range c.endpoints {
-		add(k)
-	}
 	for k := range c.policies {
-		add(k)
-	}
-	for k := range c.netSets {
 		add(k)
 	}
 	for k := range c.affinities {
@@ -224,6 +249,17 @@ func (c *Calculator) set(ev datastore.Event) {
 		c.delete(ev.Key)
 		return
 	}
+	switch r := ev.Resource.(type) {
+	case *api.WorkloadEndpoint:
+		c.setEndpoint(ev.Key, r)
+		return
+	case *api.GlobalNetworkSet:
+		c.setNetSet(ev.Key, r)
+		return
+	case *api.Profile:
+		c.setProfile(ev.Key, r)
+		return
+	}
 	c.delete(ev.Key) // the old version may have been indexed under another name
 	switch r := ev.Resource.(type) {
 	case *api.FelixConfiguration:
@@ -232,6 +268,7 @@ func (c *Calculator) set(ev datastore.Event) {
 			c.felixConfigs[ev.Key] = &spec
 		}
 	case *api.IPPool:
+		c.otherRoutes = nil
 		p := *r
 		p.Default()
 		cidr, err := netip.ParsePrefix(p.Spec.CIDR)
@@ -241,6 +278,7 @@ func (c *Calculator) set(ev datastore.Event) {
 		}
 		c.pools[ev.Key] = pool{cidr: cidr.Masked(), ipipMode: p.Spec.IPIPMode, natOutgoing: p.Spec.NATOutgoing}
 	case *api.Node:
+		c.otherRoutes = nil
 		n := node{name: r.Name}
 		if b := r.Spec.BGP; b != nil {
 			if p, err := netip.ParsePrefix(b.IPv4Address); err == nil && p.Addr().Is4() {
@@ -252,15 +290,6 @@ func (c *Calculator) set(ev datastore.Event) {
 		}
 		c.nodes[ev.Key] = n
 		c.nodeByName[n.name] = n
-	case *api.Profile:
-		c.profiles[ev.Key] = r
-		c.profileByName[r.Name] = r
-		c.forgetEffectiveLabels()
-		if _, err := rules.New(rules.Config{}).Profile(r.Name, r.Spec); err != nil {
-			slog.Warn("profile has rules felix cannot render; its chains stay empty, so it allows nothing", "err", err)
-		}
-	case *api.WorkloadEndpoint:
-		c.setEndpoint(ev.Key, r)
 	case *api.NetworkPolicy:
 		p := *r
 		p.Default()
@@ -273,9 +302,55 @@ func (c *Calculator) set(ev datastore.Event) {
 			return // these apply to host endpoints only, which felix does not support
 		}
 		c.setPolicy(ev.Key, p.Name, "", p.Spec.Order, p.Spec.Selector, p.Spec.Types, p.Spec.Ingress, p.Spec.Egress)
-	case *api.GlobalNetworkSet:
-		c.netSets[ev.Key] = netSet{labels: r.Labels, members: membersOf(parsePrefixes(r.Spec.Nets))}
 	}
+}
+
+func (c *Calculator) setProfile(key string, r *api.Profile) {
+	if _, err := rules.New(rules.Config{}).Profile(r.Name, r.Spec); err != nil {
+		slog.Warn("profile has rules felix cannot render; its chains stay empty, so it allows nothing", "err", err)
+	}
+	old := c.profiles[key]
+	if old != nil && old.Name != r.Name {
+		c.delete(key)
+		old = nil
+	}
+	c.profiles[key] = r
+	c.profileByName[r.Name] = r
+	c.profileChanged(r.Name, old, r)
+}
+
+// profileChanged drops the profile's rendered chains and, when its labelsToApply changed, updates the labels of
+// the endpoints that use it.
+func (c *Calculator) profileChanged(name string, old, now *api.Profile) {
+	for _, m := range c.profileChains {
+		delete(m, name)
+	}
+	var before, after map[string]string
+	if old != nil {
+		before = old.Spec.LabelsToApply
+	}
+	if now != nil {
+		after = now.Spec.LabelsToApply
+	}
+	if maps.Equal(before, after) {
+		return
+	}
+	for _, ep := range c.endpoints {
+		if slices.Contains(ep.profiles, name) {
+			c.relabel(ep)
+		}
+	}
+}
+
+func (c *Calculator) setNetSet(key string, r *api.GlobalNetworkSet) {
+	old, had := c.netSets[key]
+	ns := netSet{labels: maps.Clone(r.Labels), members: membersOf(parsePrefixes(r.Spec.Nets))}
+	c.netSets[key] = ns
+	var was *source
+	if had {
+		was = &source{labels: old.labels, members: old.members}
+	}
+	c.index(was, &source{labels: ns.labels, members: ns.members})
 }
 
 func (c *Calculator) setEndpoint(key string, w *api.WorkloadEndpoint) {
@@ -283,7 +358,7 @@ func (c *Calculator) setEndpoint(key string, w *api.WorkloadEndpoint) {
 	if ns == "" {
 		ns = api.DefaultNamespace
 	}
-	labels := make(map[string]string, len(w.Labels)+2)
+	labels := make(map[string]string, len(w.Labels)+3)
 	for k, v := range w.Labels {
 		labels[k] = v
 	}
@@ -294,16 +369,69 @@ func (c *Calculator) setEndpoint(key string, w *api.WorkloadEndpoint) {
 	rev, _ := strconv.ParseInt(w.ResourceVersion, 10, 64)
 	nets := parsePrefixes(w.Spec.IPNetworks)
 	ep := &endpoint{key: key, namespace: ns, node: w.Spec.Node, iface: w.Spec.InterfaceName, nets: nets,
-		members: membersOf(nets), profiles: w.Spec.Profiles, labels: labels, revision: rev}
+		members: membersOf(nets), profiles: slices.Clone(w.Spec.Profiles), labels: labels, revision: rev}
+	c.applyProfileLabels(ep)
+	old := c.endpoints[key]
 	if ep.node == c.host && ep.iface != "" {
-		for _, other := range c.endpoints {
-			if other.node == c.host && other.iface == ep.iface {
+		for _, other := range c.local {
+			if other.key != key && other.iface == ep.iface {
 				slog.Warn("two local workload endpoints name the same interface; the newer one wins",
 					"interface", ep.iface, "endpoint", key, "other", other.key)
 			}
 		}
 	}
 	c.endpoints[key] = ep
+	var was *source
+	if old != nil {
+		was = old.source()
+		delete(c.local, key)
+	}
+	if (c.remote(ep) || (old != nil && c.remote(old))) &&
+		(old == nil || old.node != ep.node || !slices.Equal(old.nets, ep.nets)) {
+		c.otherRoutes = nil
+	}
+	c.index(was, ep.source())
+	if ep.node == c.host && ep.iface != "" {
+		c.local[key] = ep
+		c.matchPolicies(ep)
+	}
+}
+
+// remote says whether the endpoint is another host's, whose addresses may need IPIP routes.
+func (c *Calculator) remote(ep *endpoint) bool { return ep.node != "" && ep.node != c.host }
+
+// applyProfileLabels adds the labelsToApply of the endpoint's profiles to its labels, where its own labels (or an
+// earlier profile) do not set the key already.
+func (c *Calculator) applyProfileLabels(ep *endpoint) {
+	for _, name := range ep.profiles {
+		p := c.profileByName[name]
+		if p == nil {
+			continue
+		}
+		for k, v := range p.Spec.LabelsToApply {
+			if _, ok := ep.labels[k]; !ok {
+				ep.labels[k] = v
+				ep.fromProfiles = append(ep.fromProfiles, k)
+			}
+		}
+	}
+}
+
+// relabel recomputes an endpoint's labels after one of its profiles changed, and what depends on them.
+func (c *Calculator) relabel(ep *endpoint) {
+	was := &source{labels: maps.Clone(ep.labels), namespace: ep.namespace, members: ep.members}
+	for _, k := range ep.fromProfiles {
+		delete(ep.labels, k)
+	}
+	ep.fromProfiles = nil
+	c.applyProfileLabels(ep)
+	if maps.Equal(was.labels, ep.labels) {
+		return
+	}
+	c.index(was, ep.source())
+	if c.local[ep.key] == ep {
+		c.matchPolicies(ep)
+	}
 }
 
 func (c *Calculator) setPolicy(key, name, namespace string, order *float64, sel string, types []api.PolicyType,
@@ -327,6 +455,26 @@ func (c *Calculator) setPolicy(key, name, namespace string, order *float64, sel 
 		slog.Warn("policy has rules felix cannot render; its chains stay empty, so it allows nothing", "err", err)
 	}
 	c.policies[key] = p
+	for _, ep := range c.local {
+		if p.selects(ep, ep.labels) {
+			ep.policies[p] = struct{}{}
+			ep.chains = [2]map[string][]desired.Rule{}
+		}
+	}
+}
+
+// matchPolicies finds the policies that select a local endpoint, and marks its chains stale when they changed.
+func (c *Calculator) matchPolicies(ep *endpoint) {
+	matched := map[*policy]struct{}{}
+	for _, p := range c.policies {
+		if p.selects(ep, ep.labels) {
+			matched[p] = struct{}{}
+		}
+	}
+	if ep.policies == nil || !maps.Equal(matched, ep.policies) {
+		ep.chains = [2]map[string][]desired.Rule{}
+	}
+	ep.policies = matched
 }
 
 func (c *Calculator) setIPAM(key string, value []byte) {
@@ -338,33 +486,54 @@ func (c *Calculator) setIPAM(key string, value []byte) {
 	if err := json.Unmarshal(value, &a); err != nil {
 		slog.Warn("ignoring unreadable block affinity", "key", key, "err", err)
 		delete(c.affinities, key)
+		c.otherRoutes = nil
 		return
 	}
 	c.affinities[key] = affinity{host: host, cidr: cidr, confirmed: a.Confirmed()}
+	c.otherRoutes = nil
 }
 
 // delete forgets whatever is stored under key.
 func (c *Calculator) delete(key string) {
 	delete(c.felixConfigs, key)
-	delete(c.pools, key)
+	if _, ok := c.pools[key]; ok {
+		delete(c.pools, key)
+		c.otherRoutes = nil
+	}
 	if n, ok := c.nodes[key]; ok {
 		delete(c.nodes, key)
 		delete(c.nodeByName, n.name)
+		c.otherRoutes = nil
 	}
 	if p, ok := c.profiles[key]; ok {
 		delete(c.profiles, key)
 		delete(c.profileByName, p.Name)
-		c.forgetEffectiveLabels()
+		c.profileChanged(p.Name, p, nil)
 	}
-	delete(c.endpoints, key)
-	delete(c.policies, key)
-	delete(c.netSets, key)
-	delete(c.affinities, key)
-}
-
-func (c *Calculator) forgetEffectiveLabels() {
-	for _, ep := range c.endpoints {
-		ep.effective = nil
+	if ep, ok := c.endpoints[key]; ok {
+		delete(c.endpoints, key)
+		delete(c.local, key)
+		c.index(ep.source(), nil)
+		if c.remote(ep) {
+			c.otherRoutes = nil
+		}
+	}
+	if p, ok := c.policies[key]; ok {
+		delete(c.policies, key)
+		for _, ep := range c.local {
+			if _, ok := ep.policies[p]; ok {
+				delete(ep.policies, p)
+				ep.chains = [2]map[string][]desired.Rule{}
+			}
+		}
+	}
+	if ns, ok := c.netSets[key]; ok {
+		delete(c.netSets, key)
+		c.index(&source{labels: ns.labels, members: ns.members}, nil)
+	}
+	if _, ok := c.affinities[key]; ok {
+		delete(c.affinities, key)
+		c.otherRoutes = nil
 	}
 }
 

@@ -3,6 +3,7 @@ package calc
 import (
 	"cmp"
 	"net/netip"
+	"reflect"
 	"slices"
 	"sort"
 
@@ -14,9 +15,15 @@ import (
 // TunnelName is the IPIP device felix manages.
 const TunnelName = "tunl0"
 
-// State computes the complete desired state of this host from what the Calculator holds. Every call builds a
-// fresh State that shares nothing mutable with earlier ones. With IPv6Support, the ip6tables tables (Tables6) and
-// the IPv6 ipsets mirror the IPv4 ones; without it, Tables6 is nil and felix leaves ip6tables alone.
+// State computes the complete desired state of this host from what the Calculator holds, reusing what earlier
+// calls and the events since computed: a State costs about as much as this host's local endpoints and the
+// policies, profiles and ipsets they use, not the size of the cluster. With IPv6Support, the ip6tables tables
+// (Tables6) and the IPv6 ipsets mirror the IPv4 ones; without it, Tables6 is nil and felix leaves ip6tables alone.
+//
+// The returned State shares immutable parts with the Calculator and with earlier States: chains' rule slices,
+// ipset member slices and interface sysctl maps. The caller must not modify a State (its maps of tables, chains,
+// ipsets and interfaces are its own, but what they hold is shared); the Calculator never changes what it handed
+// out.
 func (c *Calculator) State() *desired.State {
 	st := &desired.State{
 		Interfaces: map[string]desired.Interface{},
@@ -34,27 +41,28 @@ func (c *Calculator) State() *desired.State {
 	}
 	cfg4 := base
 	cfg4.IPVersion, cfg4.IPIP, cfg4.NATOutgoing = 4, ipip, nat
-	families := []family{{r: rules.New(cfg4)}}
+	families := []family{c.family(0, cfg4)}
 	st.Tables = families[0].r.Static()
 	families[0].filter = st.Tables[rules.TableFilter]
 	if c.cfg.IPv6Support {
 		_, nat6 := addPoolIPSets(st, c.familyPools(true), rules.IPSetAllPoolsV6, rules.IPSetMasqPoolsV6)
 		cfg6 := base
 		cfg6.IPVersion, cfg6.NATOutgoing = 6, nat6
-		f6 := family{r: rules.New(cfg6)}
+		f6 := c.family(1, cfg6)
 		st.Tables6 = f6.r.Static()
 		f6.filter = st.Tables6[rules.TableFilter]
 		families = append(families, f6)
 	}
 	routes := newRouteSet()
 	c.addEndpoints(st, families, routes)
-	for _, a := range c.affinities {
-		if a.confirmed && a.host == c.host && (a.cidr.Addr().Is4() || c.cfg.IPv6Support) {
-			routes.add(desired.Route{Dst: a.cidr, Type: desired.Blackhole})
-		}
+	if c.otherRoutes == nil || c.otherRoutesV6 != c.cfg.IPv6Support {
+		c.otherRoutes, c.otherRoutesV6 = c.computeOtherRoutes(pools, ipip), c.cfg.IPv6Support
+	}
+	for _, r := range c.otherRoutes {
+		routes.add(r)
 	}
 	if ipip {
-		c.addIPIP(st, pools, routes)
+		c.addIPIP(st)
 	}
 	st.Routes = routes.sorted()
 	return st
@@ -62,8 +70,44 @@ func (c *Calculator) State() *desired.State {
 
 // family is one IP family's renderer and the filter table its endpoint, profile and policy chains go into.
 type family struct {
+	i      int // 0 for IPv4, 1 for IPv6: the index of the family's caches
 	r      *rules.Renderer
 	filter *desired.Table
+}
+
+// family returns the renderer of one family, first dropping the family's rendered chains if they were rendered
+// with other settings.
+func (c *Calculator) family(i int, cfg rules.Config) family {
+	if c.renderCfg[i] == nil || !reflect.DeepEqual(*c.renderCfg[i], cfg) {
+		c.renderCfg[i] = &cfg
+		c.profileChains[i] = map[string]*rendered{}
+		for _, p := range c.policies {
+			p.chains[i] = nil
+		}
+		for _, ep := range c.local {
+			ep.chains[i] = nil
+		}
+	}
+	return family{i: i, r: rules.New(cfg)}
+}
+
+// computeOtherRoutes lists the routes that do not go to local workloads: blackholes for this host's blocks, and
+// with IPIP the routes to other hosts' blocks and borrowed addresses.
+func (c *Calculator) computeOtherRoutes(pools []pool, ipip bool) []desired.Route {
+	routes := newRouteSet()
+	for _, a := range c.affinities {
+		if a.confirmed && a.host == c.host && (a.cidr.Addr().Is4() || c.cfg.IPv6Support) {
+			routes.add(desired.Route{Dst: a.cidr, Type: desired.Blackhole})
+		}
+	}
+	if ipip {
+		c.ipipRoutes(pools, routes)
+	}
+	out := routes.sorted()
+	if out == nil {
+		out = []desired.Route{} // computed, and empty
+	}
+	return out
 }
 
 // addPoolIPSets adds the all-pools and masq-pools ipsets of one family and says whether any of its pools uses IPIP
@@ -92,82 +136,113 @@ func addPoolIPSets(st *desired.State, pools []pool, allName, masqName string) (i
 func (c *Calculator) addEndpoints(st *desired.State, families []family, routes *routeSet) {
 	local := c.localEndpoints()
 	ifaces := make([]string, 0, len(local))
-	policies := c.sortedPolicies()
-	usedProfiles := map[string]bool{}
+	var usedProfiles []string
+	seenProfiles := map[string]bool{}
 	usedPolicies := map[*policy]bool{}
 	for _, ep := range local {
 		ifaces = append(ifaces, ep.iface)
-		labels := c.effectiveLabels(ep)
-		re := rules.Endpoint{Iface: ep.iface, Profiles: ep.profiles}
-		for _, p := range policies {
-			if !p.selects(ep, labels) {
-				continue
-			}
+		for p := range ep.policies {
 			usedPolicies[p] = true
-			if p.spec.Ingress {
-				re.IngressPolicies = append(re.IngressPolicies, p.name)
-			}
-			if p.spec.Egress {
-				re.EgressPolicies = append(re.EgressPolicies, p.name)
-			}
 		}
 		for _, name := range ep.profiles {
-			usedProfiles[name] = true
+			if !seenProfiles[name] {
+				seenProfiles[name] = true
+				usedProfiles = append(usedProfiles, name)
+			}
 		}
 		for _, f := range families {
-			addChains(f.filter, f.r.Endpoint(re))
+			addChains(f.filter, c.endpointChains(f, ep))
 		}
 
-		sysctls := map[string]string{
-			"net/ipv4/conf/" + ep.iface + "/proxy_arp":    "1",
-			"net/ipv4/neigh/" + ep.iface + "/proxy_delay": "0",
-			"net/ipv4/conf/" + ep.iface + "/forwarding":   "1",
-			"net/ipv4/conf/" + ep.iface + "/rp_filter":    "1",
+		if ep.ifaceFor == nil || ep.ifaceV6 != c.cfg.IPv6Support {
+			ep.ifaceFor, ep.ifaceV6 = c.interfaceOf(ep), c.cfg.IPv6Support
 		}
 		for _, n := range ep.nets {
 			if n.Addr().Is6() {
 				if !c.cfg.IPv6Support {
 					continue
 				}
-				sysctls["net/ipv6/conf/"+ep.iface+"/proxy_ndp"] = "1"
-				sysctls["net/ipv6/conf/"+ep.iface+"/forwarding"] = "1"
 				// IPv6 forwards between interfaces only when forwarding is on for all of them.
 				st.Sysctls["net/ipv6/conf/all/forwarding"] = "1"
 			}
 			routes.add(desired.Route{Dst: n, Type: desired.Unicast, Iface: ep.iface})
 		}
-		st.Interfaces[ep.iface] = desired.Interface{Name: ep.iface, Sysctls: sysctls}
+		st.Interfaces[ep.iface] = *ep.ifaceFor
 	}
 
-	// The IPv4 and IPv6 sets of one selector have the same members, so each selector is evaluated once.
-	members := map[string]familyMembers{}
+	used := map[string]bool{} // selector keys
 	for _, f := range families {
 		addChains(f.filter, f.r.Dispatch(ifaces))
-		sets := map[string]rules.SelectorSet{}
-		for name := range usedProfiles {
-			addChains(f.filter, c.renderProfile(f.r, name, sets))
+		var sets []rules.SelectorSet
+		for _, name := range usedProfiles {
+			r := c.profileRendered(f, name)
+			addChains(f.filter, r.chains)
+			sets = append(sets, r.sets...)
 		}
 		for p := range usedPolicies {
-			addChains(f.filter, renderPolicy(f.r, p, sets))
+			r := policyRendered(f, p)
+			addChains(f.filter, r.chains)
+			sets = append(sets, r.sets...)
 		}
-		for name, s := range sets {
-			key := s.Selector.String()
-			if s.NamespaceSelector != nil {
-				key += " ns: " + s.NamespaceSelector.String()
+		for _, s := range sets {
+			if _, ok := st.IPSets[s.Name]; ok {
+				continue
 			}
-			m, ok := members[key]
-			if !ok {
-				m = c.members(s)
-				members[key] = m
-			}
-			st.IPSets[name] = desired.IPSet{Type: desired.HashNet, Members: m.of(f.r.IPVersion() == 6)}
+			key := selectorKey(s)
+			used[key] = true
+			st.IPSets[s.Name] = desired.IPSet{Type: desired.HashNet, Members: c.selectorIndex(key, s).members(f.i == 1)}
+		}
+	}
+	// Forget the ipsets no local rule uses any more: keeping them up to date would cost every endpoint event.
+	for key := range c.sets {
+		if !used[key] {
+			delete(c.sets, key)
 		}
 	}
 }
 
-// addIPIP adds the tunnel, the all-hosts-net ipset the IPIP rules match on, and the routes to other hosts' blocks
-// of IPIP pools.
-func (c *Calculator) addIPIP(st *desired.State, pools []pool, routes *routeSet) {
+// interfaceOf is the interface settings of a local endpoint.
+func (c *Calculator) interfaceOf(ep *endpoint) *desired.Interface {
+	sysctls := map[string]string{
+		"net/ipv4/conf/" + ep.iface + "/proxy_arp":    "1",
+		"net/ipv4/neigh/" + ep.iface + "/proxy_delay": "0",
+		"net/ipv4/conf/" + ep.iface + "/forwarding":   "1",
+		"net/ipv4/conf/" + ep.iface + "/rp_filter":    "1",
+	}
+	for _, n := range ep.nets {
+		if n.Addr().Is6() && c.cfg.IPv6Support {
+			sysctls["net/ipv6/conf/"+ep.iface+"/proxy_ndp"] = "1"
+			sysctls["net/ipv6/conf/"+ep.iface+"/forwarding"] = "1"
+		}
+	}
+	return &desired.Interface{Name: ep.iface, Sysctls: sysctls}
+}
+
+// endpointChains returns a local endpoint's chains in one family, rendering them if they are stale.
+func (c *Calculator) endpointChains(f family, ep *endpoint) map[string][]desired.Rule {
+	if ep.chains[f.i] != nil {
+		return ep.chains[f.i]
+	}
+	policies := make([]*policy, 0, len(ep.policies))
+	for p := range ep.policies {
+		policies = append(policies, p)
+	}
+	slices.SortFunc(policies, comparePolicies)
+	re := rules.Endpoint{Iface: ep.iface, Profiles: ep.profiles}
+	for _, p := range policies {
+		if p.spec.Ingress {
+			re.IngressPolicies = append(re.IngressPolicies, p.name)
+		}
+		if p.spec.Egress {
+			re.EgressPolicies = append(re.EgressPolicies, p.name)
+		}
+	}
+	ep.chains[f.i] = f.r.Endpoint(re)
+	return ep.chains[f.i]
+}
+
+// addIPIP adds the tunnel and the all-hosts-net ipset the IPIP rules match on.
+func (c *Calculator) addIPIP(st *desired.State) {
 	st.Tunnel = &desired.Tunnel{Name: TunnelName, Address: c.nodeByName[c.host].tunnelAddr, MTU: c.cfg.ipipMTU()}
 	var hosts []string
 	for _, n := range c.nodes {
@@ -176,7 +251,6 @@ func (c *Calculator) addIPIP(st *desired.State, pools []pool, routes *routeSet) 
 		}
 	}
 	st.IPSets[rules.IPSetAllHosts] = desired.IPSet{Type: desired.HashNet, Members: sortedUnique(hosts)}
-	c.ipipRoutes(pools, routes)
 }
 
 func addChains(t *desired.Table, chains map[string][]desired.Rule) {
@@ -185,33 +259,37 @@ func addChains(t *desired.Table, chains map[string][]desired.Rule) {
 	}
 }
 
-// renderProfile renders a profile's chains. A profile that does not exist yet, or whose rules cannot be rendered,
-// gets empty chains: the endpoint chains can still jump to them, and they accept nothing.
-func (c *Calculator) renderProfile(r *rules.Renderer, name string, sets map[string]rules.SelectorSet) map[string][]desired.Rule {
+// profileRendered returns a profile's chains in one family. A profile that does not exist yet, or whose rules
+// cannot be rendered, gets empty chains: the endpoint chains can still jump to them, and they accept nothing.
+func (c *Calculator) profileRendered(f family, name string) *rendered {
+	if r := c.profileChains[f.i][name]; r != nil {
+		return r
+	}
 	var spec api.ProfileSpec
 	if p := c.profileByName[name]; p != nil {
 		spec = p.Spec
 	}
-	out, err := r.Profile(name, spec)
+	out, err := f.r.Profile(name, spec)
 	if err != nil {
-		out, _ = r.Profile(name, api.ProfileSpec{})
+		out, _ = f.r.Profile(name, api.ProfileSpec{})
 	}
-	for _, s := range out.IPSets {
-		sets[s.Name] = s
-	}
-	return out.Chains
+	r := &rendered{chains: out.Chains, sets: out.IPSets}
+	c.profileChains[f.i][name] = r
+	return r
 }
 
-// renderPolicy renders a policy's chains; one whose rules cannot be rendered gets empty chains, which drop.
-func renderPolicy(r *rules.Renderer, p *policy, sets map[string]rules.SelectorSet) map[string][]desired.Rule {
-	out, err := r.Policy(p.spec)
+// policyRendered returns a policy's chains in one family; one whose rules cannot be rendered gets empty chains,
+// which drop.
+func policyRendered(f family, p *policy) *rendered {
+	if p.chains[f.i] != nil {
+		return p.chains[f.i]
+	}
+	out, err := f.r.Policy(p.spec)
 	if err != nil {
-		out, _ = r.Policy(rules.Policy{Name: p.spec.Name, Ingress: p.spec.Ingress, Egress: p.spec.Egress})
+		out, _ = f.r.Policy(rules.Policy{Name: p.spec.Name, Ingress: p.spec.Ingress, Egress: p.spec.Egress})
 	}
-	for _, s := range out.IPSets {
-		sets[s.Name] = s
-	}
-	return out.Chains
+	p.chains[f.i] = &rendered{chains: out.Chains, sets: out.IPSets}
+	return p.chains[f.i]
 }
 
 // familyPools returns the IPv4 (or IPv6) pools, most specific first so that poolFor finds the narrowest match.
@@ -242,11 +320,9 @@ func poolFor(pools []pool, p netip.Prefix) (pool, bool) {
 // localEndpoints returns this host's endpoints that have an interface, one per interface (the newest wins), in
 // interface order.
 func (c *Calculator) localEndpoints() []*endpoint {
-	var eps []*endpoint
-	for _, ep := range c.endpoints {
-		if ep.node == c.host && ep.iface != "" {
-			eps = append(eps, ep)
-		}
+	eps := make([]*endpoint, 0, len(c.local))
+	for _, ep := range c.local {
+		eps = append(eps, ep)
 	}
 	slices.SortFunc(eps, func(a, b *endpoint) int {
 		return cmp.Or(cmp.Compare(a.iface, b.iface), -cmp.Compare(a.revision, b.revision), cmp.Compare(a.key, b.key))
@@ -254,24 +330,17 @@ func (c *Calculator) localEndpoints() []*endpoint {
 	return slices.CompactFunc(eps, func(a, b *endpoint) bool { return a.iface == b.iface })
 }
 
-// sortedPolicies orders policies as they run: by order (unset last), then by name.
-func (c *Calculator) sortedPolicies() []*policy {
-	out := make([]*policy, 0, len(c.policies))
-	for _, p := range c.policies {
-		out = append(out, p)
+// comparePolicies orders policies as they run: by order (unset last), then by name.
+func comparePolicies(a, b *policy) int {
+	switch {
+	case a.order != nil && b.order != nil && *a.order != *b.order:
+		return cmp.Compare(*a.order, *b.order)
+	case a.order != nil && b.order == nil:
+		return -1
+	case a.order == nil && b.order != nil:
+		return 1
 	}
-	slices.SortFunc(out, func(a, b *policy) int {
-		switch {
-		case a.order != nil && b.order != nil && *a.order != *b.order:
-			return cmp.Compare(*a.order, *b.order)
-		case a.order != nil && b.order == nil:
-			return -1
-		case a.order == nil && b.order != nil:
-			return 1
-		}
-		return cmp.Compare(a.name, b.name)
-	})
-	return out
+	return cmp.Compare(a.name, b.name)
 }
 
 // selects says whether the policy applies to the endpoint. A NetworkPolicy applies only in its own namespace.
@@ -280,52 +349,6 @@ func (p *policy) selects(ep *endpoint, labels map[string]string) bool {
 		return false
 	}
 	return p.selector.Evaluate(labels)
-}
-
-// effectiveLabels are the endpoint's own labels over its profiles' labelsToApply (an earlier profile wins over a
-// later one).
-func (c *Calculator) effectiveLabels(ep *endpoint) map[string]string {
-	if ep.effective != nil {
-		return ep.effective
-	}
-	l := ep.labels
-	if len(ep.profiles) > 0 {
-		l = map[string]string{}
-		for i := len(ep.profiles) - 1; i >= 0; i-- {
-			if p := c.profileByName[ep.profiles[i]]; p != nil {
-				for k, v := range p.Spec.LabelsToApply {
-					l[k] = v
-				}
-			}
-		}
-		for k, v := range ep.labels {
-			l[k] = v
-		}
-	}
-	ep.effective = l
-	return l
-}
-
-// members lists, per family, the addresses of every endpoint in the cluster and the nets of every
-// GlobalNetworkSet that the selector set contains.
-func (c *Calculator) members(s rules.SelectorSet) familyMembers {
-	var out familyMembers
-	add := func(m familyMembers) {
-		out.v4 = append(out.v4, m.v4...)
-		out.v6 = append(out.v6, m.v6...)
-	}
-	for _, ep := range c.endpoints {
-		if len(ep.members.v4)+len(ep.members.v6) > 0 && s.Contains(c.effectiveLabels(ep), ep.namespace) {
-			add(ep.members)
-		}
-	}
-	for _, ns := range c.netSets {
-		if len(ns.members.v4)+len(ns.members.v6) > 0 && s.Contains(ns.labels, "") {
-			add(ns.members)
-		}
-	}
-	out.v4, out.v6 = sortedUnique(out.v4), sortedUnique(out.v6)
-	return out
 }
 
 // ipipRoutes adds the routes to other hosts' blocks in IPIP pools (BIRD leaves those to felix): through tunl0 for
