@@ -82,6 +82,9 @@ type BGPConfigurationSpec struct {
 	LogSeverityScreen     string    `json:"logSeverityScreen,omitempty"`
 	NodeToNodeMeshEnabled *bool     `json:"nodeToNodeMeshEnabled,omitempty"`
 	ASNumber              *ASNumber `json:"asNumber,omitempty"`
+	// NodeMeshMaxRestartTime is how long mesh peers keep a node's routes after its BGP session drops
+	// unexpectedly (BGP graceful restart); BIRD's default, 120s, when unset.
+	NodeMeshMaxRestartTime *Duration `json:"nodeMeshMaxRestartTime,omitempty"`
 }
 
 // Defaults of BGPConfiguration when a field (or the whole resource) is absent.

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/calico-l3/calico/selector"
 )
@@ -310,6 +311,9 @@ func (c *BGPConfiguration) Validate() error {
 	e.clusterScoped(&c.ObjectMeta)
 	e.configName(c.Name)
 	e.oneOf("spec.logSeverityScreen", c.Spec.LogSeverityScreen, logSeverities...)
+	if d := c.Spec.NodeMeshMaxRestartTime; d != nil && (d.Duration < time.Second || d.Duration > 65535*time.Second || d.Duration%time.Second != 0) {
+		e.add("spec.nodeMeshMaxRestartTime", d.Duration.String(), "must be whole seconds from 1s to 65535s")
+	}
 	return e.err()
 }
 

@@ -98,6 +98,8 @@ type Peer struct {
 	Passive bool `json:"passive"`
 	// Password is the TCP MD5 password, if any.
 	Password string `json:"password"`
+	// RestartTime is the graceful restart time in seconds for this session, 0 for BIRD's default.
+	RestartTime int `json:"restart_time,omitempty"`
 }
 
 // Pool is the JSON value of /calico/bgp/v1/host/<node>/pools_v4/<cidr with - for /> (pools_v6 for IPv6).
@@ -172,12 +174,13 @@ type builder struct {
 	keys     map[string]string
 	warnings []string
 
-	globalAS  api.ASNumber
-	mesh      bool
-	logLevel  string            // global, normalized
-	nodeLevel map[string]string // per node, normalized
-	nodes     []*node           // sorted by name
-	byName    map[string]*node
+	globalAS    api.ASNumber
+	mesh        bool
+	meshRestart int               // seconds; 0 for BIRD's default
+	logLevel    string            // global, normalized
+	nodeLevel   map[string]string // per node, normalized
+	nodes       []*node           // sorted by name
+	byName      map[string]*node
 }
 
 func (b *builder) warnf(format string, args ...any) {
@@ -202,6 +205,9 @@ func (b *builder) loadConfig() {
 		case c.Name == "default":
 			b.globalAS = c.Spec.EffectiveASNumber()
 			b.mesh = c.Spec.MeshEnabled()
+			if d := c.Spec.NodeMeshMaxRestartTime; d != nil {
+				b.meshRestart = int(d.Seconds())
+			}
 			if l := birdLogLevel(c.Spec.LogSeverityScreen); l != "" {
 				b.logLevel = l
 			}

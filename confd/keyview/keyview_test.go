@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/calico-l3/calico/api"
 )
@@ -591,5 +592,21 @@ func TestSessionsBetweenCalicoNodesAreConfiguredOnBothEnds(t *testing.T) {
 		if (p.Type == PeerMesh) != (back.Type == PeerMesh) && (p.Passive || back.Passive) {
 			t.Errorf("session %s–%s is mesh on one end only, and one end is passive", e.from, toNode)
 		}
+	}
+}
+
+func TestMeshRestartTimeReachesEveryMeshSession(t *testing.T) {
+	in := Input{NodeName: "a", Nodes: []*api.Node{newNode("a", "10.0.0.1/24", ""), newNode("b", "10.0.0.2/24", "")},
+		BGPConfigurations: []*api.BGPConfiguration{bgpConfig("default", api.BGPConfigurationSpec{
+			NodeMeshMaxRestartTime: &api.Duration{Duration: 5 * time.Second}})}}
+	view, _ := Build(in)
+	peers := localPeers(t, view, "a")
+	if len(peers) != 1 || peers[0].RestartTime != 5 {
+		t.Errorf("want one mesh peer with restart_time 5, got %+v", peers)
+	}
+	in.BGPConfigurations = nil
+	view, _ = Build(in)
+	if peers := localPeers(t, view, "a"); len(peers) != 1 || peers[0].RestartTime != 0 {
+		t.Errorf("without the setting BIRD's default applies (0), got %+v", peers)
 	}
 }

@@ -317,7 +317,8 @@ func (b *builder) sessions(me *node, f family, p *peerings, mesh bool) []Peer {
 			Name: protocolName("Mesh", ip), Type: PeerMesh, IP: ip.String(), ASNum: b.asOf(n).String(), Node: n.name,
 			// One side of each mesh session connects and the other waits. The address strings decide, as in
 			// Calico, so that our nodes and Calico's agree.
-			Passive: ip.String() > myIP.String(),
+			Passive:     ip.String() > myIP.String(),
+			RestartTime: b.meshRestart,
 		})
 	}
 	return out

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -105,6 +106,12 @@ func TestThreeNodeMeshEstablishesAndExchangesBlockRoutes(t *testing.T) {
 kind: IPPool
 metadata: {name: pool1}
 spec: {cidr: 10.200.0.0/16, natOutgoing: true}
+---
+# Peers keep a vanished node's routes for the graceful restart time (BIRD's default 120s); 3s keeps the test short.
+apiVersion: projectcalico.org/v3
+kind: BGPConfiguration
+metadata: {name: default}
+spec: {nodeMeshMaxRestartTime: 3s}
 `, "create", "-f", "-"); err != nil {
 		t.Fatalf("creating the pool: %v\n%s", err, out)
 	}
@@ -157,12 +164,25 @@ spec: {cidr: 10.200.0.0/16, natOutgoing: true}
 	}
 	routesEverywhere(true, nodes)
 
-	// Remove host3: stop its daemons and delete its Node. The others drop the session and withdraw its block.
+	// Kill host3's BIRD as a crash would: the others lose the session, keep its routes for the graceful restart
+	// time, then withdraw them.
+	block3 := "10.200.3.0/26"
+	syscall.Kill(-nodes[2].birdP.Process.Pid, syscall.SIGKILL)
+	took = waitUntil(t, 30*time.Second, "host1 and host2 withdraw the killed host's block", func() (bool, string) {
+		var out string
+		for _, n := range nodes[:2] {
+			o, _ := n.h.Run("ip", "route", "show", block3)
+			out += o
+		}
+		return strings.TrimSpace(out) == "", out
+	})
+	t.Logf("host3's block withdrawn everywhere %s after its BIRD was killed", took.Round(time.Millisecond))
+
+	// Remove host3 for good: stop its daemons and delete its Node; the others drop the peering from their config.
 	nodes[2].stop()
 	if out, err := calicoctl(t, c, h1, "", "delete", "node", "host3"); err != nil {
 		t.Fatalf("deleting node host3: %v\n%s", err, out)
 	}
-	block3 := "10.200.3.0/26"
 	for _, n := range nodes[:2] {
 		waitUntil(t, 30*time.Second, n.h.Name+" withdrew host3's block", func() (bool, string) {
 			out, _ := n.h.Run("ip", "route", "show", block3)
