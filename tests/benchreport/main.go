@@ -42,6 +42,7 @@ var sameLine = []struct{ metric, baseline, what string }{
 	{"add+del-p50-ms", "exec-baseline-p50-ms", "CNI ADD+DEL p50 vs one exec of the plugin binary"},
 	{"p50-ms", "floor-ms", "p50 vs the minimal write of the same change"},
 	{"heap-MB", "floor-MB", "calc heap vs the raw endpoint data"},
+	{"add-to-ping-p50-ms", "floor-p50-ms", "CNI ADD on one host until a pod elsewhere pings it vs a hand-written route"},
 }
 
 // crossLine pairs a benchmark with a baseline benchmark of the same package whose name matches after rewriting.

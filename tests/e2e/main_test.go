@@ -56,7 +56,7 @@ func TestMain(m *testing.M) {
 }
 
 // needRoot skips tests that create namespaces and run BIRD unless they can.
-func needRoot(t *testing.T) {
+func needRoot(t testing.TB) {
 	t.Helper()
 	if os.Getuid() != 0 {
 		t.Skip("needs root: creates network namespaces and runs BIRD")

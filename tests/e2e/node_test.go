@@ -34,7 +34,7 @@ func (n *node) env() []string {
 }
 
 // startNode runs startup, then confd and BIRD, on a host.
-func startNode(t *testing.T, c *harness.Cluster, h *harness.Host, extraEnv ...string) *node {
+func startNode(t testing.TB, c *harness.Cluster, h *harness.Host, extraEnv ...string) *node {
 	t.Helper()
 	n := &node{h: h, c: c, extraEnv: extraEnv}
 	out, err := h.Command(n.env(), filepath.Join(binDir, "calico-node"), "-startup").CombinedOutput()
@@ -71,7 +71,7 @@ func tail(path string) string {
 }
 
 // waitUntil polls cond until it is true or fails the test with cond's last explanation.
-func waitUntil(t *testing.T, limit time.Duration, what string, cond func() (bool, string)) time.Duration {
+func waitUntil(t testing.TB, limit time.Duration, what string, cond func() (bool, string)) time.Duration {
 	t.Helper()
 	start := time.Now()
 	var last string
@@ -86,7 +86,7 @@ func waitUntil(t *testing.T, limit time.Duration, what string, cond func() (bool
 	return 0
 }
 
-func calicoctl(t *testing.T, c *harness.Cluster, h *harness.Host, stdin string, args ...string) (string, error) {
+func calicoctl(t testing.TB, c *harness.Cluster, h *harness.Host, stdin string, args ...string) (string, error) {
 	t.Helper()
 	cmd := h.Command([]string{"ETCD_ENDPOINTS=" + c.Etcd}, filepath.Join(binDir, "calicoctl"), args...)
 	cmd.Stdin = strings.NewReader(stdin)
@@ -197,7 +197,7 @@ spec: {nodeMeshMaxRestartTime: 3s}
 
 // dumpOnFailure logs each host's routes, felix-owned iptables and daemon logs when the test fails, so a red run
 // explains itself.
-func dumpOnFailure(t *testing.T, nodes []*node) {
+func dumpOnFailure(t testing.TB, nodes []*node) {
 	t.Cleanup(func() {
 		if !t.Failed() {
 			return

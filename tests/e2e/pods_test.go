@@ -16,7 +16,7 @@ import (
 const network = "test-calico"
 
 // startFelix runs calico-node -felix on a node's host.
-func (n *node) startFelix(t *testing.T) {
+func (n *node) startFelix(t testing.TB) {
 	t.Helper()
 	cmd, err := n.h.Start(n.env(), "felix", filepath.Join(binDir, "calico-node"), "-felix")
 	if err != nil {
@@ -32,7 +32,7 @@ type pod struct {
 }
 
 // addPod creates a namespace and runs `cnitool add` on the pod's host, as a container runtime would.
-func addPod(t *testing.T, c *harness.Cluster, n *node, name string) *pod {
+func addPod(t testing.TB, c *harness.Cluster, n *node, name string) *pod {
 	t.Helper()
 	cnitool := cnitoolPath(t)
 	confDir := filepath.Join(n.h.Dir, "net.d")
@@ -91,7 +91,7 @@ func (p *pod) canConnect(ip string, port int) bool {
 
 // startCluster creates hosts that each run startup, confd, BIRD and felix, with a pool, and returns them once
 // BGP is up. extraEnv is added to every daemon's environment (e.g. FELIX_* settings).
-func startCluster(t *testing.T, hosts int, poolYAML string, extraEnv ...string) (*harness.Cluster, []*node) {
+func startCluster(t testing.TB, hosts int, poolYAML string, extraEnv ...string) (*harness.Cluster, []*node) {
 	t.Helper()
 	needRoot(t)
 	c, err := harness.New(harness.Options{Hosts: hosts})
@@ -192,7 +192,7 @@ spec:
 }
 
 // cnitoolPath finds the real CNI client, installed by tests/install-deps.sh.
-func cnitoolPath(t *testing.T) string {
+func cnitoolPath(t testing.TB) string {
 	if p, err := exec.LookPath("cnitool"); err == nil {
 		return p
 	}
