@@ -160,31 +160,14 @@ func (c *Calculator) reset(prefix string) {
 // those deletes would do for each endpoint.
 func (c *Calculator) keys() []string {
 	var keys []string
-	add := func(k string) { keys = append(keys, k) }
-	for k := range c.endpoints {
-		add(k)
-	}
-	for k := range c.netSets {
-		add(k)
-	}
-	for k := range c.felixConfigs {
-		add(k)
-	}
-	for k := range c.pools {
-		add(k)
-	}
-	for k := range c.nodes {
-		add(k)
-	}
-	for k := range c.profiles {
-		add(k)
-	}
-	for k := range c.policies {
-		add(k)
-	}
-	for k := range c.affinities {
-		add(k)
-	}
+	keys = slices.AppendSeq(keys, maps.Keys(c.endpoints))
+	keys = slices.AppendSeq(keys, maps.Keys(c.netSets))
+	keys = slices.AppendSeq(keys, maps.Keys(c.felixConfigs))
+	keys = slices.AppendSeq(keys, maps.Keys(c.pools))
+	keys = slices.AppendSeq(keys, maps.Keys(c.nodes))
+	keys = slices.AppendSeq(keys, maps.Keys(c.profiles))
+	keys = slices.AppendSeq(keys, maps.Keys(c.policies))
+	keys = slices.AppendSeq(keys, maps.Keys(c.affinities))
 	return keys
 }
 
