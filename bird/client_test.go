@@ -18,7 +18,7 @@ func startBIRD(t *testing.T) string {
 	if err != nil {
 		t.Skip("bird is not installed (apt-get install bird; `make test` installs it)")
 	}
-	if os.Getuid() != 0 {
+	if testing.Short() || os.Getuid() != 0 {
 		t.Skip("BIRD needs root to start")
 	}
 	dir := t.TempDir()

@@ -34,6 +34,9 @@ func Start(t testing.TB) string {
 // StartServer runs a fresh etcd for this test; the Server can be stopped and restarted to simulate an outage.
 func StartServer(t testing.TB) *Server {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs a real etcd; skipped with -short (make unit runs pure logic only)")
+	}
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
 		if _, statErr := os.Stat("/usr/bin/etcd"); statErr == nil {

@@ -58,6 +58,9 @@ func TestMain(m *testing.M) {
 // needRoot skips tests that create namespaces and run BIRD unless they can.
 func needRoot(t testing.TB) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end; skipped with -short")
+	}
 	if os.Getuid() != 0 {
 		t.Skip("needs root: creates network namespaces and runs BIRD")
 	}

@@ -8,8 +8,8 @@ import (
 )
 
 func TestAClusterConnectsItsHostsAndCleansUpAfterItself(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root to create network namespaces")
+	if testing.Short() || os.Getuid() != 0 {
+		t.Skip("needs root to create network namespaces; skipped with -short")
 	}
 	c, err := New(Options{Hosts: 2})
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 )
 
 func TestEnableIPv6GivesEveryHostAnAddressAndADefaultRouteViaTheRouter(t *testing.T) {
-	if os.Getuid() != 0 {
+	if testing.Short() || os.Getuid() != 0 {
 		t.Skip("needs root to create network namespaces")
 	}
 	c, err := New(Options{Hosts: 2})
