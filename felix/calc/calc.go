@@ -5,8 +5,8 @@
 // access.
 //
 // The calculation is incremental: each event updates what depends on the object it carries, and State assembles
-// the desired state from caches. Selector ipsets are indexed (selector → members) and updated per endpoint or
-// network set; each local endpoint keeps the policies that select it; policies, profiles and endpoints keep their
+// the desired state from caches. Selector and named-port ipsets are indexed (selector → members) and updated per
+// endpoint or network set; each local endpoint keeps the policies that select it; policies, profiles and endpoints keep their
 // rendered chains until they or the rendering settings change. States share those caches (see State).
 package calc
 
@@ -76,7 +76,8 @@ type endpoint struct {
 	node      string
 	iface     string
 	nets      []netip.Prefix
-	members   familyMembers // the nets as ipset members
+	members   familyMembers      // the nets as ipset members
+	ports     []api.EndpointPort // named ports
 	profiles  []string
 	// labels are the effective labels: the endpoint's own, the namespace and orchestrator labels, and the
 	// labelsToApply of its profiles where none of those set the key (an earlier profile wins over a later one).
@@ -352,7 +353,7 @@ func (c *Calculator) setEndpoint(key string, w *api.WorkloadEndpoint) {
 	rev, _ := strconv.ParseInt(w.ResourceVersion, 10, 64)
 	nets := parsePrefixes(w.Spec.IPNetworks)
 	ep := &endpoint{key: key, namespace: ns, node: w.Spec.Node, iface: w.Spec.InterfaceName, nets: nets,
-		members: membersOf(nets), profiles: slices.Clone(w.Spec.Profiles), labels: labels, revision: rev}
+		members: membersOf(nets), ports: slices.Clone(w.Spec.Ports), profiles: slices.Clone(w.Spec.Profiles), labels: labels, revision: rev}
 	c.applyProfileLabels(ep)
 	old := c.endpoints[key]
 	if ep.node == c.host && ep.iface != "" {
@@ -402,7 +403,7 @@ func (c *Calculator) applyProfileLabels(ep *endpoint) {
 
 // relabel recomputes an endpoint's labels after one of its profiles changed, and what depends on them.
 func (c *Calculator) relabel(ep *endpoint) {
-	was := &source{labels: maps.Clone(ep.labels), namespace: ep.namespace, members: ep.members}
+	was := &source{labels: maps.Clone(ep.labels), namespace: ep.namespace, members: ep.members, ports: ep.ports}
 	for _, k := range ep.fromProfiles {
 		delete(ep.labels, k)
 	}

@@ -36,6 +36,7 @@ var (
 		"app == 'a' && env != 'b'", "tier == 'c' || color == 'a'", "has(p0)", "p1 == 'x'",
 		"projectcalico.org/namespace == 'ns1'", "projectcalico.org/orchestrator == 'k8s'", "env not in {'a'}"}
 	eqNamespaces = []string{"default", "ns1", "ns2"}
+	eqPortNames  = []string{"http", "dns"}
 	eqNodes      = []string{host, "node2", "node3"}
 )
 
@@ -80,7 +81,7 @@ func (w *randomWorld) rules() []api.Rule {
 	for range w.rng.IntN(4) {
 		r := api.Rule{Action: w.pick(api.ActionAllow, api.ActionDeny, api.ActionLog, api.ActionPass),
 			Source: w.entity(), Destination: w.entity()}
-		switch w.rng.IntN(8) {
+		switch w.rng.IntN(10) {
 		case 0:
 			tcp := api.ProtocolFromString("TCP")
 			r.Protocol = &tcp
@@ -89,6 +90,23 @@ func (w *randomWorld) rules() []api.Rule {
 			r.IPVersion = ptr(w.pick4or6())
 		case 2:
 			r.Action = "Reject" // does not render: the whole policy gets empty chains
+		case 3, 4:
+			// Named ports: alone, beside a numeric port, or as notPorts; on either side.
+			p := api.ProtocolFromString(w.pick("TCP", "UDP"))
+			r.Protocol = &p
+			side := &r.Destination
+			if w.rng.IntN(4) == 0 {
+				side = &r.Source
+			}
+			named := api.Port{PortName: w.pick(eqPortNames...)}
+			switch w.rng.IntN(3) {
+			case 0:
+				side.Ports = []api.Port{named}
+			case 1:
+				side.Ports = []api.Port{{MinPort: 443, MaxPort: 443}, named}
+			default:
+				side.NotPorts = []api.Port{named}
+			}
 		}
 		out = append(out, r)
 	}
@@ -128,10 +146,16 @@ func (w *randomWorld) endpoint() *api.WorkloadEndpoint {
 	for range w.rng.IntN(3) {
 		profiles = append(profiles, fmt.Sprintf("p%d", w.rng.IntN(4)))
 	}
+	// Named ports, sometimes two of one name (another protocol, or another port).
+	var ports []api.EndpointPort
+	for range w.rng.IntN(3) {
+		ports = append(ports, api.EndpointPort{Name: w.pick(eqPortNames...),
+			Protocol: api.ProtocolFromString(w.pick("TCP", "UDP")), Port: uint16(w.pick4or6() * 1000)})
+	}
 	ep := &api.WorkloadEndpoint{
 		ObjectMeta: api.ObjectMeta{Name: name, Namespace: w.pick(eqNamespaces...), Labels: w.labels(3)},
 		Spec: api.WorkloadEndpointSpec{Orchestrator: w.pick("k8s", "cni", ""), Node: node, InterfaceName: iface,
-			IPNetworks: nets, Profiles: profiles},
+			IPNetworks: nets, Profiles: profiles, Ports: ports},
 	}
 	if w.rng.IntN(10) == 0 {
 		ep.Spec.InterfaceName = ""
@@ -335,11 +359,11 @@ func TestIncrementalStateEqualsStateFromScratch(t *testing.T) {
 }
 
 // TestRandomWorldExercisesEverything guards the test above against a generator that stopped producing what it
-// is meant to compare: local endpoints with policies, selector ipsets with members, IPIP routes.
+// is meant to compare: local endpoints with policies, selector and named-port ipsets with members, IPIP routes.
 func TestRandomWorldExercisesEverything(t *testing.T) {
 	w := newRandomWorld(1)
 	c := newCalc(t)
-	policies, members, ipip := 0, 0, 0
+	policies, members, portMembers, ipip := 0, 0, 0, 0
 	for range 400 {
 		w.step(c)
 		st := c.State()
@@ -352,6 +376,9 @@ func TestRandomWorldExercisesEverything(t *testing.T) {
 			if len(name) > 7 && name[6] == 's' {
 				members += len(s.Members)
 			}
+			if len(name) > 7 && name[6] == 'n' {
+				portMembers += len(s.Members)
+			}
 		}
 		for _, r := range st.Routes {
 			if r.Iface == TunnelName && r.Dst.Bits() == 32 {
@@ -359,9 +386,9 @@ func TestRandomWorldExercisesEverything(t *testing.T) {
 			}
 		}
 	}
-	if policies == 0 || members == 0 || ipip == 0 {
-		t.Errorf("expected rendered policy chains, selector ipset members and borrowed-address IPIP routes over "+
-			"400 random steps, got %d, %d and %d", policies, members, ipip)
+	if policies == 0 || members == 0 || portMembers == 0 || ipip == 0 {
+		t.Errorf("expected rendered policy chains, selector and named-port ipset members and borrowed-address IPIP "+
+			"routes over 400 random steps, got %d, %d, %d and %d", policies, members, portMembers, ipip)
 	}
 }
 

@@ -1,28 +1,32 @@
 package calc
 
 import (
+	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
+	"github.com/calico-l3/calico/api"
 	"github.com/calico-l3/calico/felix/rules"
 )
 
-// source is what decides a member of selector ipsets: an endpoint's or a GlobalNetworkSet's labels, namespace
-// ("" for a network set) and addresses.
+// source is what decides a member of selector and named-port ipsets: an endpoint's or a GlobalNetworkSet's labels,
+// namespace ("" for a network set), addresses and named ports (none for a network set).
 type source struct {
 	labels    map[string]string
 	namespace string
 	members   familyMembers
+	ports     []api.EndpointPort
 }
 
 func (ep *endpoint) source() *source {
-	return &source{labels: ep.labels, namespace: ep.namespace, members: ep.members}
+	return &source{labels: ep.labels, namespace: ep.namespace, members: ep.members, ports: ep.ports}
 }
 
 func (m familyMembers) empty() bool { return len(m.v4)+len(m.v6) == 0 }
 
-// selectorIndex holds the members of one selector ipset (of both families: the IPv4 and IPv6 sets of a selector
-// differ only in the family of their members), kept up to date as endpoints and network sets come, go and change
+// selectorIndex holds the members of one selector or named-port ipset (of both families: the IPv4 and IPv6 sets
+// of a selector differ only in the family of their members), kept up to date as endpoints and network sets come, go and change
 // labels. It holds little more than the members themselves: which sources are in the set follows from their
 // labels, so it is not stored.
 type selectorIndex struct {
@@ -36,11 +40,15 @@ type selectorIndex struct {
 	extra map[string]int
 }
 
-// selectorKey identifies a selector ipset across families: its selector and namespace selector, canonical.
+// selectorKey identifies a selector or named-port ipset across families: its selector and namespace selector,
+// canonical, and its named port.
 func selectorKey(s rules.SelectorSet) string {
 	key := s.Selector.String()
 	if s.NamespaceSelector != nil {
 		key += " ns: " + s.NamespaceSelector.String()
+	}
+	if p := s.NamedPort; p.Name != "" {
+		key += fmt.Sprintf(" port: %d/%s", p.Protocol, p.Name)
 	}
 	return key
 }
@@ -49,21 +57,44 @@ func selectorKey(s rules.SelectorSet) string {
 // selector index: only this source is evaluated, against each indexed selector.
 func (c *Calculator) index(was, now *source) {
 	for _, idx := range c.sets {
-		in, belongs := idx.contains(was), idx.contains(now)
-		if in && belongs && sameMembers(was.members, now.members) {
+		before, after := idx.membersOf(was), idx.membersOf(now)
+		if sameMembers(before, after) {
 			continue
 		}
-		if in {
-			idx.remove(was.members)
-		}
-		if belongs {
-			idx.add(now.members)
-		}
+		idx.remove(before)
+		idx.add(after)
 	}
 }
 
-func (idx *selectorIndex) contains(s *source) bool {
-	return s != nil && !s.members.empty() && idx.set.Contains(s.labels, s.namespace)
+// membersOf is what a source (nil: none) puts in the set: nothing unless the set's selectors pick it; then its
+// addresses, or for a named-port set each of its addresses with each port of the set's name and protocol
+// (addresses only: a named port of a wider CIDR is left out).
+func (idx *selectorIndex) membersOf(s *source) familyMembers {
+	if s == nil || s.members.empty() || !idx.set.Contains(s.labels, s.namespace) {
+		return familyMembers{}
+	}
+	np := idx.set.NamedPort
+	if np.Name == "" {
+		return s.members
+	}
+	var out familyMembers
+	for _, p := range s.ports {
+		if p.Name != np.Name || p.Protocol.Num() != np.Protocol {
+			continue
+		}
+		out.v4 = appendPortMembers(out.v4, s.members.v4, np, p.Port)
+		out.v6 = appendPortMembers(out.v6, s.members.v6, np, p.Port)
+	}
+	return out
+}
+
+func appendPortMembers(out, addrs []string, np rules.NamedPort, port uint16) []string {
+	for _, m := range addrs {
+		if a, err := netip.ParseAddr(m); err == nil {
+			out = append(out, np.Member(a, port))
+		}
+	}
+	return out
 }
 
 func sameMembers(a, b familyMembers) bool {
@@ -78,20 +109,20 @@ func (c *Calculator) selectorIndex(key string, s rules.SelectorSet) *selectorInd
 	}
 	idx := &selectorIndex{set: s}
 	for _, ep := range c.endpoints {
-		if src := ep.source(); idx.contains(src) {
-			idx.add(src.members)
-		}
+		idx.add(idx.membersOf(ep.source()))
 	}
 	for _, ns := range c.netSets {
-		if src := (&source{labels: ns.labels, members: ns.members}); idx.contains(src) {
-			idx.add(src.members)
-		}
+		idx.add(idx.membersOf(&source{labels: ns.labels, members: ns.members}))
 	}
 	c.sets[key] = idx
 	return idx
 }
 
-func isV6Member(m string) bool { return strings.Contains(m, ":") }
+// isV6Member says whether a member (an address, a CIDR, or an address with a port "fd00::1,tcp:80") is IPv6.
+func isV6Member(m string) bool {
+	addr, _, _ := strings.Cut(m, ",")
+	return strings.Contains(addr, ":")
+}
 
 // has says whether some source in the set has member m.
 func (idx *selectorIndex) has(m string) bool {

@@ -190,7 +190,7 @@ func (c *Calculator) addEndpoints(st *desired.State, families []family, routes *
 			}
 			key := selectorKey(s)
 			used[key] = true
-			st.IPSets[s.Name] = desired.IPSet{Type: desired.HashNet, Members: c.selectorIndex(key, s).members(f.i == 1)}
+			st.IPSets[s.Name] = desired.IPSet{Type: s.IPSetType(), Members: c.selectorIndex(key, s).members(f.i == 1)}
 		}
 	}
 	// Forget the ipsets no local rule uses any more: keeping them up to date would cost every endpoint event.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/calico-l3/calico/felix/desired"
@@ -66,19 +67,27 @@ type wantSet struct {
 }
 
 // normaliseSet checks a desired set and writes its members the way the kernel reports them: addresses for
-// hash:ip, canonical CIDRs for hash:net with full-length prefixes written as plain addresses. The set's family
-// comes from its name (desired.IPSetFamily), and every member must be of that family.
+// hash:ip, canonical CIDRs for hash:net with full-length prefixes written as plain addresses, and for hash:ip,port
+// "<address>,<protocol>:<port>" with the protocol in lower case. The set's family comes from its name
+// (desired.IPSetFamily), and every member must be of that family.
 func normaliseSet(name string, s desired.IPSet) (wantSet, error) {
 	if !strings.HasPrefix(name, ipsetPrefix) || len(name) > maxIPSetNameLen || strings.ContainsAny(name, " \t\n") {
 		return wantSet{}, fmt.Errorf("ipset name %q must start with %q and have at most %d characters", name, ipsetPrefix, maxIPSetNameLen)
 	}
-	if s.Type != desired.HashIP && s.Type != desired.HashNet {
+	if s.Type != desired.HashIP && s.Type != desired.HashNet && s.Type != desired.HashIPPort {
 		return wantSet{}, fmt.Errorf("ipset %s: unsupported type %q", name, s.Type)
 	}
 	w := wantSet{Type: s.Type, Family: desired.IPSetFamily(name)}
 	seen := map[string]bool{}
 	for i, m := range s.Members {
-		pfx, err := parseMember(m)
+		addr, port := m, ""
+		if s.Type == desired.HashIPPort {
+			var err error
+			if addr, port, err = splitPortMember(m); err != nil {
+				return wantSet{}, fmt.Errorf("ipset %s member %d: %w", name, i+1, err)
+			}
+		}
+		pfx, err := parseMember(addr)
 		if err != nil {
 			return wantSet{}, fmt.Errorf("ipset %s member %d: %w", name, i+1, err)
 		}
@@ -89,11 +98,12 @@ func normaliseSet(name string, s desired.IPSet) (wantSet, error) {
 		switch {
 		case pfx.IsSingleIP():
 			norm = pfx.Addr().String()
-		case s.Type == desired.HashIP:
+		case s.Type != desired.HashNet:
 			return wantSet{}, fmt.Errorf("ipset %s: %s is a network, but the set is %s", name, m, s.Type)
 		default:
 			norm = pfx.String()
 		}
+		norm += port
 		if !seen[norm] {
 			seen[norm] = true
 			w.Members = append(w.Members, norm)
@@ -101,6 +111,22 @@ func normaliseSet(name string, s desired.IPSet) (wantSet, error) {
 	}
 	slices.Sort(w.Members)
 	return w, nil
+}
+
+// splitPortMember splits a hash:ip,port member "10.0.0.1,tcp:8080" into its address and ",tcp:8080", checking
+// the protocol and port.
+func splitPortMember(m string) (addr, port string, err error) {
+	addr, pp, ok := strings.Cut(m, ",")
+	proto, num, ok2 := strings.Cut(pp, ":")
+	proto = strings.ToLower(proto)
+	if !ok || !ok2 || !slices.Contains([]string{"tcp", "udp", "sctp", "udplite"}, proto) {
+		return "", "", fmt.Errorf("%q is not <address>,<tcp|udp|sctp|udplite>:<port>", m)
+	}
+	n, err := strconv.ParseUint(num, 10, 16)
+	if err != nil {
+		return "", "", fmt.Errorf("%q has no port number 0-65535: %w", m, err)
+	}
+	return addr, "," + proto + ":" + strconv.FormatUint(n, 10), nil
 }
 
 func parseMember(m string) (netip.Prefix, error) {

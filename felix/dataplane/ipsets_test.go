@@ -75,6 +75,22 @@ func TestPlanIPSets(t *testing.T) {
 			},
 		},
 		{
+			name: "a named-port set is created as hash:ip,port with its members as the kernel prints them",
+			have: have(),
+			want: map[string]desired.IPSet{
+				"cali40all-ipam-pools": pools, "cali60all-ipam-pools": pools6,
+				"cali40n:web": {Type: desired.HashIPPort, Members: []string{"10.0.0.2,TCP:8080", "10.0.0.1,udp:053"}},
+				"cali60n:web": {Type: desired.HashIPPort, Members: []string{"fd00:0::1,sctp:80"}},
+			},
+			wantUpdate: []string{
+				"create cali40n:web hash:ip,port family inet maxelem 1048576",
+				"add cali40n:web 10.0.0.1,udp:53",
+				"add cali40n:web 10.0.0.2,tcp:8080",
+				"create cali60n:web hash:ip,port family inet6 maxelem 1048576",
+				"add cali60n:web fd00::1,sctp:80",
+			},
+		},
+		{
 			name: "a small change is applied member by member",
 			have: have(),
 			want: map[string]desired.IPSet{
@@ -205,6 +221,11 @@ func TestPlanIPSetsRejects(t *testing.T) {
 		{"an IPv4 member in an IPv6 set", map[string]desired.IPSet{"cali60x": {Type: desired.HashNet, Members: []string{"10.0.0.0/8"}}}, "not of family inet6"},
 		{"an IPv6 member in a set whose name does not say IPv6", map[string]desired.IPSet{"cali-x": {Type: desired.HashNet, Members: []string{"fd00::1"}}}, "not of family inet"},
 		{"an unsupported type", map[string]desired.IPSet{"cali40x": {Type: "bitmap:port"}}, "unsupported type"},
+		{"a hash:ip,port member without a port", map[string]desired.IPSet{"cali40n:x": {Type: desired.HashIPPort, Members: []string{"10.0.0.1"}}}, "is not <address>"},
+		{"a hash:ip,port member of an unknown protocol", map[string]desired.IPSet{"cali40n:x": {Type: desired.HashIPPort, Members: []string{"10.0.0.1,icmp:8"}}}, "is not <address>"},
+		{"a hash:ip,port member with a port out of range", map[string]desired.IPSet{"cali40n:x": {Type: desired.HashIPPort, Members: []string{"10.0.0.1,tcp:70000"}}}, "no port number"},
+		{"a network in a hash:ip,port set", map[string]desired.IPSet{"cali40n:x": {Type: desired.HashIPPort, Members: []string{"10.0.0.0/30,tcp:80"}}}, "is a network"},
+		{"an IPv4 member in an IPv6 hash:ip,port set", map[string]desired.IPSet{"cali60n:x": {Type: desired.HashIPPort, Members: []string{"10.0.0.1,tcp:80"}}}, "not of family inet6"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

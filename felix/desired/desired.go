@@ -81,9 +81,13 @@ type IPSetType string
 const (
 	HashIP  IPSetType = "hash:ip"
 	HashNet IPSetType = "hash:net"
+	// HashIPPort holds address, protocol and port triples written "10.0.0.1,tcp:8080" (IPv6 "fd00::1,tcp:8080"):
+	// the named-port sets.
+	HashIPPort IPSetType = "hash:ip,port"
 )
 
-// IPSet is one ipset and its complete membership (addresses or CIDRs, as text). Its address family follows its
+// IPSet is one ipset and its complete membership (addresses or CIDRs, or for hash:ip,port address-port triples,
+// as text). Its address family follows its
 // name, as in Calico: see IPSetFamily.
 type IPSet struct {
 	Type    IPSetType

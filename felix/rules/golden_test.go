@@ -93,6 +93,22 @@ var passPolicy = Policy{
 	},
 }
 
+// namedPortPolicy uses named ports alone, beside numeric ones, as notPorts, on both sides and in a namespace.
+var namedPortPolicy = Policy{
+	Name: "team-a/named-ports", Namespace: "team-a", Ingress: true, Egress: true,
+	IngressRules: []api.Rule{
+		{Action: api.ActionAllow, Protocol: proto("TCP"), Source: api.EntityRule{Selector: "role == 'client'"},
+			Destination: api.EntityRule{Ports: ports("web")}},
+		{Action: api.ActionAllow, Protocol: proto("UDP"), Destination: api.EntityRule{Ports: ports("53", "dns", "5353:5354")}},
+		{Action: api.ActionDeny, Protocol: proto("TCP"), Destination: api.EntityRule{NotPorts: ports("22", "ssh")}},
+	},
+	EgressRules: []api.Rule{
+		{Action: api.ActionAllow, Protocol: proto("TCP"),
+			Destination: api.EntityRule{Selector: "role == 'db'", NamespaceSelector: "all()", Ports: ports("pg", "6432")}},
+		{Action: api.ActionAllow, Protocol: proto("SCTP"), Source: api.EntityRule{Ports: ports("sig")}},
+	},
+}
+
 // goldenCase is one rendered output kept in testdata/<name>.golden, for one IP family.
 type goldenCase struct {
 	version int
@@ -125,6 +141,7 @@ func goldenCases(t *testing.T) map[string]goldenCase {
 		"profile-cni-default":      {4, filter(must(r.Profile("net1", cniProfile)))},
 		"profile-matches":          {4, filter(must(r.Profile("matches", matchesProfile)))},
 		"policy-pass":              {4, filter(must(r.Policy(passPolicy)))},
+		"policy-named-ports":       {4, filter(must(r.Policy(namedPortPolicy)))},
 		"endpoint-policy-profiles": {4, filter(r.Endpoint(Endpoint{Iface: "cali1234567890a", IngressPolicies: []string{"team-a/frontend", "a-very-long-global-policy-name"}, EgressPolicies: []string{"team-a/frontend"}, Profiles: []string{"net1"}}))},
 		// IPIP is asked for but ignored: it carries IPv4 only.
 		"static-drop-v6":            {6, r6.Static()},
@@ -132,6 +149,7 @@ func goldenCases(t *testing.T) map[string]goldenCase {
 		"profile-cni-default-v6":    {6, filter(must(r6.Profile("net1", cniProfile)))},
 		"profile-matches-v6":        {6, filter(must(r6.Profile("matches", matchesProfile)))},
 		"policy-pass-v6":            {6, filter(must(r6.Policy(passPolicy)))},
+		"policy-named-ports-v6":     {6, filter(must(r6.Policy(namedPortPolicy)))},
 	}
 }
 
@@ -217,17 +235,21 @@ func TestGoldenRulesPassIptablesRestore(t *testing.T) {
 			}
 			merge(map[string]*desired.Table{TableFilter: extra})
 			input := save(merged)
-			sets := map[string]bool{}
-			for _, m := range regexp.MustCompile(`--match-set (\S+)`).FindAllStringSubmatch(input, -1) {
-				sets[m[1]] = true
+			// A set matched on two dimensions (dst,dst: address and port) is a named-port set.
+			sets := map[string]desired.IPSetType{}
+			for _, m := range regexp.MustCompile(`--match-set (\S+) (\S+)`).FindAllStringSubmatch(input, -1) {
+				sets[m[1]] = desired.HashNet
+				if strings.Contains(m[2], ",") {
+					sets[m[1]] = desired.HashIPPort
+				}
 			}
 			var script strings.Builder
 			script.WriteString("set -e\n")
-			for s := range sets {
+			for s, typ := range sets {
 				if want := map[int]string{4: desired.FamilyInet, 6: desired.FamilyInet6}[fam.version]; desired.IPSetFamily(s) != want {
 					t.Errorf("the IPv%d rules use ipset %s, which is of family %s", fam.version, s, desired.IPSetFamily(s))
 				}
-				fmt.Fprintf(&script, "ipset create '%s' hash:net family %s\n", s, desired.IPSetFamily(s))
+				fmt.Fprintf(&script, "ipset create '%s' %s family %s\n", s, typ, desired.IPSetFamily(s))
 			}
 			script.WriteString(fam.restore + " --noflush --test <<'EOF'\n" + input + "EOF\n")
 			out, err := exec.Command("unshare", "-n", "sh", "-c", script.String()).CombinedOutput()

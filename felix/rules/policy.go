@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -94,14 +95,14 @@ func (r *Renderer) addChain(out *rendered, chain string, list []api.Rule, namesp
 // maxMultiport is how many ports one multiport match holds; a range takes two.
 const maxMultiport = 15
 
-// rule renders one api.Rule for the Renderer's family. A rule is a set of match alternatives (each positive CIDR
-// and each group of up to 15 ports is one alternative per side): the action applies when any alternative
-// matches. When a side's notNets cannot go inline (iptables takes one -s and one -d per rule), the rule uses the
+// rule renders one api.Rule for the Renderer's family. A rule is a set of match alternatives (each positive CIDR,
+// each group of up to 15 numeric ports and each port name is one alternative per side): the action applies when
+// any alternative matches. When a side's notNets cannot go inline (iptables takes one -s and one -d per rule), the rule uses the
 // scratch mark bit instead: the alternatives set it, each excluded CIDR clears it, and the action needs it.
 //
 // A rule is checked whole before it is left out for not matching the family, so that it is valid or invalid for
-// both families alike. Named ports are not supported: they are ignored in notPorts, and a rule whose ports are
-// all named never matches, so it is left out.
+// both families alike. Named ports match through named-port sets (see SelectorSet): a port name of ports is one
+// more alternative beside the numeric ports, a port name of notPorts one more match that must not hold.
 func (r *Renderer) rule(ar api.Rule, namespace string) ([]desired.Rule, []SelectorSet, error) {
 	proto, err := protocolMatch(ar)
 	if err != nil {
@@ -114,18 +115,25 @@ func (r *Renderer) rule(ar api.Rule, namespace string) ([]desired.Rule, []Select
 	if err := checkAction(ar.Action); err != nil {
 		return nil, nil, err
 	}
-	var setDims [][]string
+	var setDims, portDims [][]string
 	var sets []SelectorSet
 	for _, side := range []struct {
-		e   api.EntityRule
-		dir string
-	}{{ar.Source, "src"}, {ar.Destination, "dst"}} {
+		e    api.EntityRule
+		dir  string
+		flag string
+	}{{ar.Source, "src", "--sports"}, {ar.Destination, "dst", "--dports"}} {
 		pos, neg, err := r.entitySets(side.e, namespace)
 		if err != nil {
 			return nil, nil, err
 		}
+		hasPorts := len(side.e.Ports)+len(side.e.NotPorts) > 0
+		if hasPorts && (ar.Protocol == nil || !ar.Protocol.SupportsPorts()) {
+			return nil, nil, fmt.Errorf("rules that specify ports must set protocol to TCP, UDP or SCTP")
+		}
 		var m []string
-		if pos != nil {
+		// A named-port set holds only endpoints the selector picks, so with named ports alone the selector's own
+		// set adds nothing.
+		if pos != nil && (len(portNames(side.e.Ports)) == 0 || len(portGroups(side.e.Ports)) > 0) {
 			m = append(m, "-m set --match-set "+pos.Name+" "+side.dir)
 			sets = append(sets, *pos)
 		}
@@ -134,23 +142,13 @@ func (r *Renderer) rule(ar api.Rule, namespace string) ([]desired.Rule, []Select
 			sets = append(sets, *neg)
 		}
 		setDims = append(setDims, []string{joinMatch(m...)})
-	}
-	var portDims [][]string
-	for _, side := range []struct {
-		e    api.EntityRule
-		flag string
-	}{{ar.Source, "--sports"}, {ar.Destination, "--dports"}} {
-		if len(side.e.Ports) == 0 && len(side.e.NotPorts) == 0 {
+		if !hasPorts {
 			continue
 		}
-		if ar.Protocol == nil || !ar.Protocol.SupportsPorts() {
-			return nil, nil, fmt.Errorf("rules that specify ports must set protocol to TCP, UDP or SCTP")
-		}
-		alts, ok := portAlternatives(side.flag, side.e.Ports, side.e.NotPorts)
-		if !ok {
-			return nil, nil, nil
-		}
+		namedSet := func(name string) SelectorSet { return r.namedPortSet(pos, name, ar.Protocol.Num()) }
+		alts, portSets := portAlternatives(side.flag, side.dir, side.e.Ports, side.e.NotPorts, namedSet)
 		portDims = append(portDims, alts)
+		sets = append(sets, portSets...)
 	}
 	if !r.matchesFamily(ar) {
 		return nil, nil, nil
@@ -349,26 +347,47 @@ func icmpMatch(ar api.Rule) (string, error) {
 	return joinMatch(m...), nil
 }
 
-// portAlternatives renders ports as one multiport match per group of up to 15 (any group may match) and notPorts
-// as multiport matches that must all hold. It reports false when ports were given but none is numeric.
-func portAlternatives(flag string, ports, notPorts []api.Port) ([]string, bool) {
-	neg := make([]string, 0, 1)
+// portAlternatives renders one side's ports as alternatives, any of which may match: one multiport match per
+// group of up to 15 numeric ports, and one named-port set match (namedSet gives the set) per port name. notPorts
+// become matches that must all hold: negated multiport matches and negated named-port set matches. It also
+// returns the named-port sets used.
+func portAlternatives(flag, dir string, ports, notPorts []api.Port, namedSet func(string) SelectorSet) ([]string, []SelectorSet) {
+	var sets []SelectorSet
+	setMatch := func(neg, name string) string {
+		s := namedSet(name)
+		sets = append(sets, s)
+		return "-m set " + neg + "--match-set " + s.Name + " " + dir + "," + dir
+	}
+	var neg []string
 	for _, group := range portGroups(notPorts) {
 		neg = append(neg, "-m multiport ! "+flag+" "+group)
 	}
+	for _, name := range portNames(notPorts) {
+		neg = append(neg, setMatch("! ", name))
+	}
 	negMatch := joinMatch(neg...)
 	if len(ports) == 0 {
-		return []string{negMatch}, true
+		return []string{negMatch}, sets
 	}
-	groups := portGroups(ports)
-	if len(groups) == 0 {
-		return nil, false
+	var out []string
+	for _, g := range portGroups(ports) {
+		out = append(out, joinMatch("-m multiport "+flag+" "+g, negMatch))
 	}
-	out := make([]string, len(groups))
-	for i, g := range groups {
-		out[i] = joinMatch("-m multiport "+flag+" "+g, negMatch)
+	for _, name := range portNames(ports) {
+		out = append(out, joinMatch(setMatch("", name), negMatch))
 	}
-	return out, true
+	return out, sets
+}
+
+// portNames lists the named ports, each once, in the order given.
+func portNames(ports []api.Port) []string {
+	var names []string
+	for _, p := range ports {
+		if p.PortName != "" && !slices.Contains(names, p.PortName) {
+			names = append(names, p.PortName)
+		}
+	}
+	return names
 }
 
 // portGroups splits the numeric ports into comma lists that fit one multiport match each.

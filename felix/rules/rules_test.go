@@ -89,7 +89,6 @@ func TestRulesThatCannotMatchTheFamilyAreLeftOut(t *testing.T) {
 		{"IPv4: protocol ICMPv6", 4, api.Rule{Action: api.ActionAllow, Protocol: proto("ICMPv6")}},
 		{"IPv4: only IPv6 source nets", 4, api.Rule{Action: api.ActionDeny, Source: api.EntityRule{Nets: []string{"fd00::/64"}}}},
 		{"IPv4: only IPv6 destination nets", 4, api.Rule{Action: api.ActionDeny, Destination: api.EntityRule{Nets: []string{"fd00::1/128"}}}},
-		{"IPv4: only named ports", 4, api.Rule{Action: api.ActionAllow, Protocol: proto("TCP"), Destination: api.EntityRule{Ports: ports("http")}}},
 		{"IPv6: ipVersion 4", 6, api.Rule{Action: api.ActionAllow, IPVersion: ptr(4)}},
 		{"IPv6: protocol ICMP", 6, api.Rule{Action: api.ActionAllow, Protocol: proto("ICMP"), ICMP: &api.ICMPFields{Type: ptr(8)}}},
 		{"IPv6: only IPv4 source nets", 6, api.Rule{Action: api.ActionDeny, Source: api.EntityRule{Nets: []string{"10.0.0.0/8"}}}},

@@ -4,8 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"net/netip"
+	"strconv"
 
 	"github.com/calico-l3/calico/api"
+	"github.com/calico-l3/calico/felix/desired"
 	"github.com/calico-l3/calico/selector"
 )
 
@@ -17,13 +20,36 @@ const LabelNamespaceName = "projectcalico.org/name"
 const maxIPSetName = 31
 
 // SelectorSet is the group of endpoints (and GlobalNetworkSets) a rule's selector picks. Felix keeps one ipset of
-// their addresses per SelectorSet, named Name.
+// their addresses per SelectorSet, named Name. With a NamedPort it is a named-port set instead: it holds, for
+// every endpoint the selectors pick that has a port of that name and protocol, the endpoint's addresses with
+// that port.
 type SelectorSet struct {
 	Name     string            // the ipset name, e.g. "cali40s:5y5I3VdRZfDU01O--xXAPx2" (IPv6: "cali60s:…")
 	Selector selector.Selector // over the member's labels (own, profiles', namespace)
 	// NamespaceSelector, when set, also requires the member's namespace to match it; the namespace's labels are
 	// NamespaceLabels(ns). Members without a namespace (GlobalNetworkSets) then never match.
 	NamespaceSelector selector.Selector
+	// NamedPort is the port of a named-port set ("n:<hash>" sets); the zero value for a selector set.
+	NamedPort NamedPort
+}
+
+// NamedPort is a port name of endpoints (api.EndpointPort.Name) together with the protocol a rule matches it with.
+type NamedPort struct {
+	Name     string
+	Protocol uint8 // IP protocol number: TCP, UDP or SCTP
+}
+
+// IPSetType is the type of the set's ipset: hash:net, or hash:ip,port for a named-port set.
+func (s SelectorSet) IPSetType() desired.IPSetType {
+	if s.NamedPort.Name != "" {
+		return desired.HashIPPort
+	}
+	return desired.HashNet
+}
+
+// Member writes an address with a port as a member of the named-port set p: "10.0.0.1,tcp:8080".
+func (p NamedPort) Member(addr netip.Addr, port uint16) string {
+	return addr.String() + "," + protocolNames[p.Protocol] + ":" + strconv.Itoa(int(port))
 }
 
 // Contains says whether a member with these labels, in this namespace ("" for none), belongs to the set.
@@ -94,6 +120,25 @@ func parse(s string) (selector.Selector, error) {
 		return nil, fmt.Errorf("parsing selector: %w", err)
 	}
 	return sel, nil
+}
+
+// selectAll is the selector "all()".
+var selectAll = selector.MustParse("all()")
+
+// namedPortSet is the named-port set of the endpoints that sel picks (all endpoints when sel is nil) and their
+// port name with protocol proto, named "n:" and a hash of the three, as in Calico.
+func (r *Renderer) namedPortSet(sel *SelectorSet, name string, proto uint8) SelectorSet {
+	s := SelectorSet{Selector: selectAll, NamedPort: NamedPort{Name: name, Protocol: proto}}
+	if sel != nil {
+		s.Selector, s.NamespaceSelector = sel.Selector, sel.NamespaceSelector
+	}
+	id := s.Selector.String()
+	if s.NamespaceSelector != nil {
+		id += " ns:" + s.NamespaceSelector.String()
+	}
+	sum := sha256.Sum224([]byte(fmt.Sprintf("n:%s port:%d/%s", id, proto, name)))
+	s.Name = truncate(r.ipsetPrefix()+"n:"+base64.RawURLEncoding.EncodeToString(sum[:]), maxIPSetName)
+	return s
 }
 
 // setName is Calico's ipset name for a selector: the family's prefix ("cali40" or "cali60") + its unique ID, cut
