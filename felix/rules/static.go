@@ -111,7 +111,8 @@ func (r *Renderer) filterOutput() []desired.Rule {
 var icmpv6ToHost = []int{130, 131, 132, 133, 135, 136}
 
 // workloadToHost runs the workload's egress policy on traffic to the host, then applies the configured action.
-// With Drop, the failsafe inbound ports stay reachable (if the workload's egress policy allows them).
+// The failsafe ports are not opened here: they keep operators from locking themselves out of a host, and a
+// workload must not reach the host's etcd or BGP ports unless DefaultEndpointToHostAction lets it.
 func (r *Renderer) workloadToHost() []desired.Rule {
 	var rules []desired.Rule
 	if r.v6() {
@@ -121,9 +122,6 @@ func (r *Renderer) workloadToHost() []desired.Rule {
 	}
 	rules = append(rules, rule("", jump(ChainFromWorkloadDispatch)))
 	action := EndpointToHostTarget(r.cfg.EndpointToHostAction)
-	if action == "DROP" {
-		rules = append(rules, rule("", jump(ChainFailsafeIn)))
-	}
 	return append(rules, ruleC("", "--jump "+action, "Configured DefaultEndpointToHostAction"))
 }
 
