@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -15,26 +14,12 @@ import (
 // pod's container ports.
 func setPodPorts(t *testing.T, ds *datastore.Etcd, p *pod, labels map[string]string, ports ...api.EndpointPort) {
 	t.Helper()
-	k, _ := api.LookupKind("WorkloadEndpoint")
-	list, _, err := ds.List(context.Background(), k, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range list {
-		w := r.(*api.WorkloadEndpoint)
-		if len(w.Spec.IPNetworks) == 0 || !strings.HasPrefix(w.Spec.IPNetworks[0], p.ip+"/") {
-			continue
-		}
+	updatePod(t, ds, p, func(w *api.WorkloadEndpoint) {
 		for k, v := range labels {
 			w.Labels[k] = v
 		}
 		w.Spec.Ports = ports
-		if _, err := ds.Update(context.Background(), w); err != nil {
-			t.Fatalf("setting the ports of %s: %v", w.Name, err)
-		}
-		return
-	}
-	t.Fatalf("no endpoint for pod %s (%s)", p.name, p.ip)
+	})
 }
 
 func webPort(port uint16) api.EndpointPort {

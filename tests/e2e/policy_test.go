@@ -12,8 +12,8 @@ import (
 	"github.com/calico-l3/calico/tests/harness"
 )
 
-// labelPod sets labels on a pod's WorkloadEndpoint, as an orchestrator would.
-func labelPod(t *testing.T, ds *datastore.Etcd, p *pod, labels map[string]string) {
+// updatePod changes a pod's WorkloadEndpoint, as an orchestrator would.
+func updatePod(t *testing.T, ds *datastore.Etcd, p *pod, change func(*api.WorkloadEndpoint)) {
 	t.Helper()
 	k, _ := api.LookupKind("WorkloadEndpoint")
 	list, _, err := ds.List(context.Background(), k, "")
@@ -25,15 +25,23 @@ func labelPod(t *testing.T, ds *datastore.Etcd, p *pod, labels map[string]string
 		if len(w.Spec.IPNetworks) == 0 || !strings.HasPrefix(w.Spec.IPNetworks[0], p.ip+"/") {
 			continue
 		}
-		for k, v := range labels {
-			w.Labels[k] = v
-		}
+		change(w)
 		if _, err := ds.Update(context.Background(), w); err != nil {
-			t.Fatalf("labelling %s: %v", w.Name, err)
+			t.Fatalf("updating %s: %v", w.Name, err)
 		}
 		return
 	}
 	t.Fatalf("no endpoint for pod %s (%s)", p.name, p.ip)
+}
+
+// labelPod adds labels to a pod's WorkloadEndpoint.
+func labelPod(t *testing.T, ds *datastore.Etcd, p *pod, labels map[string]string) {
+	t.Helper()
+	updatePod(t, ds, p, func(w *api.WorkloadEndpoint) {
+		for k, v := range labels {
+			w.Labels[k] = v
+		}
+	})
 }
 
 // expectation is one cell of the allow/deny matrix.
