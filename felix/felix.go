@@ -111,7 +111,11 @@ func Run(ctx context.Context, opts Options) error {
 			drain(c, events)
 			dirty = true
 			stats.updates.Add(1)
-		case name := <-links:
+		case name, ok := <-links:
+			if !ok {
+				links = nil // the link watch ended; the periodic resync still catches new interfaces
+				continue
+			}
 			log.Debug("workload interface changed", "iface", name)
 			dirty = true
 		case <-resync.C:
