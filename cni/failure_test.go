@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/calico-l3/calico/internal/etcdtest"
 	"github.com/calico-l3/calico/ipam"
@@ -187,4 +188,19 @@ func shortContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+func TestCalicoIPAMModeReportsAnUnreachableEtcdAsTryAgainLater(t *testing.T) {
+	requireRoot(t)
+	srv := etcdtest.StartServer(t)
+	e := newEnvAt(t, srv.Endpoint)
+	conf := e.conf("ipam-down-net", "1.0.0", map[string]any{"type": "calico-ipam", "etcd_endpoints": srv.Endpoint})
+	p := newPod(t)
+	srv.Stop()
+	for _, command := range []string{"ADD", "DEL"} {
+		_, _, cniErr := e.execPlugin("calico-ipam", command, conf, "ipam-etcd-down", p.path, "eth0")
+		if cniErr == nil || cniErr.Code != types.ErrTryAgainLater || !strings.Contains(cniErr.Msg, srv.Endpoint) {
+			t.Errorf("%s with etcd down: expected code 11 naming %s, got %+v", command, srv.Endpoint, cniErr)
+		}
+	}
 }

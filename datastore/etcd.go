@@ -92,6 +92,13 @@ func (e *Etcd) Raw() *clientv3.Client { return e.cli }
 // Endpoints returns the configured endpoints, for messages.
 func (e *Etcd) Endpoints() []string { return e.cfg.Endpoints }
 
+// Classify turns an error of a request made through Raw into one wrapping ErrUnreachable when etcd did not
+// answer, as the Client methods do; other errors are returned unchanged.
+func (e *Etcd) Classify(err error) error { return e.wrap(err) }
+
+// RequestTimeout is how long one request may take.
+func (e *Etcd) RequestTimeout() time.Duration { return e.timeout }
+
 // Close releases the connection.
 func (e *Etcd) Close() error { return e.cli.Close() }
 
@@ -112,7 +119,11 @@ func (e *Etcd) wrap(err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, rpctypes.ErrTimeout) ||
+	// The client hands etcd's own errors (no leader, timeouts) back as rpctypes.EtcdError, which carries its gRPC
+	// code without being a gRPC status.
+	var ee rpctypes.EtcdError
+	if errors.As(err, &ee) && (ee.Code() == codes.Unavailable || ee.Code() == codes.DeadlineExceeded) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, rpctypes.ErrTimeout) ||
 		status.Code(err) == codes.Unavailable || status.Code(err) == codes.DeadlineExceeded {
 		return fmt.Errorf("%w: no answer from etcd at %s within %s (%v)", ErrUnreachable,
 			strings.Join(e.cfg.Endpoints, ","), e.timeout, err)

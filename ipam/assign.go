@@ -212,14 +212,16 @@ func (m *IPAM) findUnclaimed(ctx context.Context, q *request) (netip.Prefix, boo
 		}
 	}
 	for _, p := range q.pools {
-		// Blocks of another size (left by an earlier pool over the same range) rule out the blocks they overlap.
+		// Blocks of another size (left by an earlier pool over the same range) rule out the blocks they overlap;
+		// only blocks of the pool's size count towards it being full.
 		var odd []netip.Prefix
 		inPool := 0
 		for _, c := range cidrs {
 			if p.CIDR.Overlaps(c) {
-				inPool++
 				if c.Bits() != p.BlockSize {
 					odd = append(odd, c)
+				} else {
+					inPool++
 				}
 			}
 		}

@@ -31,8 +31,7 @@ var (
 )
 
 const (
-	maxRetries     = 100
-	requestTimeout = 10 * time.Second
+	maxRetries = 100
 	// maxTxnHandles bounds the handles one release transaction touches: etcd allows 128 operations per txn.
 	maxTxnHandles = 100
 )
@@ -45,12 +44,13 @@ var (
 // IPAM is the block allocator. It is safe for concurrent use, by any number of processes on any number of hosts.
 type IPAM struct {
 	cli   *clientv3.Client
+	ds    *datastore.Etcd // for its request timeout and its classification of transport errors
 	stats struct{ conflicts, claimed, borrowed, deleted atomic.Int64 }
 }
 
 // New returns an allocator over the datastore's etcd.
 func New(ds *datastore.Etcd) *IPAM {
-	return &IPAM{cli: ds.Raw()}
+	return &IPAM{cli: ds.Raw(), ds: ds}
 }
 
 // Stats counts what the allocator has done since it was made.
@@ -148,11 +148,11 @@ func (m *IPAM) commit(ctx context.Context, t *txn) error {
 	if t.err != nil {
 		return t.err
 	}
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, m.ds.RequestTimeout())
 	defer cancel()
 	resp, err := m.cli.Txn(ctx).If(t.cmps...).Then(t.ops...).Commit()
 	if err != nil {
-		return fmt.Errorf("etcd transaction: %w", err)
+		return fmt.Errorf("etcd transaction: %w", m.ds.Classify(err))
 	}
 	if !resp.Succeeded {
 		return errConflict
@@ -162,11 +162,11 @@ func (m *IPAM) commit(ctx context.Context, t *txn) error {
 
 // read runs gets in one read-only transaction, so they see one revision; one result per get.
 func (m *IPAM) read(ctx context.Context, gets ...clientv3.Op) ([][]*mvccpb.KeyValue, error) {
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, m.ds.RequestTimeout())
 	defer cancel()
 	resp, err := m.cli.Txn(ctx).Then(gets...).Commit()
 	if err != nil {
-		return nil, fmt.Errorf("reading IPAM state: %w", err)
+		return nil, fmt.Errorf("reading IPAM state: %w", m.ds.Classify(err))
 	}
 	out := make([][]*mvccpb.KeyValue, len(resp.Responses))
 	for i, r := range resp.Responses {
