@@ -158,7 +158,9 @@ func Run(ctx context.Context, opts Options) error {
 			continue
 		}
 		if wantResync {
-			resync.Reset(cfg.IptablesRefreshInterval)
+			if cfg.IptablesRefreshInterval > 0 { // 0 disables the periodic resync, as in Calico
+				resync.Reset(cfg.IptablesRefreshInterval)
+			}
 			if len(rep.Repaired) > 0 {
 				log.Warn("resync repaired changes made behind felix's back", "repaired", rep.Repaired)
 			}

@@ -232,7 +232,8 @@ const (
 )
 
 // matchesFamily says whether a rule can match traffic of the Renderer's family at all: its ipVersion, an ICMP
-// protocol of the other family, or nets that are all of the other family rule it out.
+// protocol of the other family, or nets or notNets that are all of the other family rule it out (as in Calico:
+// dropping every excluded CIDR would widen the rule to all traffic of the family).
 func (r *Renderer) matchesFamily(ar api.Rule) bool {
 	if ar.IPVersion != nil && *ar.IPVersion != r.cfg.IPVersion {
 		return false
@@ -242,7 +243,7 @@ func (r *Renderer) matchesFamily(ar api.Rule) bool {
 			return false
 		}
 	}
-	for _, nets := range [][]string{ar.Source.Nets, ar.Destination.Nets} {
+	for _, nets := range [][]string{ar.Source.Nets, ar.Destination.Nets, ar.Source.NotNets, ar.Destination.NotNets} {
 		if len(nets) > 0 && len(r.prefixes(nets)) == 0 {
 			return false
 		}

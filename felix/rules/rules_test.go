@@ -93,6 +93,9 @@ func TestRulesThatCannotMatchTheFamilyAreLeftOut(t *testing.T) {
 		{"IPv6: protocol ICMP", 6, api.Rule{Action: api.ActionAllow, Protocol: proto("ICMP"), ICMP: &api.ICMPFields{Type: ptr(8)}}},
 		{"IPv6: only IPv4 source nets", 6, api.Rule{Action: api.ActionDeny, Source: api.EntityRule{Nets: []string{"10.0.0.0/8"}}}},
 		{"IPv6: only IPv4 destination nets", 6, api.Rule{Action: api.ActionDeny, Destination: api.EntityRule{Nets: []string{"10.0.0.1"}}}},
+		// As in Calico: dropping every excluded CIDR would widen the rule to all traffic of the family.
+		{"IPv6: only IPv4 source notNets", 6, api.Rule{Action: api.ActionAllow, Source: api.EntityRule{NotNets: []string{"10.0.0.0/8"}}}},
+		{"IPv4: only IPv6 destination notNets", 4, api.Rule{Action: api.ActionAllow, Destination: api.EntityRule{NotNets: []string{"fd00::/64", "fd01::/64"}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -286,6 +289,31 @@ func TestNotSelectorIsNotLimitedToTheNamespace(t *testing.T) {
 	}
 	if want := setName(ipsetPrefixV4, selector.MustParse("has(x)")); neg == nil || neg.Name != want {
 		t.Fatalf("expected the notSelector set %s, got %+v", want, neg)
+	}
+}
+
+func TestANotSelectorAloneInANetworkPolicyStillPicksOnlyEndpointsOfItsNamespace(t *testing.T) {
+	// As in Calico: the namespace limits the rule's positive side even when only notSelector is given, so the
+	// rule does not match every address in the world that is not one of the excluded endpoints.
+	pos, _, err := New(Config{}).entitySets(api.EntityRule{NotSelector: "has(x)"}, "team-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pos == nil {
+		t.Fatal("expected a selector set limited to namespace team-a, got none (the rule would match any source)")
+	}
+	inNS := map[string]string{api.LabelNamespace: "team-a"}
+	otherNS := map[string]string{api.LabelNamespace: "team-b"}
+	if !pos.Contains(inNS, "team-a") || pos.Contains(otherNS, "team-b") {
+		t.Errorf("expected the set %s to hold endpoints of team-a only; team-a: %v, team-b: %v",
+			pos.Selector, pos.Contains(inNS, "team-a"), pos.Contains(otherNS, "team-b"))
+	}
+	pos, _, err = New(Config{}).entitySets(api.EntityRule{NotSelector: "has(x)"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pos != nil {
+		t.Errorf("expected no positive set for a notSelector alone in a global policy, got %s", pos.Selector)
 	}
 }
 

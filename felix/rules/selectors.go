@@ -67,10 +67,11 @@ func NamespaceLabels(namespace string) map[string]string {
 
 // entitySets returns the ipsets an entity's selector and notSelector match on (nil when there is none), named for
 // the Renderer's family. In a NetworkPolicy (namespace != "") a selector picks endpoints of the policy's own
-// namespace unless the rule has a namespaceSelector, as in Calico; a notSelector is not limited to the namespace.
+// namespace unless the rule has a namespaceSelector, as in Calico; a notSelector is not limited to the namespace,
+// but a notSelector alone still limits the rule to the namespace's endpoints (as the selector all() would).
 func (r *Renderer) entitySets(e api.EntityRule, namespace string) (pos, neg *SelectorSet, err error) {
 	prefix := r.ipsetPrefix()
-	if e.Selector != "" || e.NamespaceSelector != "" {
+	if e.Selector != "" || e.NamespaceSelector != "" || (namespace != "" && e.NotSelector != "") {
 		sel := e.Selector
 		if sel == "" {
 			sel = "all()"
