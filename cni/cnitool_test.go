@@ -556,3 +556,28 @@ func TestNodeNameComesFromTheNodenameFileWhenTheConfigHasNone(t *testing.T) {
 		t.Errorf("expected no endpoints after DEL, got %v", eps)
 	}
 }
+
+func TestAFailedSecondInterfaceLeavesTheFirstAttachmentAlone(t *testing.T) {
+	e := newEnv(t)
+	e.writeConf("multi-net", "1.0.0", nil)
+	p := newPod(t)
+	eth0 := namesFor("multi-net", cnitoolID(p.path), "eth0")
+	eth1 := namesFor("multi-net", cnitoolID(p.path), "eth1")
+	removeVethAtCleanup(t, eth0.hostVeth)
+	removeVethAtCleanup(t, eth1.hostVeth)
+
+	e.mustCNITool("add", "multi-net", p, "eth0")
+	first := e.handleIPs(eth0.handle)
+	// A second interface on the same network cannot have its own gateway route in the pod, so its ADD fails; it
+	// has its own IPAM handle, so its cleanup must not give back eth0's address.
+	if _, _, err := e.cnitool("add", "multi-net", p, "eth1"); err == nil {
+		t.Fatalf("a second interface on the same network should fail to route")
+	}
+	if got := e.handleIPs(eth0.handle); len(got) != 1 || got[0] != first[0] {
+		t.Errorf("eth0 should still hold %v after eth1's failed ADD, holds %v", first, got)
+	}
+	e.assertNothingLeft(eth1)
+	e.mustCNITool("check", "multi-net", p, "eth0")
+	e.mustCNITool("del", "multi-net", p, "eth0")
+	e.assertNothingLeft(eth0)
+}

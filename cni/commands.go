@@ -51,7 +51,7 @@ func IPAMAdd(args *skel.CmdArgs) error {
 // IPAMDel is calico-ipam's DEL: release by handle.
 func IPAMDel(args *skel.CmdArgs) error {
 	return cniError(withPlugin(args, func(ctx context.Context, p *plugin) error {
-		return p.release(ctx, HandleID(p.conf.Name, args.ContainerID))
+		return p.release(ctx, HandleID(p.conf.Name, args.ContainerID, args.IfName))
 	}))
 }
 

@@ -248,7 +248,7 @@ type attachmentNames struct {
 func namesFor(network, containerID, ifName string) attachmentNames {
 	return attachmentNames{
 		containerID: containerID,
-		handle:      HandleID(network, containerID),
+		handle:      HandleID(network, containerID, ifName),
 		hostVeth:    HostVethName(WorkloadID(network, containerID, ifName)),
 		endpoint:    EndpointName(testNode, containerID, ifName),
 	}

@@ -39,7 +39,7 @@ func (p *plugin) ipamAdd(ctx context.Context, args *skel.CmdArgs) (*current.Resu
 
 // ipamCheck verifies that the handle still holds addresses, and those of the previous result if one is given.
 func (p *plugin) ipamCheck(ctx context.Context, args *skel.CmdArgs) error {
-	handle := HandleID(p.conf.Name, args.ContainerID)
+	handle := HandleID(p.conf.Name, args.ContainerID, args.IfName)
 	prev, err := p.conf.prevResult()
 	if err != nil {
 		return err

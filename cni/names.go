@@ -17,10 +17,18 @@ const HostMAC = "ee:ee:ee:ee:ee:ee"
 // GatewayIPv4 is the pod's IPv4 next hop; the host answers ARP for it through proxy_arp on the host veth.
 const GatewayIPv4 = "169.254.1.1"
 
-// HandleID is the IPAM handle holding a container's addresses on a network: "<network>.<container id>".
-func HandleID(network, containerID string) string {
-	return network + "." + containerID
+// HandleID is the IPAM handle holding one attachment's addresses: "<network>.<container id>" for the default
+// interface, as Calico names it, and "<network>.<container id>.<ifname>" for any other, so that two interfaces
+// of one container on one network never release each other's addresses.
+func HandleID(network, containerID, ifName string) string {
+	if ifName == "" || ifName == DefaultIfName {
+		return network + "." + containerID
+	}
+	return network + "." + containerID + "." + ifName
 }
+
+// DefaultIfName is the interface name runtimes give a pod's first interface.
+const DefaultIfName = "eth0"
 
 // WorkloadID identifies one attachment of a container: "<network>.<container id>.<ifname>". The host veth name is
 // derived from it, so the same container on two networks (different ifnames) gets two host veths.

@@ -46,7 +46,10 @@ func TestHostVethNameIsCaliPlusElevenHexOfSHA1(t *testing.T) {
 }
 
 func TestHandleIDIsNetworkDotContainer(t *testing.T) {
-	if got := HandleID("net1", "abc123"); got != "net1.abc123" {
+	if got := HandleID("net1", "abc123", "eth1"); got != "net1.abc123.eth1" {
+		t.Errorf("a second interface's handle: got %q, want net1.abc123.eth1", got)
+	}
+	if got := HandleID("net1", "abc123", "eth0"); got != "net1.abc123" {
 		t.Errorf("expected net1.abc123, got %s", got)
 	}
 }

@@ -60,7 +60,7 @@ func (p *plugin) attachment(args *skel.CmdArgs) attachment {
 		containerID: args.ContainerID,
 		ifName:      args.IfName,
 		netns:       args.Netns,
-		handle:      HandleID(p.conf.Name, args.ContainerID),
+		handle:      HandleID(p.conf.Name, args.ContainerID, args.IfName),
 		hostVeth:    HostVethName(WorkloadID(p.conf.Name, args.ContainerID, args.IfName)),
 		endpoint:    EndpointName(p.node, args.ContainerID, args.IfName),
 	}

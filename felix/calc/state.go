@@ -278,8 +278,9 @@ func (c *Calculator) profileRendered(f family, name string) *rendered {
 	return r
 }
 
-// policyRendered returns a policy's chains in one family; one whose rules cannot be rendered gets empty chains,
-// which drop.
+// policyRendered returns a policy's chains in one family. A policy whose rules cannot be rendered keeps its
+// selector but gets empty chains: it allows nothing itself, and the endpoint's later policies, or the drop once
+// no policy passed or accepted the packet, decide.
 func policyRendered(f family, p *policy) *rendered {
 	if p.chains[f.i] != nil {
 		return p.chains[f.i]
