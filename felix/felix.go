@@ -56,7 +56,8 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("felix configuration: %w", err)
 	}
 	log.Info("Starting felix", "host", cfg.Hostname)
-	dp, err := dataplane.New(dataplane.Config{NetnsPath: opts.NetnsPath, InterfacePrefix: firstPrefix(cfg.InterfacePrefix), Logger: log})
+	dp, err := dataplane.New(dataplane.Config{NetnsPath: opts.NetnsPath, InterfacePrefix: firstPrefix(cfg.InterfacePrefix),
+		AppendHooks: cfg.ChainInsertMode == "Append", Logger: log})
 	if err != nil {
 		return err
 	}
@@ -99,6 +100,9 @@ func Run(ctx context.Context, opts Options) error {
 	resync.Stop()
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
+	// Every apply lists the routes afresh, so the route refresh only needs to cause an apply.
+	routes := time.NewTimer(time.Hour)
+	routes.Stop()
 	dirty, wantResync, synced := false, true, false
 	stats.live.Store(true)
 	for {
@@ -121,6 +125,8 @@ func Run(ctx context.Context, opts Options) error {
 		case <-resync.C:
 			wantResync, dirty = true, true
 		case <-retry.C:
+			dirty = true
+		case <-routes.C:
 			dirty = true
 		}
 		if !dirty || !c.InSync(watched...) {
@@ -169,6 +175,9 @@ func Run(ctx context.Context, opts Options) error {
 			log.Info("dataplane updated", "routes+", len(rep.RoutesAdded), "routes-", len(rep.RoutesRemoved),
 				"chains", len(rep.ChainsWritten), "chains-", len(rep.ChainsDeleted), "ipsets", len(rep.IPSetsWritten),
 				"took", time.Since(start).Round(time.Millisecond))
+		}
+		if cfg.RouteRefreshInterval > 0 {
+			routes.Reset(cfg.RouteRefreshInterval)
 		}
 		dirty, wantResync = false, false
 		stats.ready.Store(true)

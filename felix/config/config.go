@@ -265,5 +265,6 @@ func firstSet(vs ...string) string {
 func NeedsRestart(a, b Config) bool {
 	return a.Hostname != b.Hostname || a.HealthEnabled != b.HealthEnabled || a.HealthHost != b.HealthHost ||
 		a.HealthPort != b.HealthPort || a.PrometheusMetricsEnabled != b.PrometheusMetricsEnabled ||
-		a.PrometheusMetricsPort != b.PrometheusMetricsPort || a.InterfacePrefix != b.InterfacePrefix
+		a.PrometheusMetricsPort != b.PrometheusMetricsPort || a.InterfacePrefix != b.InterfacePrefix ||
+		a.ChainInsertMode != b.ChainInsertMode
 }

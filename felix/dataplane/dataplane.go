@@ -35,6 +35,9 @@ type Config struct {
 	NetnsPath string
 	// InterfacePrefix is the name prefix of workload interfaces that WatchLinks reports; default "cali".
 	InterfacePrefix string
+	// AppendHooks puts felix's rules at the end of the kernel's chains (INPUT, FORWARD, …) instead of the top:
+	// FelixConfiguration chainInsertMode Append, for hosts whose own rules must see packets first.
+	AppendHooks bool
 	// IPSetMaxElem is the maxelem of the ipsets felix creates; default 1048576.
 	IPSetMaxElem int
 	// Logger receives one line per change; default slog.Default().
@@ -296,7 +299,9 @@ func (d *Dataplane) render(f family, table string, t *desired.Table) (renderedTa
 	if d.memo[id] == nil {
 		d.memo[id] = map[string]chainMemo{}
 	}
-	return renderTable(t, d.memo[id])
+	rt, err := renderTable(t, d.memo[id])
+	rt.appendHooks = d.cfg.AppendHooks
+	return rt, err
 }
 
 // forget drops what felix remembers of a family's tables.

@@ -50,8 +50,9 @@ type renderedRule struct {
 
 // renderedTable is a desired table with every rule rendered and hashed.
 type renderedTable struct {
-	chains map[string][]renderedRule // cali- chains
-	hooks  map[string][]renderedRule // felix's rules at the top of other chains
+	chains      map[string][]renderedRule // cali- chains
+	hooks       map[string][]renderedRule // felix's rules at the top (or end) of other chains
+	appendHooks bool                      // ChainInsertMode Append: hooks go at the end of their chains
 }
 
 // renderChain renders the rules of one chain with their hash comments.
@@ -370,7 +371,7 @@ func planTable(table string, want renderedTable, have tableState) tablePlan {
 	}
 	for _, name := range sortedKeys(hookChains) {
 		wr, hr := want.hooks[name], have[name]
-		if hooksInPlace(wr, hr) {
+		if hooksInPlace(wr, hr, want.appendHooks) {
 			continue
 		}
 		var foreign []ruleState
@@ -384,10 +385,17 @@ func planTable(table string, want renderedTable, have tableState) tablePlan {
 				foreign = append(foreign, r)
 			}
 		}
-		for i, r := range wr {
-			hooks = append(hooks, fmt.Sprintf("-I %s %d %s", name, i+1, r.spec))
+		if want.appendHooks {
+			for _, r := range wr {
+				hooks = append(hooks, fmt.Sprintf("-A %s %s", name, r.spec))
+			}
+			p.after[name] = append(foreign, ruleStates(wr)...)
+		} else {
+			for i, r := range wr {
+				hooks = append(hooks, fmt.Sprintf("-I %s %d %s", name, i+1, r.spec))
+			}
+			p.after[name] = append(ruleStates(wr), foreign...)
 		}
-		p.after[name] = append(ruleStates(wr), foreign...)
 		p.hooked = append(p.hooked, name)
 	}
 
@@ -419,16 +427,22 @@ func planTable(table string, want renderedTable, have tableState) tablePlan {
 
 // hooksInPlace says whether a kernel chain starts with exactly the desired felix rules and holds no other rule
 // of felix's.
-func hooksInPlace(want []renderedRule, have []ruleState) bool {
+// hooksInPlace says whether a kernel chain holds exactly felix's desired hooks, at its top (or, with atEnd, at its
+// end), and no other felix rule.
+func hooksInPlace(want []renderedRule, have []ruleState, atEnd bool) bool {
 	if len(have) < len(want) {
 		return false
 	}
+	start, rest := 0, have[len(want):]
+	if atEnd {
+		start, rest = len(have)-len(want), have[:len(have)-len(want)]
+	}
 	for i, r := range want {
-		if have[i].hash != r.hash {
+		if have[start+i].hash != r.hash {
 			return false
 		}
 	}
-	return !slices.ContainsFunc(have[len(want):], ruleState.owned)
+	return !slices.ContainsFunc(rest, ruleState.owned)
 }
 
 func ruleStates(rr []renderedRule) []ruleState {

@@ -522,3 +522,33 @@ COMMIT
 		t.Errorf("an unterminated quote parsed without error")
 	}
 }
+
+func TestAppendModePutsHooksAfterForeignRules(t *testing.T) {
+	k := filterKernel()
+	k.chains["FORWARD"] = []string{"-i docker0 -j ACCEPT"}
+	rt := mustRender(t, sampleTable())
+	rt.appendHooks = true
+	p := planTable("filter", rt, k.state())
+	if err := k.restore(p.script); err != nil {
+		t.Fatalf("the kernel rejected the script: %v\n%s", err, p.script)
+	}
+	fwd := k.chains["FORWARD"]
+	if len(fwd) != 2 || fwd[0] != "-i docker0 -j ACCEPT" || !strings.Contains(fwd[1], "cali-FORWARD") {
+		t.Fatalf("FORWARD should hold the foreign rule, then felix's hook; holds %q", fwd)
+	}
+	if again := planTable("filter", rt, k.state()); again.script != "" {
+		t.Errorf("hooks at the end are in place; planning again still writes:\n%s", again.script)
+	}
+	if now := k.state(); !equalTables(now, p.after) {
+		t.Errorf("the plan predicted %v, the kernel holds %v", p.after, now)
+	}
+	// Switching back to Insert moves the hook to the top.
+	rt.appendHooks = false
+	p = planTable("filter", rt, k.state())
+	if err := k.restore(p.script); err != nil {
+		t.Fatal(err)
+	}
+	if fwd := k.chains["FORWARD"]; !strings.Contains(fwd[0], "cali-FORWARD") || fwd[1] != "-i docker0 -j ACCEPT" {
+		t.Errorf("insert mode should put the hook first again; FORWARD holds %q", fwd)
+	}
+}

@@ -45,7 +45,8 @@ func lossDuring(t *testing.T, from *pod, to string, fn func()) (lost, sent int, 
 
 func TestFelixProgramsAndHealsTheDataplane(t *testing.T) {
 	// A short refresh interval so that drift repair shows within the test.
-	c, nodes := startCluster(t, 2, natPool, "FELIX_IPTABLESREFRESHINTERVAL=2", "FELIX_PROMETHEUSMETRICSENABLED=true")
+	c, nodes := startCluster(t, 2, natPool, "FELIX_IPTABLESREFRESHINTERVAL=2", "FELIX_ROUTEREFRESHINTERVAL=1",
+		"FELIX_PROMETHEUSMETRICSENABLED=true")
 	a := addPod(t, c, nodes[0], "fa")
 	b := addPod(t, c, nodes[1], "fb")
 	b.serve(t, 8080)
@@ -106,6 +107,17 @@ func TestFelixProgramsAndHealsTheDataplane(t *testing.T) {
 		if !a.canConnect(b.ip, 8080) {
 			t.Errorf("traffic should flow again after the repair")
 		}
+	})
+
+	t.Run("a pod route deleted by hand is restored", func(t *testing.T) {
+		if out, err := nodes[1].h.Run("ip", "route", "del", b.ip); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		took := waitUntil(t, 15*time.Second, "felix restores the pod's /32", func() (bool, string) {
+			out, _ := nodes[1].h.Run("ip", "route", "show", b.ip)
+			return strings.Contains(out, "dev cali"), out
+		})
+		t.Logf("route restored %s after the deletion", took.Round(time.Millisecond))
 	})
 
 	t.Run("restarting felix loses no packet", func(t *testing.T) {
