@@ -3,7 +3,9 @@ GO       ?= go
 GOBIN    := $(shell $(GO) env GOPATH)/bin
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-LDFLAGS  := -X github.com/calico-l3/calico/calicoctl.Version=$(VERSION) -X github.com/calico-l3/calico/calicoctl.GitCommit=$(COMMIT)
+DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS  := -X github.com/calico-l3/calico/calicoctl.Version=$(VERSION) -X github.com/calico-l3/calico/calicoctl.GitCommit=$(COMMIT) \
+            -X github.com/calico-l3/calico/calicoctl.BuildDate=$(DATE) -X github.com/calico-l3/calico/node.Version=$(VERSION)
 export PATH := $(PATH):$(GOBIN):/usr/sbin:/sbin
 
 .PHONY: all build deps test unit bench lint demo demo-clean image clean
