@@ -50,11 +50,7 @@ func checkConnections(t *testing.T, step string, conns []connection) {
 // that allows that name only: each server is reachable on its own number only, and only from clients.
 func TestPolicyAllowsANamedPort(t *testing.T) {
 	c, nodes := startCluster(t, 2, natPool)
-	ds, err := datastore.New(datastore.Config{Endpoints: []string{c.Etcd}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ds.Close()
+	ds := clusterDatastore(t, c)
 	srv1 := addPod(t, c, nodes[0], "srv1")
 	other := addPod(t, c, nodes[0], "other")
 	srv2 := addPod(t, c, nodes[1], "srv2")

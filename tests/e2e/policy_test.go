@@ -12,6 +12,17 @@ import (
 	"github.com/calico-l3/calico/tests/harness"
 )
 
+// clusterDatastore connects to the cluster's etcd for the length of the test.
+func clusterDatastore(t *testing.T, c *harness.Cluster) *datastore.Etcd {
+	t.Helper()
+	ds, err := datastore.New(datastore.Config{Endpoints: []string{c.Etcd}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ds.Close() })
+	return ds
+}
+
 // updatePod changes a pod's WorkloadEndpoint, as an orchestrator would.
 func updatePod(t *testing.T, ds *datastore.Etcd, p *pod, change func(*api.WorkloadEndpoint)) {
 	t.Helper()
@@ -77,11 +88,7 @@ func apply(t *testing.T, c *harness.Cluster, yaml string) {
 
 func TestPolicyMatrixAcrossNodes(t *testing.T) {
 	c, nodes := startCluster(t, 2, natPool)
-	ds, err := datastore.New(datastore.Config{Endpoints: []string{c.Etcd}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ds.Close()
+	ds := clusterDatastore(t, c)
 	fe1 := addPod(t, c, nodes[0], "fe1")
 	other := addPod(t, c, nodes[0], "other")
 	fe2 := addPod(t, c, nodes[1], "fe2")

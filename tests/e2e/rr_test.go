@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/calico-l3/calico/api"
-	"github.com/calico-l3/calico/datastore"
 	"github.com/calico-l3/calico/tests/harness"
 )
 
@@ -49,11 +48,7 @@ spec:
 		t.Fatalf("%v\n%s", err, out)
 	}
 	// host1 becomes the reflector: a cluster id and the label the peers select.
-	ds, err := datastore.New(datastore.Config{Endpoints: []string{c.Etcd}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ds.Close()
+	ds := clusterDatastore(t, c)
 	k, _ := api.LookupKind("Node")
 	r, err := ds.Get(context.Background(), k, "", "host1")
 	if err != nil {
