@@ -70,21 +70,8 @@ func tail(path string) string {
 	return string(b)
 }
 
-// waitUntil polls cond until it is true or fails the test with cond's last explanation.
-func waitUntil(t testing.TB, limit time.Duration, what string, cond func() (bool, string)) time.Duration {
-	t.Helper()
-	start := time.Now()
-	var last string
-	for time.Since(start) < limit {
-		var ok bool
-		if ok, last = cond(); ok {
-			return time.Since(start)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting until %s; last seen:\n%s", limit, what, last)
-	return 0
-}
+// waitUntil polls cond until it holds (see harness.WaitUntil).
+var waitUntil = harness.WaitUntil
 
 func calicoctl(t testing.TB, c *harness.Cluster, h *harness.Host, stdin string, args ...string) (string, error) {
 	t.Helper()

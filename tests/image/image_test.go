@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/calico-l3/calico/tests/harness"
 )
 
 // testImage is built from this tree by image/build.sh under a tag of its own, so a calico/node:latest the user
@@ -268,20 +270,8 @@ func (c *cluster) remove() {
 	_, _ = docker("network", "rm", c.network)
 }
 
-func waitUntil(t *testing.T, limit time.Duration, what string, cond func() (bool, string)) time.Duration {
-	t.Helper()
-	began := time.Now()
-	var last string
-	for time.Since(began) < limit {
-		var ok bool
-		if ok, last = cond(); ok {
-			return time.Since(began)
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting until %s; last seen:\n%s", limit, what, last)
-	return 0
-}
+// waitUntil polls cond until it holds (see harness.WaitUntil).
+var waitUntil = harness.WaitUntil
 
 // established says whether `calicoctl node status` shows peer Established.
 func established(status, peer string) bool {
