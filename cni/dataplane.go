@@ -190,7 +190,21 @@ func setupPodSide(pl podLink) (wiredLink, error) {
 			return wiredLink{}, fmt.Errorf("adding route %s in netns %s: %w", r, pl.Netns, err)
 		}
 	}
+	if hasFamily(pl.IPs, false) {
+		// The host answers ARP for the gateway through proxy_arp only when it has a route to 169.254.1.1, which
+		// a host without a default route lacks. The gateway's MAC is always the host end's, so the pod is told
+		// it instead of asking.
+		if err := netlink.NeighSet(gatewayNeighbour(idx)); err != nil {
+			return wiredLink{}, fmt.Errorf("adding neighbour %s lladdr %s in netns %s: %w", GatewayIPv4, HostMAC, pl.Netns, err)
+		}
+	}
 	return wiredLink{PodMAC: link.Attrs().HardwareAddr.String()}, nil
+}
+
+// gatewayNeighbour is the pod's permanent neighbour entry for its IPv4 gateway: the host end's fixed MAC.
+func gatewayNeighbour(linkIndex int) *netlink.Neigh {
+	mac, _ := net.ParseMAC(HostMAC)
+	return &netlink.Neigh{LinkIndex: linkIndex, Family: netlink.FAMILY_V4, State: netlink.NUD_PERMANENT, IP: gw4, HardwareAddr: mac}
 }
 
 // addIPv6DefaultRoute runs inside the pod namespace: the default route via the host end's link-local address.
@@ -301,6 +315,15 @@ func checkPodSide(pl podLink, hostLL net.IP) error {
 		}
 		if !has(defaultRoute4, gw4, netlink.SCOPE_UNIVERSE) {
 			return fmt.Errorf("netns %s has no default route via %s dev %s", pl.Netns, GatewayIPv4, pl.IfName)
+		}
+		neighs, err := netlink.NeighList(link.Attrs().Index, netlink.FAMILY_V4)
+		if err != nil {
+			return fmt.Errorf("listing neighbours of %s: %w", pl.IfName, err)
+		}
+		if !slices.ContainsFunc(neighs, func(n netlink.Neigh) bool {
+			return n.IP.Equal(gw4) && n.HardwareAddr.String() == HostMAC && n.State&netlink.NUD_PERMANENT != 0
+		}) {
+			return fmt.Errorf("netns %s has no permanent neighbour %s lladdr %s dev %s", pl.Netns, GatewayIPv4, HostMAC, pl.IfName)
 		}
 	}
 	if hasFamily(pl.IPs, true) && !has(defaultRoute6, hostLL, netlink.SCOPE_UNIVERSE) {

@@ -152,6 +152,11 @@ spec: {cidr: 10.201.0.0/16, blockSize: 26, ipipMode: Never, natOutgoing: true}
 		}
 	})
 	dumpOnFailure(t, nodes)
+	// Every harness host has a default route (via the external router); real hosts may have none. host2 here
+	// has none, so its pod must reach its gateway without the host routing 169.254.1.1 anywhere.
+	if out, err := nodes[1].h.Run("ip", "route", "del", "default"); err != nil {
+		t.Fatalf("removing host2's default route: %v\n%s", err, out)
+	}
 	a := addPod(t, c, nodes[0], "pa")
 	b := addPod(t, c, nodes[1], "pb")
 
@@ -169,7 +174,10 @@ spec: {cidr: 10.201.0.0/16, blockSize: 26, ipipMode: Never, natOutgoing: true}
 		out, err := a.run("ping", "-c1", "-W1", b.ip)
 		return err == nil, out
 	})
-	t.Logf("pa (%s on host1) reached pb (%s on host2) %s after both were added", a.ip, b.ip, took.Round(time.Millisecond))
+	t.Logf("pa (%s on host1) reached pb (%s on host2, no default route) %s after both were added", a.ip, b.ip, took.Round(time.Millisecond))
+	if out, err := b.run("ping", "-c1", "-W1", nodes[1].h.IP.String()); err != nil {
+		t.Errorf("pb cannot reach its own host, which has no default route: %v\n%s", err, out)
+	}
 	if out, err := a.run("traceroute", "-n", "-w1", "-q1", b.ip); err != nil || !strings.Contains(out, nodes[0].h.IP.String()) ||
 		!strings.Contains(out, nodes[1].h.IP.String()) || !strings.Contains(out, b.ip) {
 		t.Errorf("traceroute should show host1, host2 and the pod: %v\n%s", err, out)
