@@ -7,7 +7,9 @@
 //     "true"), each as a /32 or /128;
 //   - a veth pair: host end "cali" + 11 hex digits of sha1("N.C.I"), MAC ee:ee:ee:ee:ee:ee, proxy_arp=1,
 //     neigh proxy_delay=0, forwarding=1 (IPv6: proxy_ndp=1, forwarding=1); pod end I with the addresses, a link
-//     route to 169.254.1.1 and the default route via it (IPv6: via the host end's link-local address);
+//     route to 169.254.1.1, the default route via it and a permanent neighbour entry giving 169.254.1.1 the host
+//     end's MAC, so the pod never depends on proxy ARP (which fails on a host without a default route) (IPv6:
+//     the default route via the host end's link-local address);
 //   - WorkloadEndpoint "H-cni-C-I" ('-' doubled inside each part) in namespace default, and Profile N if missing.
 //
 // The host's route to the pod (W/32 dev cali…) is not added here: felix installs it for every local endpoint.
