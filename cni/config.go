@@ -41,8 +41,29 @@ type NetConf struct {
 
 	IPAM IPAMConf `json:"ipam"`
 
+	// Policy and Kubernetes apply to Kubernetes pods (the runtime passes K8S_POD_NAMESPACE and K8S_POD_NAME in
+	// CNI_ARGS): the plugin reads the pod through Kubernetes.Kubeconfig, and with policy type "k8s" the endpoint's
+	// profiles are the namespace's and the service account's instead of the network's.
+	Policy     PolicyConf     `json:"policy"`
+	Kubernetes KubernetesConf `json:"kubernetes"`
+
 	// RawPrevResult is the result of the ADD, passed back by the runtime on CHECK and DEL (0.4.0 and later).
 	RawPrevResult map[string]any `json:"prevResult,omitempty"`
+}
+
+// PolicyK8s is the policy type under which pods get Kubernetes' profiles (kns.<namespace>, ksa.<ns>.<sa>).
+const PolicyK8s = "k8s"
+
+// PolicyConf is the "policy" section.
+type PolicyConf struct {
+	Type string `json:"type"`
+}
+
+// KubernetesConf is the "kubernetes" section.
+type KubernetesConf struct {
+	// Kubeconfig is the file with the API server's address and credentials (install-cni writes
+	// /etc/cni/net.d/calico-kubeconfig).
+	Kubeconfig string `json:"kubeconfig"`
 }
 
 // IPAMConf is the "ipam" section.
@@ -196,6 +217,17 @@ func (c *NetConf) check(getenv func(string) string) error {
 	}
 	if c.NodenameFile == "" {
 		c.NodenameFile = DefaultNodenameFile
+	}
+	if c.Policy.Type != "" && c.Policy.Type != PolicyK8s {
+		return fieldErr("policy.type", fmt.Sprintf("got %q", c.Policy.Type), `must be "k8s" (Kubernetes profiles) or absent (the network's profile)`)
+	}
+	if c.Kubernetes.Kubeconfig != "" {
+		if !filepath.IsAbs(c.Kubernetes.Kubeconfig) {
+			return fieldErr("kubernetes.kubeconfig", fmt.Sprintf("got %q", c.Kubernetes.Kubeconfig), "must be an absolute path")
+		}
+		if _, err := os.Stat(c.Kubernetes.Kubeconfig); err != nil {
+			return fieldErr("kubernetes.kubeconfig", err.Error(), "cannot read %s", c.Kubernetes.Kubeconfig)
+		}
 	}
 	return c.IPAM.check()
 }

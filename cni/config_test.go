@@ -54,7 +54,7 @@ func TestParseConfigAcceptsGoodConfigs(t *testing.T) {
 			wantEtcd: "https://10.0.0.1:2379",
 		},
 		{
-			name:     "unknown fields such as policy and kubernetes are ignored",
+			name:     "policy type k8s and an empty kubernetes section are accepted",
 			conf:     `{"name":"n","etcd_endpoints":"http://e:2379","policy":{"type":"k8s"},"kubernetes":{},"ipam":{"type":"calico-ipam"}}`,
 			num4:     1,
 			wantMTU:  1500,
@@ -111,6 +111,9 @@ func TestParseConfigNamesTheBadField(t *testing.T) {
 		{"a malformed pool CIDR is refused", `{"name":"n","etcd_endpoints":"http://e:2379","ipam":{"type":"calico-ipam","ipv6_pools":["fd00::/64","fd00::/300"]}}`, "ipam.ipv6_pools[1]"},
 		{"ipv4_pools as a string instead of a list is refused", `{"name":"n","etcd_endpoints":"http://e:2379","ipam":{"type":"calico-ipam","ipv4_pools":"10.0.0.0/8"}}`, "ipam.ipv4_pools"},
 		{"a document that is not JSON is refused", `{"name":`, "(document)"},
+		{"a policy type other than k8s is refused", `{"name":"n","etcd_endpoints":"http://e:2379","policy":{"type":"calico"},` + ipam + `}`, "policy.type"},
+		{"a relative kubeconfig is refused", `{"name":"n","etcd_endpoints":"http://e:2379","kubernetes":{"kubeconfig":"kc"},` + ipam + `}`, "kubernetes.kubeconfig"},
+		{"a kubeconfig that does not exist is refused", `{"name":"n","etcd_endpoints":"http://e:2379","kubernetes":{"kubeconfig":"` + missing + `"},` + ipam + `}`, "kubernetes.kubeconfig"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -168,5 +171,36 @@ func TestParseLevel(t *testing.T) {
 		if err != nil || got.String() != want {
 			t.Errorf("log_level %q: expected %s, got %s (%v)", in, want, got, err)
 		}
+	}
+}
+
+func TestParsePodArgs(t *testing.T) {
+	for _, tc := range []struct {
+		name, args string
+		want       *podArgs
+		wantErr    string
+	}{
+		{"no args is a plain container", "", nil, ""},
+		{"args without a pod are a plain container", "IgnoreUnknown=1;FOO=bar", nil, ""},
+		{"kubelet's args name the pod", "IgnoreUnknown=1;K8S_POD_NAMESPACE=prod;K8S_POD_NAME=web-1;K8S_POD_INFRA_CONTAINER_ID=abc;K8S_POD_UID=u",
+			&podArgs{namespace: "prod", name: "web-1"}, ""},
+		{"a pod name without a namespace is refused", "K8S_POD_NAME=web-1", nil, "must be given together"},
+		{"args that are not key=value pairs are refused", "K8S_POD_NAME", nil, "CNI_ARGS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parsePodArgs(tc.args)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (got == nil) != (tc.want == nil) || (got != nil && (got.namespace != tc.want.namespace || got.name != tc.want.name)) {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
 	}
 }

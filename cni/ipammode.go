@@ -15,7 +15,14 @@ import (
 // ipamAdd is calico-ipam's ADD: the same assignment as the calico plugin's, returned as addresses only. A
 // retried ADD returns the addresses the handle already holds instead of taking more.
 func (p *plugin) ipamAdd(ctx context.Context, args *skel.CmdArgs) (*current.Result, error) {
-	a := p.attachment(args)
+	a, err := p.attachment(args)
+	if err != nil {
+		return nil, err
+	}
+	// For a pod, its pool and address annotations apply here too.
+	if err := p.lookupPod(ctx, a); err != nil {
+		return nil, err
+	}
 	held, err := p.ipam.IPsByHandle(ctx, a.handle)
 	if err != nil && !errors.Is(err, datastore.ErrNotFound) {
 		return nil, fmt.Errorf("reading addresses of handle %s: %w", a.handle, err)

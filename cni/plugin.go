@@ -22,6 +22,7 @@ import (
 	"github.com/calico-l3/calico/api"
 	"github.com/calico-l3/calico/datastore"
 	"github.com/calico-l3/calico/ipam"
+	"k8s.io/client-go/kubernetes"
 )
 
 // SupportedVersions are the CNI spec versions both modes speak.
@@ -35,6 +36,7 @@ type plugin struct {
 	conf *NetConf
 	node string
 	ds   *datastore.Etcd
+	k8s  kubernetes.Interface // the API server, for pods; connected on first use
 	ipam *ipam.IPAM
 	log  *slog.Logger
 
@@ -53,9 +55,20 @@ type attachment struct {
 	handle      string // IPAM handle
 	hostVeth    string
 	endpoint    string // WorkloadEndpoint name
+	namespace   string // WorkloadEndpoint namespace
+
+	// pod is set for a Kubernetes pod (CNI_ARGS K8S_POD_NAMESPACE and K8S_POD_NAME); see k8s.go.
+	pod *podArgs
 }
 
-func (p *plugin) attachment(args *skel.CmdArgs) attachment {
+func (p *plugin) attachment(args *skel.CmdArgs) (attachment, error) {
+	pod, err := parsePodArgs(args.Args)
+	if err != nil {
+		return attachment{}, err
+	}
+	if pod != nil {
+		return p.podAttachment(args, pod)
+	}
 	return attachment{
 		containerID: args.ContainerID,
 		ifName:      args.IfName,
@@ -63,7 +76,17 @@ func (p *plugin) attachment(args *skel.CmdArgs) attachment {
 		handle:      HandleID(p.conf.Name, args.ContainerID, args.IfName),
 		hostVeth:    HostVethName(WorkloadID(p.conf.Name, args.ContainerID, args.IfName)),
 		endpoint:    EndpointName(p.node, args.ContainerID, args.IfName),
+		namespace:   api.DefaultNamespace,
+	}, nil
+}
+
+// owns reports whether a stored endpoint is this attachment's: for a pod, the same sandbox (container ID); for a
+// plain CNI container, the same network (the endpoint name already holds the container ID).
+func (p *plugin) owns(a attachment, wep *api.WorkloadEndpoint) bool {
+	if a.pod != nil {
+		return wep.Spec.ContainerID == a.containerID
 	}
+	return slices.Contains(wep.Spec.Profiles, p.conf.Name)
 }
 
 // open parses the config and connects; the caller closes the returned plugin.
@@ -129,11 +152,19 @@ func (p *plugin) add(ctx context.Context, args *skel.CmdArgs) (*current.Result, 
 	if err := p.checkReady(ctx); err != nil {
 		return nil, err
 	}
-	a := p.attachment(args)
+	a, err := p.attachment(args)
+	if err != nil {
+		return nil, err
+	}
 	if res, found, err := p.existing(ctx, a); found || err != nil {
 		return res, err
 	}
 	if err := checkPodNetns(a.netns); err != nil {
+		return nil, err
+	}
+	// For a pod: read it from the API server and refuse one scheduled elsewhere or with bad annotations, all
+	// before anything is taken.
+	if err := p.lookupPod(ctx, a); err != nil {
 		return nil, err
 	}
 	// A node or container ID that cannot make an endpoint name is found before anything is taken.
@@ -161,9 +192,10 @@ func (p *plugin) add(ctx context.Context, args *skel.CmdArgs) (*current.Result, 
 	return res, nil
 }
 
-// existing finds the endpoint of an earlier ADD of the same container interface.
+// existing finds the endpoint of an earlier ADD of the same container interface. A pod's endpoint left by an
+// older sandbox of the same pod is not this attachment's: the new sandbox replaces it.
 func (p *plugin) existing(ctx context.Context, a attachment) (*current.Result, bool, error) {
-	r, err := p.ds.Get(ctx, endpointKind, api.DefaultNamespace, a.endpoint)
+	r, err := p.ds.Get(ctx, endpointKind, a.namespace, a.endpoint)
 	if errors.Is(err, datastore.ErrNotFound) {
 		return nil, false, nil
 	}
@@ -171,7 +203,12 @@ func (p *plugin) existing(ctx context.Context, a attachment) (*current.Result, b
 		return nil, false, fmt.Errorf("looking for an existing endpoint %s: %w", a.endpoint, err)
 	}
 	wep := r.(*api.WorkloadEndpoint)
-	if !slices.Contains(wep.Spec.Profiles, p.conf.Name) {
+	if a.pod != nil && !p.owns(a, wep) {
+		p.log.Info("Endpoint belongs to an older sandbox of the pod; replacing it", "endpoint", a.endpoint,
+			"oldContainerID", wep.Spec.ContainerID)
+		return nil, false, nil
+	}
+	if !p.owns(a, wep) {
 		return nil, true, fmt.Errorf("container %s interface %s is already attached to network(s) %s",
 			a.containerID, a.ifName, strings.Join(wep.Spec.Profiles, ","))
 	}
@@ -187,20 +224,36 @@ func (p *plugin) existing(ctx context.Context, a attachment) (*current.Result, b
 // assign takes the addresses; on any error nothing stays assigned to the handle.
 func (p *plugin) assign(ctx context.Context, a attachment) ([]net.IPNet, error) {
 	num4, num6 := p.conf.IPAM.Num4(), p.conf.IPAM.Num6()
-	p.log.Info(fmt.Sprintf("Calico CNI IPAM request count IPv4=%d IPv6=%d", num4, num6), "handle", a.handle)
+	attrs := map[string]string{
+		"node":        p.node,
+		"namespace":   a.namespace,
+		"containerID": a.containerID,
+		"timestamp":   time.Now().UTC().Format(time.RFC3339),
+	}
+	v4Pools, v6Pools := p.conf.IPAM.IPv4Pools, p.conf.IPAM.IPv6Pools
+	if a.pod != nil {
+		attrs["pod"] = a.pod.name
+		if len(a.pod.IPs) > 0 {
+			return p.assignRequested(ctx, a, attrs)
+		}
+		// The pod's pool annotations take the place of the network config's pools.
+		if len(a.pod.IPv4Pools) > 0 {
+			v4Pools = a.pod.IPv4Pools
+		}
+		if len(a.pod.IPv6Pools) > 0 {
+			v6Pools = a.pod.IPv6Pools
+		}
+	}
+	p.log.Info(fmt.Sprintf("Calico CNI IPAM request count IPv4=%d IPv6=%d", num4, num6), "handle", a.handle,
+		"ipv4Pools", v4Pools, "ipv6Pools", v6Pools)
 	v4, v6, err := p.ipam.AutoAssign(ctx, ipam.AssignArgs{
 		Num4:      num4,
 		Num6:      num6,
 		HandleID:  a.handle,
 		Host:      p.node,
-		IPv4Pools: p.conf.IPAM.IPv4Pools,
-		IPv6Pools: p.conf.IPAM.IPv6Pools,
-		Attrs: map[string]string{
-			"node":        p.node,
-			"namespace":   api.DefaultNamespace,
-			"containerID": a.containerID,
-			"timestamp":   time.Now().UTC().Format(time.RFC3339),
-		},
+		IPv4Pools: v4Pools,
+		IPv6Pools: v6Pools,
+		Attrs:     attrs,
 	})
 	if err == nil && (len(v4) < num4 || len(v6) < num6) {
 		err = fmt.Errorf("failed to request %d IPv4 and %d IPv6 addresses: IPAM allocated only %d and %d",
@@ -237,26 +290,55 @@ func (p *plugin) attach(ctx context.Context, a attachment, ips []net.IPNet) (*cu
 	if err := wep.Validate(); err != nil {
 		return nil, fmt.Errorf("building WorkloadEndpoint %s: %w", a.endpoint, err)
 	}
-	if _, err := p.ds.Create(ctx, wep); err != nil {
-		return nil, fmt.Errorf("writing WorkloadEndpoint %s: %w", a.endpoint, err)
+	if err := p.writeEndpoint(ctx, a, wep); err != nil {
+		return nil, err
 	}
-	p.log.Info("Calico CNI wrote endpoint", "endpoint", a.endpoint, "hostVeth", a.hostVeth, "ips", wep.Spec.IPNetworks)
+	p.log.Info("Calico CNI wrote endpoint", "endpoint", a.endpoint, "namespace", a.namespace, "hostVeth", a.hostVeth,
+		"ips", wep.Spec.IPNetworks)
 	if err := p.fail("endpoint"); err != nil {
 		return nil, err
 	}
-	if err := p.ensureProfile(ctx); err != nil {
+	if err := p.ensureProfiles(ctx, a); err != nil {
 		return nil, err
 	}
 	if err := p.fail("profile"); err != nil {
 		return nil, err
 	}
+	if a.pod != nil {
+		if err := p.annotatePod(ctx, a, wep.Spec.IPNetworks); err != nil {
+			return nil, err
+		}
+		if err := p.fail("annotate"); err != nil {
+			return nil, err
+		}
+	}
 	return resultFromEndpoint(wep, a.netns)
+}
+
+// writeEndpoint creates the endpoint. A pod's endpoint may already exist, left by an older sandbox of the same
+// pod whose DEL has not come: the new sandbox's endpoint replaces it.
+func (p *plugin) writeEndpoint(ctx context.Context, a attachment, wep *api.WorkloadEndpoint) error {
+	_, err := p.ds.Create(ctx, wep)
+	if errors.Is(err, datastore.ErrAlreadyExists) && a.pod != nil {
+		var old api.Resource
+		if old, err = p.ds.Get(ctx, endpointKind, a.namespace, a.endpoint); err == nil {
+			wep.ResourceVersion = old.GetObjectMeta().ResourceVersion
+			_, err = p.ds.Update(ctx, wep)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("writing WorkloadEndpoint %s/%s: %w", a.namespace, a.endpoint, err)
+	}
+	return nil
 }
 
 // endpointFor is the attachment's WorkloadEndpoint before it has addresses and a MAC.
 func (p *plugin) endpointFor(a attachment) *api.WorkloadEndpoint {
+	if a.pod != nil {
+		return p.podEndpoint(a)
+	}
 	wep := &api.WorkloadEndpoint{
-		ObjectMeta: api.ObjectMeta{Name: a.endpoint, Namespace: api.DefaultNamespace},
+		ObjectMeta: api.ObjectMeta{Name: a.endpoint, Namespace: a.namespace},
 		Spec: api.WorkloadEndpointSpec{
 			Orchestrator:  Orchestrator,
 			Workload:      a.containerID,
@@ -269,6 +351,14 @@ func (p *plugin) endpointFor(a attachment) *api.WorkloadEndpoint {
 	}
 	wep.Default()
 	return wep
+}
+
+// ensureProfiles creates the profiles the endpoint names if they are missing; an existing one is never changed.
+func (p *plugin) ensureProfiles(ctx context.Context, a attachment) error {
+	if a.pod != nil && p.conf.Policy.Type == PolicyK8s {
+		return p.ensurePodProfiles(ctx, a)
+	}
+	return p.ensureProfile(ctx)
 }
 
 // ensureProfile creates the network's profile if it is missing; an existing one is never changed.
@@ -295,8 +385,8 @@ func (p *plugin) undo(ctx context.Context, a attachment) error {
 	if err := removeHostVeth(a.hostVeth); err != nil {
 		errs = append(errs, err)
 	}
-	if _, err := p.ds.Delete(ctx, endpointKind, api.DefaultNamespace, a.endpoint, ""); err != nil && !errors.Is(err, datastore.ErrNotFound) {
-		errs = append(errs, fmt.Errorf("deleting endpoint %s: %w", a.endpoint, err))
+	if err := p.deleteEndpoint(ctx, a); err != nil {
+		errs = append(errs, err)
 	}
 	if err := p.release(ctx, a.handle); err != nil {
 		errs = append(errs, err)
@@ -324,13 +414,25 @@ func (p *plugin) del(ctx context.Context, args *skel.CmdArgs) error {
 	if err := p.checkReady(ctx); err != nil {
 		return err
 	}
-	a := p.attachment(args)
-	var errs []error
-	if err := removeHostVeth(a.hostVeth); err != nil {
-		errs = append(errs, err)
+	a, err := p.attachment(args)
+	if err != nil {
+		return err
 	}
-	if err := p.deleteEndpoint(ctx, a); err != nil {
+	var errs []error
+	stale, err := p.staleSandbox(ctx, a)
+	switch {
+	case err != nil:
 		errs = append(errs, err)
+	case stale:
+		// The pod's endpoint and host veth (named after the pod, not the sandbox) are a newer sandbox's now: only
+		// this sandbox's addresses are its to give back.
+	default:
+		if err := removeHostVeth(a.hostVeth); err != nil {
+			errs = append(errs, err)
+		}
+		if err := p.deleteEndpoint(ctx, a); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := p.release(ctx, a.handle); err != nil {
 		errs = append(errs, err)
@@ -338,9 +440,29 @@ func (p *plugin) del(ctx context.Context, args *skel.CmdArgs) error {
 	return errors.Join(errs...)
 }
 
-// deleteEndpoint deletes the attachment's endpoint unless it belongs to another network.
+// staleSandbox reports whether a pod's endpoint belongs to another (newer) sandbox than the one being deleted.
+func (p *plugin) staleSandbox(ctx context.Context, a attachment) (bool, error) {
+	if a.pod == nil {
+		return false, nil
+	}
+	r, err := p.ds.Get(ctx, endpointKind, a.namespace, a.endpoint)
+	if errors.Is(err, datastore.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading endpoint %s/%s: %w", a.namespace, a.endpoint, err)
+	}
+	if wep := r.(*api.WorkloadEndpoint); !p.owns(a, wep) {
+		p.log.Info("DEL of an old sandbox: the endpoint belongs to a newer one; leaving it and its veth",
+			"endpoint", a.endpoint, "endpointContainerID", wep.Spec.ContainerID)
+		return true, nil
+	}
+	return false, nil
+}
+
+// deleteEndpoint deletes the attachment's endpoint unless it belongs to another network or sandbox.
 func (p *plugin) deleteEndpoint(ctx context.Context, a attachment) error {
-	r, err := p.ds.Get(ctx, endpointKind, api.DefaultNamespace, a.endpoint)
+	r, err := p.ds.Get(ctx, endpointKind, a.namespace, a.endpoint)
 	if errors.Is(err, datastore.ErrNotFound) {
 		p.log.Info("Endpoint object does not exist, no need to clean up.", "endpoint", a.endpoint)
 		return nil
@@ -348,11 +470,11 @@ func (p *plugin) deleteEndpoint(ctx context.Context, a attachment) error {
 	if err != nil {
 		return fmt.Errorf("reading endpoint %s: %w", a.endpoint, err)
 	}
-	if !slices.Contains(r.(*api.WorkloadEndpoint).Spec.Profiles, p.conf.Name) {
-		p.log.Warn("Endpoint belongs to another network; leaving it", "endpoint", a.endpoint)
+	if !p.owns(a, r.(*api.WorkloadEndpoint)) {
+		p.log.Warn("Endpoint belongs to another network or sandbox; leaving it", "endpoint", a.endpoint)
 		return nil
 	}
-	_, err = p.ds.Delete(ctx, endpointKind, api.DefaultNamespace, a.endpoint, r.GetObjectMeta().ResourceVersion)
+	_, err = p.ds.Delete(ctx, endpointKind, a.namespace, a.endpoint, r.GetObjectMeta().ResourceVersion)
 	if err != nil && !errors.Is(err, datastore.ErrNotFound) {
 		return fmt.Errorf("deleting endpoint %s: %w", a.endpoint, err)
 	}
@@ -363,13 +485,19 @@ func (p *plugin) deleteEndpoint(ctx context.Context, a attachment) error {
 // check verifies that the endpoint exists, that its addresses are still assigned to the handle and match the
 // previous result, and that the veth, addresses and routes are in place.
 func (p *plugin) check(ctx context.Context, args *skel.CmdArgs) error {
-	a := p.attachment(args)
-	r, err := p.ds.Get(ctx, endpointKind, api.DefaultNamespace, a.endpoint)
+	a, err := p.attachment(args)
+	if err != nil {
+		return err
+	}
+	r, err := p.ds.Get(ctx, endpointKind, a.namespace, a.endpoint)
 	if err != nil {
 		return fmt.Errorf("endpoint %s: %w", a.endpoint, err)
 	}
 	wep := r.(*api.WorkloadEndpoint)
-	if !slices.Contains(wep.Spec.Profiles, p.conf.Name) {
+	if !p.owns(a, wep) {
+		if a.pod != nil {
+			return fmt.Errorf("endpoint %s/%s belongs to container %s, not %s", a.namespace, a.endpoint, wep.Spec.ContainerID, a.containerID)
+		}
 		return fmt.Errorf("endpoint %s does not belong to network %s (profiles %v)", a.endpoint, p.conf.Name, wep.Spec.Profiles)
 	}
 	if wep.Spec.InterfaceName != a.hostVeth {
