@@ -8,7 +8,7 @@ LDFLAGS  := -X github.com/calico-l3/calico/calicoctl.Version=$(VERSION) -X githu
             -X github.com/calico-l3/calico/calicoctl.BuildDate=$(DATE) -X github.com/calico-l3/calico/node.Version=$(VERSION)
 export PATH := $(PATH):$(GOBIN):/usr/sbin:/sbin
 
-.PHONY: all build deps test unit bench lint demo demo-clean image clean
+.PHONY: all build deps kube test unit bench lint demo demo-clean image clean
 
 all: build
 
@@ -19,8 +19,13 @@ build:
 deps:
 	@tests/install-deps.sh
 
+# kube-apiserver and kubectl for the Kubernetes tests (internal/kubetest), built from source once into
+# ~/.cache/calico-l3/kube-<version> (the version is the one tests/kubebuild/go.mod pins); later runs return at once.
+kube:
+	@tests/kubebuild/build.sh >/dev/null
+
 # Every test: unit tests, tests against private etcd servers, and (as root) tests in network namespaces.
-test: deps build
+test: deps build kube
 	$(GO) test -count=1 -timeout 30m ./...
 
 # Fast tests of pure logic only (no etcd, no root).
@@ -33,7 +38,7 @@ unit:
 BENCH_SYSTEM := ./felix ./felix/dataplane ./confd/calico ./cni ./tests/e2e
 BENCH_PURE   := ./selector ./confd ./felix/calc ./ipam
 
-bench: deps build
+bench: deps build kube
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m $(BENCH_SYSTEM) | tee bin/bench.txt
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 1 -timeout 60m $(BENCH_PURE) | tee -a bin/bench.txt
 	$(GO) run ./tests/benchreport -json bin/bench.json bin/bench.txt
@@ -56,5 +61,7 @@ demo-clean:
 image:
 	@GO='$(GO)' LDFLAGS='$(LDFLAGS)' image/build.sh
 
+# Leaves the Kubernetes binaries `make kube` built (about 15 minutes on 2 cores) in ~/.cache/calico-l3; remove that
+# directory to rebuild them.
 clean:
 	rm -rf bin
