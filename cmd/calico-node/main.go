@@ -1,5 +1,6 @@
 // Command calico-node is the node agent: one binary whose flag chooses the component to run
-// (-startup once before the daemons, -confd, -felix), as runit starts them in the calico/node image.
+// (-startup once before the daemons, -confd, -felix), as runit starts them in the calico/node image, or
+// -install-cni, the install-cni container of the calico-node DaemonSet on Kubernetes.
 package main
 
 import (
@@ -14,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/calico-l3/calico/datastore"
+	"github.com/calico-l3/calico/k8s/installcni"
 	"github.com/calico-l3/calico/node"
 )
 
@@ -24,7 +26,7 @@ func main() {
 }
 
 // modes are the components; exactly one is chosen per run.
-var modes = []string{"startup", "confd", "felix", "allocate-tunnel-addrs", "v"}
+var modes = []string{"startup", "confd", "felix", "allocate-tunnel-addrs", "install-cni", "v"}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	fs := flag.NewFlagSet("calico-node", flag.ContinueOnError)
@@ -34,6 +36,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	chosen["confd"] = fs.Bool("confd", false, "run confd: render BIRD's configuration from the datastore and reload BIRD")
 	chosen["felix"] = fs.Bool("felix", false, "run felix: program routes, interfaces, iptables and ipsets from the datastore")
 	chosen["allocate-tunnel-addrs"] = fs.Bool("allocate-tunnel-addrs", false, "give this node an IPIP tunnel address from an IPIP pool, or take it back when none needs it")
+	chosen["install-cni"] = fs.Bool("install-cni", false, "install the CNI plugin, its network config and calico-kubeconfig on the host and keep them current (the install-cni container)")
 	chosen["v"] = fs.Bool("v", false, "print the version and exit")
 	confdOpts := confdFlags(fs, getenv)
 	if err := fs.Parse(args); err != nil {
@@ -47,7 +50,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	switch {
 	case len(picked) == 0:
-		fmt.Fprintln(stderr, "calico-node: choose one of -startup, -confd, -felix, -allocate-tunnel-addrs, -v")
+		fmt.Fprintln(stderr, "calico-node: choose one of -startup, -confd, -felix, -allocate-tunnel-addrs, -install-cni, -v")
 		fs.Usage()
 		return 2
 	case len(picked) > 1:
@@ -66,6 +69,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return runFelix(ctx, stdout, getenv)
 	case "-allocate-tunnel-addrs":
 		return runAllocateTunnelAddrs(ctx, stdout, getenv)
+	case "-install-cni":
+		return installcni.Main(ctx, logger(stdout, "info"), getenv)
 	}
 	return 2
 }
