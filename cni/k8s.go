@@ -251,7 +251,9 @@ func (p *plugin) annotatePod(ctx context.Context, a attachment, ips []string) er
 	if err != nil {
 		return err
 	}
-	_, err = k.CoreV1().Pods(a.namespace).Patch(ctx, a.pod.name, k8stypes.StrategicMergePatchType, patch, metav1.PatchOptions{})
+	// Through the status subresource, as Calico does: the plugin's credentials then need only pods/status patch,
+	// which cannot change a pod's spec.
+	_, err = k.CoreV1().Pods(a.namespace).Patch(ctx, a.pod.name, k8stypes.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status")
 	if err != nil {
 		return kubeError(fmt.Sprintf("writing the addresses to pod %s/%s", a.namespace, a.pod.name), err)
 	}
