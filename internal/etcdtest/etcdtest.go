@@ -100,7 +100,7 @@ func (s *Server) Restart() {
 	// Die with the test binary even if it is killed before cleanup runs. The kernel sends the death signal when
 	// the *thread* that started the child exits, so start it from a thread that lives as long as the process.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := startOnLongLivedThread(cmd); err != nil {
+	if err := StartOnLongLivedThread(cmd); err != nil {
 		s.t.Fatalf("starting etcd: %v", err)
 	}
 	s.cmd = cmd
@@ -131,7 +131,10 @@ func init() {
 	}()
 }
 
-func startOnLongLivedThread(cmd *exec.Cmd) error {
+// StartOnLongLivedThread starts cmd from a thread that never exits, so a Pdeathsig set on it fires only when the
+// test process dies (the kernel sends it when the starting thread exits). Other harnesses start their servers
+// with it too.
+func StartOnLongLivedThread(cmd *exec.Cmd) error {
 	done := make(chan error)
 	spawnRequests <- func() { done <- cmd.Start() }
 	return <-done

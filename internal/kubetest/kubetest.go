@@ -168,7 +168,7 @@ func (s *Server) run(t testing.TB, args []string) {
 	// Die with the test binary even if it is killed before cleanup runs (see etcdtest for why the thread matters).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	started := time.Now()
-	if err := startOnLongLivedThread(cmd); err != nil {
+	if err := etcdtest.StartOnLongLivedThread(cmd); err != nil {
 		t.Fatalf("kubetest: starting kube-apiserver: %v", err)
 	}
 	exited := make(chan struct{})
@@ -500,25 +500,6 @@ func serial() *big.Int {
 		panic(fmt.Sprintf("crypto/rand failed: %v", err)) // never happens on Linux
 	}
 	return n
-}
-
-var spawnRequests = make(chan func())
-
-func init() {
-	go func() {
-		runtime.LockOSThread() // never unlocked: this thread lives until the process ends
-		for f := range spawnRequests {
-			f()
-		}
-	}()
-}
-
-// startOnLongLivedThread starts cmd from a thread that never exits, so Pdeathsig fires only when the test
-// process dies (the kernel sends it when the starting thread exits).
-func startOnLongLivedThread(cmd *exec.Cmd) error {
-	done := make(chan error)
-	spawnRequests <- func() { done <- cmd.Start() }
-	return <-done
 }
 
 func freePort(t testing.TB, host string) int {

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,13 +107,7 @@ func addKubePod(t *testing.T, c *harness.Cluster, s *kubetest.Server, h *kubeHos
 	if err != nil {
 		t.Fatalf("cnitool add %s/%s on %s: %v\n%s\n%s", ns, name, h.n.h.Name, err, out, tail(filepath.Join(h.n.h.Dir, "cni.log")))
 	}
-	var res struct {
-		IPs []struct{ Address string } `json:"ips"`
-	}
-	if err := json.Unmarshal(out, &res); err != nil || len(res.IPs) == 0 {
-		t.Fatalf("cnitool result: %v\n%s", err, out)
-	}
-	p.ip = strings.Split(res.IPs[0].Address, "/")[0]
+	p.ip = firstAddress(t, out)
 	return p
 }
 

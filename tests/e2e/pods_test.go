@@ -51,14 +51,20 @@ func addPod(t testing.TB, c *harness.Cluster, n *node, name string) *pod {
 	if err != nil {
 		t.Fatalf("cnitool add %s on %s: %v\n%s", name, n.h.Name, err, out)
 	}
+	p.ip = firstAddress(t, out)
+	return p
+}
+
+// firstAddress is the first address of a CNI result, without its prefix length.
+func firstAddress(t testing.TB, result []byte) string {
+	t.Helper()
 	var res struct {
 		IPs []struct{ Address string } `json:"ips"`
 	}
-	if err := json.Unmarshal(out, &res); err != nil || len(res.IPs) == 0 {
-		t.Fatalf("cnitool result: %v\n%s", err, out)
+	if err := json.Unmarshal(result, &res); err != nil || len(res.IPs) == 0 {
+		t.Fatalf("cnitool result: %v\n%s", err, result)
 	}
-	p.ip = strings.Split(res.IPs[0].Address, "/")[0]
-	return p
+	return strings.Split(res.IPs[0].Address, "/")[0]
 }
 
 func (p *pod) run(args ...string) (string, error) {
