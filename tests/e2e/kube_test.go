@@ -142,6 +142,12 @@ spec: {cidr: 192.168.0.0/16, blockSize: 26, ipipMode: Never, natOutgoing: true}
 		}
 	}
 
+	// calico-kube-controllers.yaml is applied once its binary ships; the API server must accept it already.
+	if out, err := s.Kubectl(t, "apply", "--dry-run=server", "-f", filepath.Join(repoRoot, "manifests", "calico-kube-controllers.yaml")); err != nil ||
+		!strings.Contains(out, "deployment.apps/calico-kube-controllers created (server dry run)") {
+		t.Errorf("kubectl apply --dry-run=server -f calico-kube-controllers.yaml: %v\n%s", err, out)
+	}
+
 	var hosts []*kubeHost
 	for _, n := range nodes {
 		h := installCNI(t, s, n)
