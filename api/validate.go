@@ -333,10 +333,21 @@ func (p *Profile) Validate() error {
 	return e.err()
 }
 
-// Validate checks a NetworkPolicy: name, selector, types and rules.
+// KubernetesPolicyPrefix begins the name of every NetworkPolicy translated from a Kubernetes NetworkPolicy
+// ("knp.default.<kubernetes name>", as Calico names them); the rest is the Kubernetes name, a DNS subdomain.
+const KubernetesPolicyPrefix = "knp.default."
+
+// Validate checks a NetworkPolicy: name, selector, types and rules. Names are DNS labels, except those of
+// policies translated from Kubernetes, whose Kubernetes part may hold dots.
 func (p *NetworkPolicy) Validate() error {
 	var e errs
-	e.namespaced(&p.ObjectMeta, dns1123Label, labelRule)
+	if k8sName, ok := strings.CutPrefix(p.Name, KubernetesPolicyPrefix); ok {
+		meta := p.ObjectMeta
+		meta.Name = k8sName
+		e.namespaced(&meta, dns1123Subdomain, "a NetworkPolicy named "+KubernetesPolicyPrefix+"<name> needs a Kubernetes name after the prefix: "+subdomainRule)
+	} else {
+		e.namespaced(&p.ObjectMeta, dns1123Label, labelRule)
+	}
 	e.policy(p.Spec.Selector, p.Spec.Types, p.Spec.Ingress, p.Spec.Egress)
 	return e.err()
 }

@@ -695,3 +695,29 @@ func TestValidationErrorIsAValidationError(t *testing.T) {
 		t.Fatalf("expected errors on spec.cidr then spec.blockSize, got %#v", ve)
 	}
 }
+
+func TestKubernetesPolicyNamesMayHoldDotsAfterThePrefix(t *testing.T) {
+	for _, tc := range []struct {
+		name, policy, wantErr string
+	}{
+		{"a translated policy with a dotted Kubernetes name is accepted", "knp.default.allow.dns", ""},
+		{"a translated policy with an upper-case Kubernetes name is refused", "knp.default.Allow", "needs a Kubernetes name after the prefix"},
+		{"the prefix alone is refused", "knp.default.", "name is required"},
+		{"another dotted name is still refused", "knp.other.allow", "lower case alphanumeric characters or '-'"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &NetworkPolicy{ObjectMeta: ObjectMeta{Name: tc.policy, Namespace: "prod"}}
+			p.Default()
+			err := p.Validate()
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("want %s accepted, got %v", tc.policy, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("want an error containing %q for %s, got %v", tc.wantErr, tc.policy, err)
+			}
+		})
+	}
+}
