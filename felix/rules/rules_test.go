@@ -374,3 +374,34 @@ func equalRules(a, b []desired.Rule) bool {
 	}
 	return true
 }
+
+func TestANamespaceSelectorMatchesTheNamespaceLabelsAMemberInherits(t *testing.T) {
+	ns, err := selector.Parse("team == 'db'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, _ := selector.Parse("all()")
+	set := SelectorSet{Selector: all, NamespaceSelector: ns}
+	byName, _ := selector.Parse("projectcalico.org/name == 'prod'")
+	named := SelectorSet{Selector: all, NamespaceSelector: byName}
+	for _, tc := range []struct {
+		name      string
+		set       SelectorSet
+		labels    map[string]string
+		namespace string
+		want      bool
+	}{
+		{"a member whose namespace profile applied pcns.team=db matches", set, map[string]string{"pcns.team": "db"}, "prod", true},
+		{"a member of a namespace labelled otherwise does not", set, map[string]string{"pcns.team": "web"}, "prod", false},
+		{"a member's own team label is not its namespace's", set, map[string]string{"team": "db"}, "prod", false},
+		{"a member without a namespace never matches", set, map[string]string{"pcns.team": "db"}, "", false},
+		{"the namespace's name matches without any inherited label", named, nil, "prod", true},
+		{"an inherited name label cannot override the namespace's own", named, map[string]string{"pcns.projectcalico.org/name": "prod"}, "dev", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.set.Contains(tc.labels, tc.namespace); got != tc.want {
+				t.Errorf("Contains(%v, %q) = %v, want %v", tc.labels, tc.namespace, got, tc.want)
+			}
+		})
+	}
+}

@@ -6,15 +6,19 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/calico-l3/calico/api"
 	"github.com/calico-l3/calico/felix/desired"
 	"github.com/calico-l3/calico/selector"
 )
 
-// LabelNamespaceName is the label a namespace carries with its own name. Outside Kubernetes there are no
-// Namespace resources, so this is the only label a namespaceSelector can match.
+// LabelNamespaceName is the label a namespace carries with its own name; outside Kubernetes it is the only one.
 const LabelNamespaceName = "projectcalico.org/name"
+
+// NamespaceLabelPrefix marks the labels an endpoint inherits from its namespace: profile kns.<ns> applies each
+// namespace label k=v as pcns.k=v (as in Calico), and a namespaceSelector is evaluated against them.
+const NamespaceLabelPrefix = "pcns."
 
 // maxIPSetName is the longest name ipset accepts.
 const maxIPSetName = 31
@@ -27,7 +31,7 @@ type SelectorSet struct {
 	Name     string            // the ipset name, e.g. "cali40s:5y5I3VdRZfDU01O--xXAPx2" (IPv6: "cali60s:…")
 	Selector selector.Selector // over the member's labels (own, profiles', namespace)
 	// NamespaceSelector, when set, also requires the member's namespace to match it; the namespace's labels are
-	// NamespaceLabels(ns). Members without a namespace (GlobalNetworkSets) then never match.
+	// NamespaceLabels(ns, member labels). Members without a namespace (GlobalNetworkSets) then never match.
 	NamespaceSelector selector.Selector
 	// NamedPort is the port of a named-port set ("n:<hash>" sets); the zero value for a selector set.
 	NamedPort NamedPort
@@ -54,15 +58,24 @@ func (p NamedPort) Member(addr netip.Addr, port uint16) string {
 
 // Contains says whether a member with these labels, in this namespace ("" for none), belongs to the set.
 func (s SelectorSet) Contains(labels map[string]string, namespace string) bool {
-	if s.NamespaceSelector != nil && (namespace == "" || !s.NamespaceSelector.Evaluate(NamespaceLabels(namespace))) {
+	if s.NamespaceSelector != nil && (namespace == "" || !s.NamespaceSelector.Evaluate(NamespaceLabels(namespace, labels))) {
 		return false
 	}
 	return s.Selector.Evaluate(labels)
 }
 
-// NamespaceLabels are the labels a namespaceSelector is evaluated against.
-func NamespaceLabels(namespace string) map[string]string {
-	return map[string]string{LabelNamespaceName: namespace}
+// NamespaceLabels are the labels a namespaceSelector is evaluated against for a member in namespace: the
+// namespace labels the member inherited (its pcns.-prefixed labels, without the prefix) and the namespace's name,
+// which always wins. Outside Kubernetes, where no profile applies pcns. labels, only the name is there.
+func NamespaceLabels(namespace string, labels map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range labels {
+		if rest, ok := strings.CutPrefix(k, NamespaceLabelPrefix); ok {
+			out[rest] = v
+		}
+	}
+	out[LabelNamespaceName] = namespace
+	return out
 }
 
 // entitySets returns the ipsets an entity's selector and notSelector match on (nil when there is none), named for
