@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,10 +10,12 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/calico-l3/calico/internal/kubetest"
 	"github.com/calico-l3/calico/k8s/conversion"
+	"github.com/calico-l3/calico/k8s/policy"
 	"github.com/calico-l3/calico/tests/harness"
 )
 
@@ -164,8 +167,20 @@ spec: {cidr: 192.168.0.0/16, blockSize: 26, ipipMode: Never, natOutgoing: true}
 		}
 		hosts = append(hosts, h)
 	}
-	if _, err := s.Client.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{
-		ObjectMeta: metav1.ObjectMeta{Name: "prod", Labels: map[string]string{"team": "db"}}}, metav1.CreateOptions{}); err != nil {
+	for _, ns := range []*corev1.Namespace{
+		{ObjectMeta: metav1.ObjectMeta{Name: "prod", Labels: map[string]string{"team": "db"}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "other"}},
+	} {
+		if _, err := s.Client.CoreV1().Namespaces().Create(context.Background(), ns, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	def, err := s.Client.CoreV1().Namespaces().Get(context.Background(), "default", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	def.Labels["team"] = "frontend"
+	if _, err := s.Client.CoreV1().Namespaces().Update(context.Background(), def, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// Two namespaces on two hosts; the plugin reads each pod with the calico-node token install-cni wrote.
@@ -205,6 +220,36 @@ spec: {cidr: 192.168.0.0/16, blockSize: 26, ipipMode: Never, natOutgoing: true}
 	if !strings.Contains(rules, "cali-pri-kns.default") {
 		t.Errorf("host1's iptables do not carry the namespace's profile chain cali-pri-kns.default:\n%s", rules)
 	}
+
+	// A Kubernetes NetworkPolicy in prod allowing ingress only from namespaces labelled team=frontend, translated
+	// as calico-kube-controllers will write it: net-test (default, team=frontend) still reaches db-0, a pod of
+	// namespace other does not. The namespace labels reach felix through the kns. profiles (pcns.team).
+	other := addKubePod(t, c, s, hosts[0], "other", "stranger", nil)
+	waitUntil(t, 30*time.Second, "stranger (namespace other) pings db-0 before any policy", func() (bool, string) {
+		return other.canPing(b.ip), ""
+	})
+	knp, err := policy.Translate(&networkingv1.NetworkPolicy{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "prod", Name: "from-frontend"},
+		Spec: networkingv1.NetworkPolicySpec{
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+			Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{
+				NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "frontend"}}}}}},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := json.Marshal(knp)
+	if out, err := calicoctl(t, c, c.Hosts[0], string(doc), "apply", "-f", "-"); err != nil {
+		t.Fatalf("calicoctl apply of the translated policy: %v\n%s\n%s", err, out, doc)
+	}
+	waitUntil(t, 30*time.Second, "the policy stops stranger (namespace other) reaching db-0", func() (bool, string) {
+		return !other.canPing(b.ip), ""
+	})
+	if !a.canPing(b.ip) {
+		t.Errorf("net-test (namespace default, team=frontend) no longer reaches db-0 under %s", knp.Name)
+	}
+
 	out, err = calicoctl(t, c, c.Hosts[0], "", "ipam", "check")
 	if err != nil {
 		t.Errorf("calicoctl ipam check: %v\n%s", err, out)
