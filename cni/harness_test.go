@@ -280,11 +280,13 @@ func (e *env) mustCNITool(command, network string, p *pod, ifName string) string
 }
 
 // execPlugin runs the plugin binary the way a runtime does; a failure returns the CNI error JSON it printed.
-func (e *env) execPlugin(binary, command string, conf []byte, containerID, netnsPath, ifName string) (stdout, stderr string, cniErr *types.Error) {
+// extraEnv (e.g. CNI_ARGS) is added to the runtime's variables.
+func (e *env) execPlugin(binary, command string, conf []byte, containerID, netnsPath, ifName string, extraEnv ...string) (stdout, stderr string, cniErr *types.Error) {
 	e.t.Helper()
 	cmd := exec.Command(filepath.Join(e.binDir, binary))
 	cmd.Env = append(os.Environ(), "CNI_COMMAND="+command, "CNI_CONTAINERID="+containerID, "CNI_NETNS="+netnsPath,
 		"CNI_IFNAME="+ifName, "CNI_PATH="+e.binDir)
+	cmd.Env = append(cmd.Env, extraEnv...)
 	cmd.Stdin = bytes.NewReader(conf)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut

@@ -3,7 +3,6 @@ package cni
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -17,7 +16,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/calico-l3/calico/api"
-	"github.com/calico-l3/calico/datastore"
 	"github.com/calico-l3/calico/k8s/conversion"
 	"github.com/calico-l3/calico/k8s/kubeclient"
 )
@@ -187,49 +185,24 @@ func (p *plugin) ensurePodProfiles(ctx context.Context, a attachment) error {
 	if err != nil {
 		return err
 	}
-	want := []struct {
-		name  string
-		build func() (*api.Profile, error)
-	}{{conversion.NamespaceProfileName(pod.Namespace), func() (*api.Profile, error) {
+	err = p.createProfileIfMissing(ctx, conversion.NamespaceProfileName(pod.Namespace), func() (*api.Profile, error) {
 		ns, err := k.CoreV1().Namespaces().Get(ctx, pod.Namespace, metav1.GetOptions{})
 		if err != nil {
 			return nil, kubeError("reading namespace "+pod.Namespace, err)
 		}
 		return conversion.NamespaceProfile(ns), nil
-	}}}
-	if sa := pod.Spec.ServiceAccountName; sa != "" {
-		want = append(want, struct {
-			name  string
-			build func() (*api.Profile, error)
-		}{conversion.ServiceAccountProfileName(pod.Namespace, sa), func() (*api.Profile, error) {
-			obj, err := k.CoreV1().ServiceAccounts(pod.Namespace).Get(ctx, sa, metav1.GetOptions{})
-			if err != nil {
-				return nil, kubeError(fmt.Sprintf("reading service account %s/%s", pod.Namespace, sa), err)
-			}
-			return conversion.ServiceAccountProfile(obj), nil
-		}})
+	})
+	sa := pod.Spec.ServiceAccountName
+	if err != nil || sa == "" {
+		return err
 	}
-	for _, w := range want {
-		_, err := p.ds.Get(ctx, api.KindOf(&api.Profile{}), "", w.name)
-		if err == nil {
-			continue
-		}
-		if !errors.Is(err, datastore.ErrNotFound) {
-			return fmt.Errorf("reading profile %s: %w", w.name, err)
-		}
-		prof, err := w.build()
+	return p.createProfileIfMissing(ctx, conversion.ServiceAccountProfileName(pod.Namespace, sa), func() (*api.Profile, error) {
+		obj, err := k.CoreV1().ServiceAccounts(pod.Namespace).Get(ctx, sa, metav1.GetOptions{})
 		if err != nil {
-			return err
+			return nil, kubeError(fmt.Sprintf("reading service account %s/%s", pod.Namespace, sa), err)
 		}
-		if err := prof.Validate(); err != nil {
-			return fmt.Errorf("building profile %s: %w", w.name, err)
-		}
-		p.log.Info("Calico CNI creating profile: " + w.name)
-		if _, err := p.ds.Create(ctx, prof); err != nil && !errors.Is(err, datastore.ErrAlreadyExists) {
-			return fmt.Errorf("creating profile %s: %w", w.name, err)
-		}
-	}
-	return nil
+		return conversion.ServiceAccountProfile(obj), nil
+	})
 }
 
 // annotatePod records the pod's addresses and sandbox on the pod: cni.projectcalico.org/podIP (the first),

@@ -1,13 +1,8 @@
 package cni
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -80,21 +75,8 @@ func (k *kenv) getPod(ns, name string) *corev1.Pod {
 // execPod runs the plugin with kubelet's CNI_ARGS for a pod.
 func (k *kenv) execPod(command string, conf []byte, containerID string, p *pod, podNS, podName string) (string, string, *types.Error) {
 	k.t.Helper()
-	cmd := exec.Command(filepath.Join(k.binDir, "calico"))
-	cmd.Env = append(os.Environ(), "CNI_COMMAND="+command, "CNI_CONTAINERID="+containerID, "CNI_NETNS="+p.path,
-		"CNI_IFNAME=eth0", "CNI_PATH="+k.binDir,
+	return k.execPlugin("calico", command, conf, containerID, p.path, "eth0",
 		"CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE="+podNS+";K8S_POD_NAME="+podName+";K8S_POD_INFRA_CONTAINER_ID="+containerID)
-	cmd.Stdin = bytes.NewReader(conf)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
-		cniErr := &types.Error{}
-		if jerr := json.Unmarshal(out.Bytes(), cniErr); jerr != nil {
-			k.t.Fatalf("calico %s failed without CNI error JSON (%v)\nstdout: %s\nstderr: %s", command, jerr, out.String(), errOut.String())
-		}
-		return out.String(), errOut.String(), cniErr
-	}
-	return out.String(), errOut.String(), nil
 }
 
 func (k *kenv) mustExecPod(command string, conf []byte, containerID string, p *pod, podNS, podName string) string {

@@ -1,11 +1,8 @@
 package cni
 
 import (
-	"crypto/sha1"
-	"encoding/hex"
-	"strings"
-
 	"github.com/calico-l3/calico/api"
+	"github.com/calico-l3/calico/k8s/conversion"
 )
 
 // Orchestrator is what the plugin records as the endpoints' orchestrator.
@@ -36,21 +33,14 @@ func WorkloadID(network, containerID, ifName string) string {
 	return network + "." + containerID + "." + ifName
 }
 
-// HostVethName is "cali" and the first 11 hex digits of sha1(workload id): always 15 characters, the kernel's
-// limit, and always a valid interface name whatever the container ID looks like.
-func HostVethName(workloadID string) string {
-	sum := sha1.Sum([]byte(workloadID))
-	return "cali" + hex.EncodeToString(sum[:])[:11]
-}
+// HostVethName is "cali" and the first 11 hex digits of sha1(workload id) (conversion.VethName): always 15
+// characters, the kernel's limit, and always a valid interface name whatever the container ID looks like.
+func HostVethName(workloadID string) string { return conversion.VethName(workloadID) }
 
 // EndpointName is the WorkloadEndpoint name Calico gives a CNI workload: node, "cni", container ID and interface,
 // each with '-' doubled, joined by '-' ("host-1", "abc", "eth0" → "host--1-cni-abc-eth0").
 func EndpointName(node, containerID, ifName string) string {
-	parts := []string{node, Orchestrator, containerID, ifName}
-	for i, p := range parts {
-		parts[i] = strings.ReplaceAll(p, "-", "--")
-	}
-	return strings.Join(parts, "-")
+	return conversion.JoinEscaped(node, Orchestrator, containerID, ifName)
 }
 
 // DefaultProfile is the Profile created for a network the first time a workload joins it: endpoints on the

@@ -363,17 +363,29 @@ func (p *plugin) ensureProfiles(ctx context.Context, a attachment) error {
 
 // ensureProfile creates the network's profile if it is missing; an existing one is never changed.
 func (p *plugin) ensureProfile(ctx context.Context) error {
-	_, err := p.ds.Get(ctx, api.KindOf(&api.Profile{}), "", p.conf.Name)
+	return p.createProfileIfMissing(ctx, p.conf.Name, func() (*api.Profile, error) { return DefaultProfile(p.conf.Name), nil })
+}
+
+// createProfileIfMissing creates profile name from build when the datastore has none; build runs only then.
+// A profile created meanwhile by someone else is fine.
+func (p *plugin) createProfileIfMissing(ctx context.Context, name string, build func() (*api.Profile, error)) error {
+	_, err := p.ds.Get(ctx, api.KindOf(&api.Profile{}), "", name)
 	if err == nil {
 		return nil
 	}
 	if !errors.Is(err, datastore.ErrNotFound) {
-		return fmt.Errorf("reading profile %s: %w", p.conf.Name, err)
+		return fmt.Errorf("reading profile %s: %w", name, err)
 	}
-	p.log.Info("Calico CNI creating profile: " + p.conf.Name)
-	_, err = p.ds.Create(ctx, DefaultProfile(p.conf.Name))
-	if err != nil && !errors.Is(err, datastore.ErrAlreadyExists) {
-		return fmt.Errorf("creating profile %s: %w", p.conf.Name, err)
+	prof, err := build()
+	if err != nil {
+		return err
+	}
+	if err := prof.Validate(); err != nil {
+		return fmt.Errorf("building profile %s: %w", name, err)
+	}
+	p.log.Info("Calico CNI creating profile: " + name)
+	if _, err := p.ds.Create(ctx, prof); err != nil && !errors.Is(err, datastore.ErrAlreadyExists) {
+		return fmt.Errorf("creating profile %s: %w", name, err)
 	}
 	return nil
 }

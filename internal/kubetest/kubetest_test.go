@@ -17,8 +17,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/calico-l3/calico/k8s/kubeclient"
 )
 
 // One server for every subtest: each start costs a few seconds and the subtests use separate namespaces.
@@ -60,13 +60,9 @@ func TestServer(t *testing.T) {
 		const ns, sa = "rbac-test", "reader"
 		s.EnsureServiceAccount(t, ns, sa)
 		token := s.Token(t, ns, sa, time.Hour)
-		cfg, err := clientcmd.BuildConfigFromFlags("", s.KubeconfigForToken(t, token))
+		client, err := kubeclient.New(s.KubeconfigForToken(t, token), 0)
 		if err != nil {
 			t.Fatalf("loading the token kubeconfig: %v", err)
-		}
-		client, err := kubernetes.NewForConfig(cfg)
-		if err != nil {
-			t.Fatal(err)
 		}
 		getPods := func() error {
 			_, err := client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
@@ -158,13 +154,9 @@ func TestServerOnOtherAddress(t *testing.T) {
 		t.Fatalf("URL %s, Host %s; want https://127.0.0.2:%s, 127.0.0.2", s.URL, s.Host, s.Port)
 	}
 	token := s.Token(t, "default", "default", 0)
-	cfg, err := clientcmd.BuildConfigFromFlags("", s.KubeconfigForToken(t, token))
+	client, err := kubeclient.New(s.KubeconfigForToken(t, token), 0)
 	if err != nil {
 		t.Fatalf("loading the token kubeconfig: %v", err)
-	}
-	client, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
 	}
 	// Any authenticated user may read the version; what matters is that TLS verified against 127.0.0.2.
 	if _, err := client.Discovery().ServerVersion(); err != nil {

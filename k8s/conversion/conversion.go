@@ -51,17 +51,29 @@ const (
 // EndpointName is the WorkloadEndpoint name of a pod's interface: node, "k8s", pod and interface, each with '-'
 // doubled, joined by '-' ("host-1", "net-test", "eth0" → "host--1-k8s-net--test-eth0").
 func EndpointName(node, pod, iface string) string {
-	parts := []string{node, Orchestrator, pod, iface}
+	return JoinEscaped(node, Orchestrator, pod, iface)
+}
+
+// JoinEscaped joins the parts of a WorkloadEndpoint name with '-', each part's own '-' doubled so the parts stay
+// apart, as Calico names endpoints.
+func JoinEscaped(parts ...string) string {
+	escaped := make([]string, len(parts))
 	for i, p := range parts {
-		parts[i] = strings.ReplaceAll(p, "-", "--")
+		escaped[i] = strings.ReplaceAll(p, "-", "--")
 	}
-	return strings.Join(parts, "-")
+	return strings.Join(escaped, "-")
 }
 
 // HostVethName is the host end of a pod's veth: "cali" and the first 11 hex digits of sha1("<namespace>.<pod>").
 // It depends on the pod, not the sandbox, so a recreated sandbox reuses the name.
 func HostVethName(namespace, pod string) string {
-	sum := sha1.Sum([]byte(namespace + "." + pod))
+	return VethName(namespace + "." + pod)
+}
+
+// VethName is "cali" and the first 11 hex digits of sha1(id): always 15 characters, the kernel's limit, and a
+// valid interface name whatever the id holds.
+func VethName(id string) string {
+	sum := sha1.Sum([]byte(id))
 	return "cali" + hex.EncodeToString(sum[:])[:11]
 }
 
