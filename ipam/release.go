@@ -45,7 +45,7 @@ func (m *IPAM) ReleaseIPs(ctx context.Context, ips []net.IP) (notAssigned []net.
 			// Each address has at most one handle, so a chunk keeps the transaction within etcd's limits.
 			chunk := addrs[:min(len(addrs), maxTxnHandles)]
 			addrs = addrs[len(chunk):]
-			na, err := m.releaseFromBlock(ctx, cidr, chunk)
+			na, err := m.releaseFromBlock(ctx, cidr, chunk, "")
 			for _, a := range na {
 				notAssigned = append(notAssigned, net.IP(a.AsSlice()))
 			}
@@ -57,7 +57,10 @@ func (m *IPAM) ReleaseIPs(ctx context.Context, ips []net.IP) (notAssigned []net.
 	return notAssigned, nil
 }
 
-func (m *IPAM) releaseFromBlock(ctx context.Context, cidr netip.Prefix, addrs []netip.Addr) ([]netip.Addr, error) {
+// releaseFromBlock frees addrs of one block in one transaction, retried on conflict, and returns those that were
+// not assigned. With heldBy set, only addresses the block assigns to that handle are freed; others count as not
+// assigned.
+func (m *IPAM) releaseFromBlock(ctx context.Context, cidr netip.Prefix, addrs []netip.Addr, heldBy string) ([]netip.Addr, error) {
 	bk := BlockKey(cidr)
 	r := &retries{m: m}
 	for {
@@ -72,7 +75,12 @@ func (m *IPAM) releaseFromBlock(ctx context.Context, cidr netip.Prefix, addrs []
 		if b == nil {
 			return addrs, nil
 		}
+		var notHeld []netip.Addr
+		if heldBy != "" {
+			addrs, notHeld = heldOnly(b, addrs, heldBy)
+		}
 		released, notAssigned := b.Release(addrs)
+		notAssigned = append(notAssigned, notHeld...)
 		if len(released) == 0 {
 			return notAssigned, nil
 		}
@@ -97,6 +105,18 @@ func (m *IPAM) releaseFromBlock(ctx context.Context, cidr netip.Prefix, addrs []
 		m.noteDeleted(deleted, b)
 		return notAssigned, nil
 	}
+}
+
+// heldOnly splits addrs into those b assigns to handle and the others.
+func heldOnly(b *Block, addrs []netip.Addr, handle string) (held, others []netip.Addr) {
+	for _, a := range addrs {
+		if h, _, ok := b.Owner(a); ok && h == handle {
+			held = append(held, a)
+		} else {
+			others = append(others, a)
+		}
+	}
+	return held, others
 }
 
 // writeHandles adds to t the guarded updates of the handles that gave back addresses in block cidr.
