@@ -27,11 +27,12 @@ import (
 	"github.com/calico-l3/calico/cni"
 	"github.com/calico-l3/calico/datastore"
 	felixconfig "github.com/calico-l3/calico/felix/config"
+	"github.com/calico-l3/calico/k8s/controllers"
 	"github.com/calico-l3/calico/k8s/installcni"
 	"github.com/calico-l3/calico/node"
 )
 
-var files = []string{"calico.yaml", "calico-kube-controllers.yaml"}
+var files = []string{"calico.yaml"}
 
 // strict decodes like an API server with fieldValidation=Strict: an unknown or duplicated field is an error.
 var strict = kjson.NewSerializerWithOptions(kjson.DefaultMetaFactory, scheme.Scheme, scheme.Scheme,
@@ -127,8 +128,8 @@ func load(t *testing.T) *cluster {
 func TestEveryDocumentDecodesStrictly(t *testing.T) {
 	want := map[string][]string{
 		"calico.yaml": {"ConfigMap/calico-config", "Secret/calico-etcd-secrets", "ServiceAccount/calico-node",
-			"ClusterRole/calico-node", "ClusterRoleBinding/calico-node", "DaemonSet/calico-node"},
-		"calico-kube-controllers.yaml": {"ServiceAccount/calico-kube-controllers", "ClusterRole/calico-kube-controllers",
+			"ClusterRole/calico-node", "ClusterRoleBinding/calico-node", "DaemonSet/calico-node",
+			"ServiceAccount/calico-kube-controllers", "ClusterRole/calico-kube-controllers",
 			"ClusterRoleBinding/calico-kube-controllers", "Deployment/calico-kube-controllers"},
 	}
 	for _, f := range files {
@@ -635,6 +636,9 @@ func TestKubeControllersDeployment(t *testing.T) {
 	if want := []string{"/bin/calico-kube-controllers"}; !slices.Equal(ctr.Command, want) {
 		t.Errorf("command %q, want %q", ctr.Command, want)
 	}
+	if shipped := shippedPaths(t); !shipped[ctr.Command[0]] {
+		t.Errorf("the image has no %s (image/Dockerfile ships %v)", ctr.Command[0], shipped)
+	}
 	env := c.env(t, ctr)
 	if got := env["ENABLED_CONTROLLERS"]; got != "policy,namespace,serviceaccount,workloadendpoint,node" {
 		t.Errorf("ENABLED_CONTROLLERS=%q", got)
@@ -642,5 +646,22 @@ func TestKubeControllersDeployment(t *testing.T) {
 	env["ETCD_ENDPOINTS"] = "http://10.0.0.1:2379"
 	if _, err := datastore.ConfigFromLookup(func(k string) string { return env[k] }); err != nil {
 		t.Errorf("the datastore refuses the environment once etcd_endpoints is set: %v", err)
+	}
+	if _, err := controllers.EnvFromLookup(func(k string) string { return env[k] }); err != nil {
+		t.Errorf("calico-kube-controllers refuses its environment: %v", err)
+	}
+	for name, probe := range map[string]*corev1.Probe{"readiness": ctr.ReadinessProbe, "liveness": ctr.LivenessProbe} {
+		flag := map[string]string{"readiness": "-r", "liveness": "-l"}[name]
+		if want := []string{"/bin/calico-kube-controllers", "-check-status", flag}; probe == nil || probe.Exec == nil || !slices.Equal(probe.Exec.Command, want) {
+			t.Errorf("%s probe %+v, want exec %q", name, probe, want)
+		}
+	}
+}
+
+func TestCalicoNodeRecordsItsKubernetesNode(t *testing.T) {
+	c := load(t)
+	ctr := container(t, c.daemonSets["calico-node"].Spec.Template.Spec, "calico-node")
+	if got := fieldRef(ctr, "CALICO_K8S_NODE_REF"); got != "spec.nodeName" {
+		t.Errorf("CALICO_K8S_NODE_REF comes from %q, want spec.nodeName (the node controller finds Calico Nodes by it)", got)
 	}
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/calico-l3/calico/internal/kubetest"
 	"github.com/calico-l3/calico/k8s/conversion"
-	"github.com/calico-l3/calico/k8s/policy"
 	"github.com/calico-l3/calico/tests/harness"
 )
 
@@ -87,14 +85,15 @@ func installCNI(t *testing.T, s *kubetest.Server, n *node) *kubeHost {
 	return h
 }
 
-// addKubePod creates the Pod bound to the host, then runs the CNI plugin through cnitool with the host's
-// installed config and binaries and kubelet's CNI_ARGS.
-func addKubePod(t *testing.T, c *harness.Cluster, s *kubetest.Server, h *kubeHost, ns, name string, labels map[string]string) *pod {
+// addKubePod creates the Pod bound to the host (with the given container ports), then runs the CNI plugin
+// through cnitool with the host's installed config and binaries and kubelet's CNI_ARGS.
+func addKubePod(t *testing.T, c *harness.Cluster, s *kubetest.Server, h *kubeHost, ns, name string, labels map[string]string,
+	ports ...corev1.ContainerPort) *pod {
 	t.Helper()
 	s.EnsureServiceAccount(t, ns, "default")
 	_, err := s.Client.CoreV1().Pods(ns).Create(context.Background(), &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
-		Spec:       corev1.PodSpec{NodeName: h.n.h.Name, Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
+		Spec:       corev1.PodSpec{NodeName: h.n.h.Name, Containers: []corev1.Container{{Name: "c", Image: "busybox", Ports: ports}}},
 	}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("creating pod %s/%s: %v", ns, name, err)
@@ -139,16 +138,11 @@ spec: {cidr: 192.168.0.0/16, blockSize: 26, ipipMode: Never, natOutgoing: true}
 	}
 	for _, want := range []string{"configmap/calico-config created", "secret/calico-etcd-secrets created",
 		"serviceaccount/calico-node created", "clusterrole.rbac.authorization.k8s.io/calico-node created",
-		"clusterrolebinding.rbac.authorization.k8s.io/calico-node created", "daemonset.apps/calico-node created"} {
+		"clusterrolebinding.rbac.authorization.k8s.io/calico-node created", "daemonset.apps/calico-node created",
+		"serviceaccount/calico-kube-controllers created", "deployment.apps/calico-kube-controllers created"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("kubectl apply output lacks %q:\n%s", want, out)
 		}
-	}
-
-	// calico-kube-controllers.yaml is applied once its binary ships; the API server must accept it already.
-	if out, err := s.Kubectl(t, "apply", "--dry-run=server", "-f", filepath.Join(repoRoot, "manifests", "calico-kube-controllers.yaml")); err != nil ||
-		!strings.Contains(out, "deployment.apps/calico-kube-controllers created (server dry run)") {
-		t.Errorf("kubectl apply --dry-run=server -f calico-kube-controllers.yaml: %v\n%s", err, out)
 	}
 
 	var hosts []*kubeHost
@@ -221,33 +215,34 @@ spec: {cidr: 192.168.0.0/16, blockSize: 26, ipipMode: Never, natOutgoing: true}
 		t.Errorf("host1's iptables do not carry the namespace's profile chain cali-pri-kns.default:\n%s", rules)
 	}
 
-	// A Kubernetes NetworkPolicy in prod allowing ingress only from namespaces labelled team=frontend, translated
-	// as calico-kube-controllers will write it: net-test (default, team=frontend) still reaches db-0, a pod of
-	// namespace other does not. The namespace labels reach felix through the kns. profiles (pcns.team).
+	// calico-kube-controllers, as the manifest's Deployment runs it, then a Kubernetes NetworkPolicy in prod
+	// allowing ingress only from namespaces labelled team=frontend: net-test (default, team=frontend) still
+	// reaches db-0, a pod of namespace other does not. The namespace labels reach felix through the kns.
+	// profiles (pcns.team) the controllers keep.
+	startKubeControllers(t, c, s)
 	other := addKubePod(t, c, s, hosts[0], "other", "stranger", nil)
 	waitUntil(t, 30*time.Second, "stranger (namespace other) pings db-0 before any policy", func() (bool, string) {
 		return other.canPing(b.ip), ""
 	})
-	knp, err := policy.Translate(&networkingv1.NetworkPolicy{
+	_, err = s.Client.NetworkingV1().NetworkPolicies("prod").Create(context.Background(), &networkingv1.NetworkPolicy{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "prod", Name: "from-frontend"},
 		Spec: networkingv1.NetworkPolicySpec{
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
 			Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{
 				NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "frontend"}}}}}},
 		},
-	})
+	}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
-	}
-	doc, _ := json.Marshal(knp)
-	if out, err := calicoctl(t, c, c.Hosts[0], string(doc), "apply", "-f", "-"); err != nil {
-		t.Fatalf("calicoctl apply of the translated policy: %v\n%s\n%s", err, out, doc)
 	}
 	waitUntil(t, 30*time.Second, "the policy stops stranger (namespace other) reaching db-0", func() (bool, string) {
 		return !other.canPing(b.ip), ""
 	})
 	if !a.canPing(b.ip) {
-		t.Errorf("net-test (namespace default, team=frontend) no longer reaches db-0 under %s", knp.Name)
+		t.Errorf("net-test (namespace default, team=frontend) no longer reaches db-0 under knp.default.from-frontend")
+	}
+	if out, err := calicoctl(t, c, c.Hosts[0], "", "get", "networkpolicy", "-n", "prod"); err != nil || !strings.Contains(out, "knp.default.from-frontend") {
+		t.Errorf("calicoctl get networkpolicy -n prod: %v\n%s", err, out)
 	}
 
 	out, err = calicoctl(t, c, c.Hosts[0], "", "ipam", "check")

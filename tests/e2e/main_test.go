@@ -29,6 +29,12 @@ func TestMain(m *testing.M) {
 	if addr := os.Getenv("E2E_TCP_CONNECT"); addr != "" {
 		os.Exit(connectTCP(addr))
 	}
+	if addr := os.Getenv("E2E_UDP_SERVE"); addr != "" {
+		os.Exit(serveUDP(addr))
+	}
+	if addr := os.Getenv("E2E_UDP_EXCHANGE"); addr != "" {
+		os.Exit(exchangeUDP(addr))
+	}
 	if url := os.Getenv("E2E_HTTP_GET"); url != "" {
 		os.Exit(httpGet(url))
 	}
@@ -99,6 +105,43 @@ func connectTCP(addr string) int {
 	c.SetReadDeadline(time.Now().Add(time.Second))
 	buf := make([]byte, 3)
 	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ok\n" {
+		return 1
+	}
+	return 0
+}
+
+// serveUDP is what the test binary does when started as a UDP server inside a pod: echo every datagram back.
+func serveUDP(addr string) int {
+	c, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	buf := make([]byte, 1500)
+	for {
+		n, from, err := c.ReadFrom(buf)
+		if err != nil {
+			return 1
+		}
+		c.WriteTo(buf[:n], from)
+	}
+}
+
+// exchangeUDP exits 0 when a datagram sent to addr is echoed back within a second.
+func exchangeUDP(addr string) int {
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("e2e-udp")); err != nil {
+		return 1
+	}
+	buf := make([]byte, 16)
+	n, err := c.Read(buf)
+	if err != nil || string(buf[:n]) != "e2e-udp" {
 		return 1
 	}
 	return 0
