@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/klog/v2"
+
 	"github.com/calico-l3/calico/datastore"
 	"github.com/calico-l3/calico/k8s/controllers"
 	"github.com/calico-l3/calico/k8s/kubeclient"
@@ -51,6 +53,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return 0
 	}
 	log := logger(stdout, env.LogLevel)
+	// client-go logs every retry of its informers; the controllers log the state changes themselves, so its
+	// lines are debug detail, in the same format.
+	klog.SetSlogLogger(slog.New(debugOnly{log.Handler()}))
 	fail := func(err error) int {
 		log.Error("calico-kube-controllers cannot start: " + err.Error())
 		return 1
@@ -79,6 +84,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	log.Info("calico-kube-controllers stopped")
 	return 0
 }
+
+// debugOnly passes every record on at debug level.
+type debugOnly struct{ slog.Handler }
+
+func (d debugOnly) Enabled(ctx context.Context, _ slog.Level) bool {
+	return d.Handler.Enabled(ctx, slog.LevelDebug)
+}
+
+func (d debugOnly) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = slog.LevelDebug
+	return d.Handler.Handle(ctx, r)
+}
+
+func (d debugOnly) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return debugOnly{d.Handler.WithAttrs(attrs)}
+}
+func (d debugOnly) WithGroup(name string) slog.Handler { return debugOnly{d.Handler.WithGroup(name)} }
 
 func logger(w io.Writer, level string) *slog.Logger {
 	l := slog.LevelInfo

@@ -21,8 +21,10 @@ type controller struct {
 	queue workqueue.TypedRateLimitingInterface[string]
 	// start, when set, starts what the controller watches besides its informers.
 	start func(ctx context.Context)
-	// synced says whether the informers the controller reads have listed everything.
-	synced []cache.InformerSynced
+	// informers are the ones the controller reads; synced says whether they (and whatever else it watches)
+	// have listed everything.
+	informers []cache.SharedIndexInformer
+	synced    []cache.InformerSynced
 	// sync makes the datastore match Kubernetes for one key.
 	sync func(ctx context.Context, key string) error
 	// keys lists every key either side holds: what Kubernetes has and what this controller owns in the
@@ -46,6 +48,16 @@ func newController(name string, log *slog.Logger) *controller {
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](50*time.Millisecond, 30*time.Second),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: name}),
 	}
+}
+
+// watch registers an informer the controller reads, with its event handler. Handlers are added before the
+// informers start, so this fails only on a programming error.
+func (c *controller) watch(inf cache.SharedIndexInformer, h cache.ResourceEventHandler) {
+	if _, err := inf.AddEventHandler(h); err != nil {
+		panic(err)
+	}
+	c.informers = append(c.informers, inf)
+	c.synced = append(c.synced, inf.HasSynced)
 }
 
 // enqueue is what informer and datastore events call.

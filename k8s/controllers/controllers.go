@@ -57,6 +57,7 @@ type Manager struct {
 	log         *slog.Logger
 	factory     informers.SharedInformerFactory
 	controllers []*controller
+	api         *apiHealth
 	writes      atomic.Int64
 }
 
@@ -118,6 +119,15 @@ func New(cfg Config) (*Manager, error) {
 		}
 		m.controllers = append(m.controllers, c)
 	}
+	m.api = newAPIHealth(cfg.Kube, cfg.Log)
+	for _, c := range m.controllers {
+		for _, inf := range c.informers {
+			// Shared informers (pods) get the same handler twice; the second call just replaces the first.
+			if err := inf.SetWatchErrorHandler(m.api.watchError); err != nil {
+				return nil, fmt.Errorf("controller %s: %w", c.name, err)
+			}
+		}
+	}
 	return m, nil
 }
 
@@ -127,6 +137,11 @@ func (m *Manager) Run(ctx context.Context) {
 		"leakGracePeriod", m.cfg.LeakGracePeriod)
 	m.factory.Start(ctx.Done())
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		m.api.run(ctx)
+	}()
 	for _, c := range m.controllers {
 		wg.Add(1)
 		go func() {
@@ -138,8 +153,11 @@ func (m *Manager) Run(ctx context.Context) {
 	m.factory.Shutdown()
 }
 
-// Ready says whether every controller has finished a resync and none is failing now.
+// Ready says whether the API server answers, every controller has finished a resync and none is failing now.
 func (m *Manager) Ready() bool {
+	if m.api.failing.Load() {
+		return false
+	}
 	for _, c := range m.controllers {
 		if !c.healthy() {
 			return false

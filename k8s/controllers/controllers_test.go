@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -627,3 +628,105 @@ func ptr[T any](v T) *T { return &v }
 // forceDelete removes a pod at once, as Kubernetes' pod GC does for pods of deleted nodes (a pod bound to a node
 // otherwise waits for its kubelet, which these tests do not run).
 var forceDelete = metav1.DeleteOptions{GracePeriodSeconds: ptr(int64(0))}
+
+func TestALostAPIServerIsLoggedOncePerStateChange(t *testing.T) {
+	f := newFixture(t)
+	defer func(d time.Duration) { apiCheckInterval = d }(apiCheckInterval)
+	apiCheckInterval = 500 * time.Millisecond
+	// The controllers reach the API server through a proxy the test can cut.
+	p := &cutProxy{target: f.api.Host + ":" + f.api.Port}
+	p.up(t)
+	t.Cleanup(p.down)
+	cfg := *f.api.Config
+	cfg.Host = "https://" + p.addr
+	kube, err := kubernetes.NewForConfig(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.kube = kube
+	m, _ := f.start(Config{Enabled: []string{Namespace}})
+
+	p.down()
+	f.eventually("the controllers notice", 30*time.Second, func() error {
+		if m.Ready() {
+			return fmt.Errorf("still ready")
+		}
+		return nil
+	})
+	time.Sleep(3 * time.Second) // several reflector retries
+	p.up(t)
+	// A namespace created through the real API server shows the informers are back.
+	f.kube = f.api.Client
+	f.createNamespace("after-outage", nil)
+	f.eventually("the controllers recover", 60*time.Second, func() error {
+		if _, err := f.get(profileKind, "", "kns.after-outage"); err != nil {
+			return err
+		}
+		if !m.Ready() {
+			return fmt.Errorf("not ready: %v", m.Status().Controllers)
+		}
+		return nil
+	})
+	logs := f.logs.String()
+	if n := strings.Count(logs, "Kubernetes API server unreachable"); n != 1 {
+		t.Errorf("want the loss logged once, got %d times:\n%s", n, f.logs.tail(40))
+	}
+	if n := strings.Count(logs, "Kubernetes API server reachable again"); n != 1 {
+		t.Errorf("want the recovery logged once, got %d times:\n%s", n, f.logs.tail(40))
+	}
+}
+
+// cutProxy forwards TCP connections to target until down closes the listener and every connection.
+type cutProxy struct {
+	target string
+	addr   string
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  []net.Conn
+}
+
+func (p *cutProxy) up(t *testing.T) {
+	t.Helper()
+	addr := p.addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.ln, p.addr = ln, ln.Addr().String()
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", p.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, s)
+			p.mu.Unlock()
+			go func() { io.Copy(s, c); s.Close() }()
+			go func() { io.Copy(c, s); c.Close() }()
+		}
+	}()
+}
+
+func (p *cutProxy) down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}

@@ -27,10 +27,10 @@ func newEndpointController(f informers.SharedInformerFactory, w *writer, log *sl
 	c := newController(WorkloadEndpoint, log)
 	inf := f.Core().V1().Pods()
 	lister := inf.Lister()
-	mustAddHandler(inf.Informer(), c.handler(namespacedKey))
+	c.watch(inf.Informer(), c.handler(namespacedKey))
 	idx := &endpointIndex{byPod: map[string]map[string]bool{}, podOf: map[string]string{}}
 	c.start = func(ctx context.Context) { go idx.follow(ctx, w.ds, c.enqueue) }
-	c.synced = []cache.InformerSynced{inf.Informer().HasSynced, idx.inSync.Load}
+	c.synced = append(c.synced, idx.inSync.Load)
 	c.sync = func(ctx context.Context, key string) error {
 		ns, name, err := cache.SplitMetaNamespaceKey(key)
 		if err != nil {

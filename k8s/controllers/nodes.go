@@ -31,7 +31,7 @@ var (
 func newNodeController(f informers.SharedInformerFactory, w *writer, m *ipam.IPAM, grace time.Duration, log *slog.Logger) *controller {
 	c := newController(Node, log)
 	nodes, pods := f.Core().V1().Nodes(), f.Core().V1().Pods()
-	mustAddHandler(nodes.Informer(), cache.ResourceEventHandlerFuncs{DeleteFunc: func(obj any) {
+	c.watch(nodes.Informer(), cache.ResourceEventHandlerFuncs{DeleteFunc: func(obj any) {
 		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 			obj = d.Obj
 		}
@@ -40,8 +40,7 @@ func newNodeController(f informers.SharedInformerFactory, w *writer, m *ipam.IPA
 		}
 	}})
 	// The pod informer is shared with the endpoint controller when both run; here it only needs its cache.
-	mustAddHandler(pods.Informer(), cache.ResourceEventHandlerFuncs{})
-	c.synced = []cache.InformerSynced{nodes.Informer().HasSynced, pods.Informer().HasSynced}
+	c.watch(pods.Informer(), cache.ResourceEventHandlerFuncs{})
 	gc := &collector{w: w, ipam: m, nodes: nodes.Lister(), pods: pods.Lister(), grace: grace, log: c.log,
 		suspects: map[netip.Addr]suspect{}}
 	c.sync = func(ctx context.Context, k8sName string) error {

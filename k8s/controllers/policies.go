@@ -22,8 +22,7 @@ func newPolicyController(f informers.SharedInformerFactory, w *writer, log *slog
 	c := newController(Policy, log)
 	inf := f.Networking().V1().NetworkPolicies()
 	lister := inf.Lister()
-	mustAddHandler(inf.Informer(), c.handler(namespacedKey))
-	c.synced = []cache.InformerSynced{inf.Informer().HasSynced}
+	c.watch(inf.Informer(), c.handler(namespacedKey))
 	c.sync = func(ctx context.Context, key string) error {
 		ns, name, err := cache.SplitMetaNamespaceKey(key)
 		if err != nil {

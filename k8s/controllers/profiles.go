@@ -22,8 +22,7 @@ func newNamespaceController(f informers.SharedInformerFactory, w *writer, log *s
 	c := newController(Namespace, log)
 	inf := f.Core().V1().Namespaces()
 	lister := inf.Lister()
-	mustAddHandler(inf.Informer(), c.handler(namespacedKey))
-	c.synced = []cache.InformerSynced{inf.Informer().HasSynced}
+	c.watch(inf.Informer(), c.handler(namespacedKey))
 	c.sync = func(ctx context.Context, name string) error {
 		ns, err := lister.Get(name)
 		if apierrors.IsNotFound(err) {
@@ -55,8 +54,7 @@ func newServiceAccountController(f informers.SharedInformerFactory, w *writer, l
 	c := newController(ServiceAccount, log)
 	inf := f.Core().V1().ServiceAccounts()
 	lister := inf.Lister()
-	mustAddHandler(inf.Informer(), c.handler(namespacedKey))
-	c.synced = []cache.InformerSynced{inf.Informer().HasSynced}
+	c.watch(inf.Informer(), c.handler(namespacedKey))
 	c.sync = func(ctx context.Context, key string) error {
 		ns, name, err := cache.SplitMetaNamespaceKey(key)
 		if err != nil {
@@ -111,12 +109,4 @@ func storedProfiles(ctx context.Context, w *writer, prefix string) ([]string, er
 func namespacedKey(obj any) (string, bool) {
 	key, err := cache.MetaNamespaceKeyFunc(obj)
 	return key, err == nil
-}
-
-// mustAddHandler registers an event handler; it fails only on a stopped informer, which is a programming error
-// here (informers start after every handler is added).
-func mustAddHandler(inf cache.SharedIndexInformer, h cache.ResourceEventHandler) {
-	if _, err := inf.AddEventHandler(h); err != nil {
-		panic(err)
-	}
 }

@@ -22,6 +22,9 @@ const statusInterval = 2 * time.Second
 // Status reports each controller's state now.
 func (m *Manager) Status() Status {
 	s := Status{Ready: m.Ready(), Controllers: map[string]string{}, Updated: time.Now().UTC()}
+	if m.api.failing.Load() {
+		s.Controllers["kubernetes-api"] = "unreachable"
+	}
 	for _, c := range m.controllers {
 		switch {
 		case c.failing.Load():
