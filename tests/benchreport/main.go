@@ -43,6 +43,8 @@ var sameLine = []struct{ metric, baseline, what string }{
 	{"p50-ms", "floor-ms", "p50 vs the minimal write of the same change"},
 	{"heap-MB", "floor-MB", "calc heap vs the raw endpoint data"},
 	{"add-to-ping-p50-ms", "floor-p50-ms", "CNI ADD on one host until a pod elsewhere pings it vs a hand-written route"},
+	{"kubectl-p50-ms", "calicoctl-p50-ms", "p50 of kubectl NetworkPolicy → enforced vs calicoctl Calico policy → enforced"},
+	{"kubectl-p99-ms", "calicoctl-p99-ms", "p99 of kubectl NetworkPolicy → enforced vs calicoctl Calico policy → enforced"},
 }
 
 // crossLine pairs a benchmark with a baseline benchmark of the same package whose name matches after rewriting.

@@ -14,11 +14,13 @@ BenchmarkAutoAssign/nodes=2-2         	     50	   4000000 ns/op	 4.0 p50-ms	 49 
 BenchmarkEtcdTxn/clients=2-2         	     50	   1000000 ns/op	 1.0 p50-ms
 pkg: github.com/calico-l3/calico/felix/dataplane
 BenchmarkColdStart/endpoints=10-2   1   5 ns/op   30 felix-ms   10 floor-ms   90 naive-ms
+pkg: github.com/calico-l3/calico/tests/e2e
+BenchmarkKubernetesNetworkPolicyEnforced-2   1   9 ns/op   150 calicoctl-p50-ms   300 calicoctl-p99-ms   300 kubectl-p50-ms   1200 kubectl-p99-ms
 `
 
 func TestParseAndRatios(t *testing.T) {
 	res := parse(strings.NewReader(sample))
-	if len(res) != 5 || res[0].Package != "github.com/calico-l3/calico/confd" || res[0].Metrics["B/op"] != 2070000 || res[2].Name != "BenchmarkAutoAssign/nodes=2" {
+	if len(res) != 6 || res[0].Package != "github.com/calico-l3/calico/confd" || res[0].Metrics["B/op"] != 2070000 || res[2].Name != "BenchmarkAutoAssign/nodes=2" {
 		t.Fatalf("parse: got %+v", res)
 	}
 	got := map[string]float64{}
@@ -28,6 +30,7 @@ func TestParseAndRatios(t *testing.T) {
 	want := map[string]float64{
 		"BenchmarkRender confd rend": 3, "BenchmarkAutoAssign/nodes=2 IPAM assig": 4,
 		"BenchmarkColdStart/endpoints=10 felix prog": 3, "BenchmarkColdStart/endpoints=10 one `iptab": 3,
+		"BenchmarkKubernetesNetworkPolicyEnforced p50 of kub": 2, "BenchmarkKubernetesNetworkPolicyEnforced p99 of kub": 4,
 	}
 	for k, v := range want {
 		if got[k] != v {

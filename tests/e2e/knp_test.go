@@ -26,7 +26,7 @@ import (
 
 // startKubeControllers runs calico-kube-controllers (in the first host's namespace, which reaches etcd and the API
 // server) and waits until its readiness probe passes.
-func startKubeControllers(t *testing.T, c *harness.Cluster, s *kubetest.Server) string {
+func startKubeControllers(t testing.TB, c *harness.Cluster, s *kubetest.Server) string {
 	t.Helper()
 	bin := filepath.Join(binDir, "calico-kube-controllers")
 	if _, err := os.Stat(bin); err != nil {
@@ -115,7 +115,7 @@ func allOK(flows []flow) []flow {
 
 // expectFlows polls every flow (in parallel) until each gets through or is blocked as expected, and returns how
 // long that took.
-func expectFlows(t *testing.T, limit time.Duration, step string, flows []flow) time.Duration {
+func expectFlows(t testing.TB, limit time.Duration, step string, flows []flow) time.Duration {
 	t.Helper()
 	d := waitUntil(t, limit, step, func() (bool, string) {
 		bad := make([]string, len(flows))

@@ -31,7 +31,7 @@ type kubeHost struct {
 
 // installCNI runs `calico-node -install-cni` once (SLEEP=false) for a host, with the environment the manifest's
 // install-cni container gets, read back from the API server.
-func installCNI(t *testing.T, s *kubetest.Server, n *node) *kubeHost {
+func installCNI(t testing.TB, s *kubetest.Server, n *node) *kubeHost {
 	t.Helper()
 	ctx := context.Background()
 	cm, err := s.Client.CoreV1().ConfigMaps("kube-system").Get(ctx, "calico-config", metav1.GetOptions{})
@@ -87,7 +87,7 @@ func installCNI(t *testing.T, s *kubetest.Server, n *node) *kubeHost {
 
 // addKubePod creates the Pod bound to the host (with the given container ports), then runs the CNI plugin
 // through cnitool with the host's installed config and binaries and kubelet's CNI_ARGS.
-func addKubePod(t *testing.T, c *harness.Cluster, s *kubetest.Server, h *kubeHost, ns, name string, labels map[string]string,
+func addKubePod(t testing.TB, c *harness.Cluster, s *kubetest.Server, h *kubeHost, ns, name string, labels map[string]string,
 	ports ...corev1.ContainerPort) *pod {
 	t.Helper()
 	s.EnsureServiceAccount(t, ns, "default")
