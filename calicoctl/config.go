@@ -34,16 +34,18 @@ type apiConfigFile struct {
 		EtcdCACertFile string `json:"etcdCACertFile"`
 		EtcdUsername   string `json:"etcdUsername"`
 		EtcdPassword   string `json:"etcdPassword"`
+		Kubeconfig     string `json:"kubeconfig"`
 	} `json:"spec"`
 }
 
 // settings is one source's view of the connection; an empty field means "this source does not say".
 type settings struct {
-	DatastoreType, Endpoints, KeyFile, CertFile, CACertFile, Username, Password string
+	DatastoreType, Endpoints, KeyFile, CertFile, CACertFile, Username, Password, Kubeconfig string
 }
 
 func (s *settings) fields() []*string {
-	return []*string{&s.DatastoreType, &s.Endpoints, &s.KeyFile, &s.CertFile, &s.CACertFile, &s.Username, &s.Password}
+	return []*string{&s.DatastoreType, &s.Endpoints, &s.KeyFile, &s.CertFile, &s.CACertFile, &s.Username, &s.Password,
+		&s.Kubeconfig}
 }
 
 // merge returns, field by field, the value of the first source that sets it.
@@ -69,6 +71,7 @@ func envSettings(getenv func(string) string) settings {
 		CACertFile:    getenv("ETCD_CA_CERT_FILE"),
 		Username:      getenv("ETCD_USERNAME"),
 		Password:      getenv("ETCD_PASSWORD"),
+		Kubeconfig:    getenv("KUBECONFIG"),
 	}
 }
 
@@ -86,12 +89,22 @@ func parseConfigFile(data []byte) (settings, error) {
 	}
 	s := f.Spec
 	return settings{DatastoreType: s.DatastoreType, Endpoints: s.EtcdEndpoints, KeyFile: s.EtcdKeyFile,
-		CertFile: s.EtcdCertFile, CACertFile: s.EtcdCACertFile, Username: s.EtcdUsername, Password: s.EtcdPassword}, nil
+		CertFile: s.EtcdCertFile, CACertFile: s.EtcdCACertFile, Username: s.EtcdUsername, Password: s.EtcdPassword,
+		Kubeconfig: s.Kubeconfig}, nil
+}
+
+// connection is the resolved datastore connection: etcd's settings, or, with datastore type kubernetes, the
+// kubeconfig of the API server that holds Calico's custom resources ("" means in-cluster).
+type connection struct {
+	Etcd       datastore.Config
+	Kubernetes bool
+	Kubeconfig string
+	Timeout    time.Duration
 }
 
 // loadConfig resolves the datastore connection: flags, then environment, then the config file, then defaults.
 // The config file is -c's, or DefaultConfigFile when that exists.
-func loadConfig(flags connFlags, getenv func(string) string, readFile func(string) ([]byte, error)) (datastore.Config, error) {
+func loadConfig(flags connFlags, getenv func(string) string, readFile func(string) ([]byte, error)) (connection, error) {
 	var file settings
 	path, explicit := flags.configFile, flags.configFile != ""
 	if !explicit {
@@ -101,27 +114,31 @@ func loadConfig(flags connFlags, getenv func(string) string, readFile func(strin
 	switch {
 	case err == nil:
 		if file, err = parseConfigFile(data); err != nil {
-			return datastore.Config{}, fmt.Errorf("config file %s: %w", path, err)
+			return connection{}, fmt.Errorf("config file %s: %w", path, err)
 		}
 	case explicit || !errors.Is(err, fs.ErrNotExist):
-		return datastore.Config{}, fmt.Errorf("reading config file: %w", err)
+		return connection{}, fmt.Errorf("reading config file: %w", err)
 	}
 
 	s := merge(settings{Endpoints: flags.endpoints}, envSettings(getenv), file,
 		settings{DatastoreType: "etcdv3", Endpoints: DefaultEndpoint})
-	if s.DatastoreType != "etcdv3" {
-		return datastore.Config{}, fmt.Errorf("datastore type '%s' is not supported: only etcdv3", s.DatastoreType)
+	timeout, err := parseTimeout(getenv("CALICOCTL_TIMEOUT"))
+	if err != nil {
+		return connection{}, err
+	}
+	switch s.DatastoreType {
+	case "kubernetes":
+		return connection{Kubernetes: true, Kubeconfig: s.Kubeconfig, Timeout: timeout}, nil
+	case "etcdv3":
+	default:
+		return connection{}, fmt.Errorf("datastore type '%s' is not supported: etcdv3 or kubernetes", s.DatastoreType)
 	}
 	eps, err := datastore.ParseEndpoints(s.Endpoints)
 	if err != nil {
-		return datastore.Config{}, fmt.Errorf("etcd endpoints: %w", err)
+		return connection{}, fmt.Errorf("etcd endpoints: %w", err)
 	}
-	timeout, err := parseTimeout(getenv("CALICOCTL_TIMEOUT"))
-	if err != nil {
-		return datastore.Config{}, err
-	}
-	return datastore.Config{Endpoints: eps, KeyFile: s.KeyFile, CertFile: s.CertFile, CACertFile: s.CACertFile,
-		Username: s.Username, Password: s.Password, DialTimeout: timeout, RequestTimeout: timeout}, nil
+	return connection{Timeout: timeout, Etcd: datastore.Config{Endpoints: eps, KeyFile: s.KeyFile, CertFile: s.CertFile,
+		CACertFile: s.CACertFile, Username: s.Username, Password: s.Password, DialTimeout: timeout, RequestTimeout: timeout}}, nil
 }
 
 // parseTimeout reads CALICOCTL_TIMEOUT: a duration ("10s") or whole seconds ("10").

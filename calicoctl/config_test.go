@@ -96,7 +96,7 @@ func TestLoadConfigPrecedence(t *testing.T) {
 			if err != nil {
 				t.Fatalf("loadConfig: unexpected error %v", err)
 			}
-			if !reflect.DeepEqual(got, tt.want) {
+			if got.Kubernetes || !reflect.DeepEqual(got.Etcd, tt.want) {
 				t.Errorf("loadConfig:\n got %+v\nwant %+v", got, tt.want)
 			}
 		})
@@ -132,9 +132,9 @@ func TestLoadConfigErrors(t *testing.T) {
 			wantErr: "config file /etc/calico/calicoctl.cfg: apiVersion is 'v1', expected projectcalico.org/v3",
 		},
 		{
-			name:    "the kubernetes datastore is not supported",
-			env:     map[string]string{"DATASTORE_TYPE": "kubernetes"},
-			wantErr: "datastore type 'kubernetes' is not supported: only etcdv3",
+			name:    "an unknown datastore type",
+			env:     map[string]string{"DATASTORE_TYPE": "consul"},
+			wantErr: "datastore type 'consul' is not supported: etcdv3 or kubernetes",
 		},
 		{
 			name:    "an endpoint without a scheme is an error",
@@ -159,4 +159,25 @@ func TestLoadConfigErrors(t *testing.T) {
 
 func lookup(env map[string]string) func(string) string {
 	return func(k string) string { return env[k] }
+}
+
+func TestLoadConfigKubernetes(t *testing.T) {
+	tests := []struct {
+		name           string
+		env            map[string]string
+		files          files
+		wantKubeconfig string
+	}{
+		{"from the environment", map[string]string{"DATASTORE_TYPE": "kubernetes", "KUBECONFIG": "/root/.kube/config"}, nil, "/root/.kube/config"},
+		{"from the config file", nil, files{DefaultConfigFile: "apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nspec:\n  datastoreType: kubernetes\n  kubeconfig: /etc/k.conf\n"}, "/etc/k.conf"},
+		{"in a pod, without a kubeconfig", map[string]string{"DATASTORE_TYPE": "kubernetes"}, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := loadConfig(connFlags{}, lookup(tt.env), tt.files.read)
+			if err != nil || !got.Kubernetes || got.Kubeconfig != tt.wantKubeconfig {
+				t.Errorf("got %+v, %v; want the Kubernetes datastore with kubeconfig %q", got, err, tt.wantKubeconfig)
+			}
+		})
+	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/calico-l3/calico/datastore"
+	"github.com/calico-l3/calico/datastore/kdd"
+	"github.com/calico-l3/calico/k8s/kubeclient"
 )
 
 // Env is what a command works with: its streams, its environment, the connection options from the command line
@@ -22,7 +24,8 @@ type Env struct {
 	conn connFlags
 	help bool
 
-	ds    *datastore.Etcd
+	ds    datastore.Client
+	etcd  *datastore.Etcd // ds, when it is etcd
 	dsErr error
 }
 
@@ -38,7 +41,9 @@ const globalOptionsHelp = `  -c, --config=<FILE>          CalicoAPIConfig file [
 
 Connection settings: each setting comes from the first of these that gives it: command-line flags, then the
 environment (DATASTORE_TYPE, ETCD_ENDPOINTS, ETCD_KEY_FILE, ETCD_CERT_FILE, ETCD_CA_CERT_FILE, ETCD_USERNAME,
-ETCD_PASSWORD), then the config file, then the defaults (etcdv3 at ` + DefaultEndpoint + `).
+ETCD_PASSWORD, KUBECONFIG), then the config file, then the defaults (etcdv3 at ` + DefaultEndpoint + `).
+DATASTORE_TYPE=kubernetes keeps resources as custom resources in the API server KUBECONFIG names (in a pod:
+its service account).
 CALICOCTL_TIMEOUT (e.g. 10s; default 5s) bounds each datastore request.
 `
 
@@ -98,23 +103,49 @@ func (e *Env) usageError(reason error) int {
 }
 
 // Datastore opens the datastore on first use with the resolved connection settings and returns the same
-// client afterwards.
-func (e *Env) Datastore() (*datastore.Etcd, error) {
+// client afterwards: etcd, or the API server's custom resources with DATASTORE_TYPE=kubernetes.
+func (e *Env) Datastore() (datastore.Client, error) {
 	if e.ds != nil || e.dsErr != nil {
 		return e.ds, e.dsErr
 	}
-	cfg, err := loadConfig(e.conn, e.Getenv, os.ReadFile)
+	e.ds, e.dsErr = e.open()
+	return e.ds, e.dsErr
+}
+
+func (e *Env) open() (datastore.Client, error) {
+	conn, err := loadConfig(e.conn, e.Getenv, os.ReadFile)
 	if err != nil {
-		e.dsErr = err
 		return nil, err
 	}
-	e.ds, e.dsErr = datastore.New(cfg)
-	return e.ds, e.dsErr
+	if conn.Kubernetes {
+		cfg, err := kubeclient.Config(conn.Kubeconfig, 0)
+		if err != nil {
+			return nil, err
+		}
+		return kdd.New(cfg, conn.Timeout)
+	}
+	etcd, err := datastore.New(conn.Etcd)
+	if err != nil {
+		return nil, err
+	}
+	e.etcd = etcd
+	return etcd, nil
+}
+
+// EtcdDatastore is the datastore for commands that only work on etcd (IPAM, for now).
+func (e *Env) EtcdDatastore(command string) (*datastore.Etcd, error) {
+	if _, err := e.Datastore(); err != nil {
+		return nil, err
+	}
+	if e.etcd == nil {
+		return nil, fmt.Errorf("%s is not supported with the Kubernetes datastore yet (DATASTORE_TYPE=kubernetes); it needs etcdv3", command)
+	}
+	return e.etcd, nil
 }
 
 // Close releases the datastore connection, if one was opened.
 func (e *Env) Close() {
-	if e.ds != nil {
-		_ = e.ds.Close()
+	if e.etcd != nil {
+		_ = e.etcd.Close()
 	}
 }

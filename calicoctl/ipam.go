@@ -39,7 +39,7 @@ func runIPAM(ctx context.Context, env *Env, args []string) int {
 			return env.fail(fmt.Errorf("error with field IP = '%s' (not a valid IP address)", *ip))
 		}
 	}
-	ds, err := env.Datastore()
+	ds, err := env.EtcdDatastore("calicoctl ipam")
 	if err != nil {
 		return env.fail(err)
 	}

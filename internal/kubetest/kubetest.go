@@ -53,6 +53,9 @@ type Options struct {
 	// EtcdEndpoint is the etcd the server stores into (default: a private one from etcdtest). Objects go under
 	// /registry, as in a real cluster, so they do not meet Calico's /calico keys.
 	EtcdEndpoint string
+	// ExtraArgs are appended to kube-apiserver's flags (for example --watch-cache=false, so that a watch from a
+	// compacted revision reaches etcd and fails as a real cluster's does once its cache has moved on).
+	ExtraArgs []string
 }
 
 // Server is a running test kube-apiserver.
@@ -149,7 +152,7 @@ func Start(t testing.TB, o Options) *Server {
 		// Calico's own pods (calico-node, install-cni) are privileged, as kubeadm clusters allow.
 		"--allow-privileged",
 	}
-	s.run(t, args)
+	s.run(t, append(args, o.ExtraArgs...))
 	s.EnsureServiceAccount(t, metav1.NamespaceDefault, "default")
 	return s
 }

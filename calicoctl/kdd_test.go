@@ -1,0 +1,55 @@
+package calicoctl
+
+import (
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/calico-l3/calico/internal/kubetest"
+)
+
+// calicoctl on the Kubernetes datastore: the same commands, the resources kept as custom resources of the API
+// server (manifests/crds.yaml) that KUBECONFIG names.
+func TestKubernetesDatastore(t *testing.T) {
+	s := kubetest.Start(t, kubetest.Options{})
+	_, file, _, _ := runtime.Caller(0)
+	crds := filepath.Join(filepath.Dir(file), "..", "manifests", "crds.yaml")
+	if out, err := s.Kubectl(t, "apply", "-f", crds); err != nil {
+		t.Fatalf("kubectl apply -f crds.yaml: %v\n%s", err, out)
+	}
+	if out, err := s.Kubectl(t, "wait", "--for", "condition=established", "--timeout=60s", "crd", "--all"); err != nil {
+		t.Fatalf("waiting for the CRDs: %v\n%s", err, out)
+	}
+	c := &ctl{t: t, env: map[string]string{"DATASTORE_TYPE": "kubernetes", "KUBECONFIG": s.Kubeconfig}}
+
+	c.expect(0, "Successfully created 1 'IPPool' resource(s)\n", "", poolYAML("pool-a", "10.70.0.0/16"), "create", "-f", "-")
+	r := c.run("", "get", "ippools", "-o", "wide")
+	if r.code != 0 || !strings.Contains(r.stdout, "pool-a") || !strings.Contains(r.stdout, "10.70.0.0/16") {
+		t.Errorf("get ippools -o wide: %v", r)
+	}
+	r = c.run("", "get", "ippool", "pool-a", "-o", "yaml")
+	if r.code != 0 || !strings.Contains(r.stdout, "apiVersion: projectcalico.org/v3") || !strings.Contains(r.stdout, "cidr: 10.70.0.0/16") {
+		t.Errorf("get ippool pool-a -o yaml shows it as projectcalico.org/v3: %v", r)
+	}
+	// The API server holds it as a custom resource.
+	if out, err := s.Kubectl(t, "get", "ippools.crd.projectcalico.org", "-o", "name"); err != nil || !strings.Contains(out, "pool-a") {
+		t.Errorf("kubectl get ippools.crd.projectcalico.org: %v %s", err, out)
+	}
+	c.expect(1, "", "Failed to create 'IPPool' resource: resource already exists: IPPool(pool-a)\n",
+		poolYAML("pool-a", "10.70.0.0/16"), "create", "-f", "-")
+	r = c.run(poolYAML("pool-b", "10.70.128.0/17"), "create", "-f", "-")
+	if r.code == 0 || !strings.Contains(r.stderr, "overlaps") {
+		t.Errorf("an overlapping pool must be refused as with etcd: %v", r)
+	}
+	c.expect(0, "Successfully deleted 1 'IPPool' resource(s)\n", "", "", "delete", "ippool", "pool-a")
+
+	r = c.run("", "ipam", "show")
+	if r.code == 0 || !strings.Contains(r.stderr, "not supported with the Kubernetes datastore yet") {
+		t.Errorf("ipam on the Kubernetes datastore must be refused clearly: %v", r)
+	}
+	r = c.run("", "get", "workloadendpoints")
+	if r.code == 0 || !strings.Contains(r.stderr, "WorkloadEndpoint") {
+		t.Errorf("a kind not served yet must be refused naming it: %v", r)
+	}
+}

@@ -1,0 +1,363 @@
+// Package kdd is the Kubernetes datastore: it stores projectcalico.org/v3 resources as custom resources of group
+// crd.projectcalico.org/v1 in the API server (manifests/crds.yaml) and serves them through the same
+// datastore.Client interface as etcd, so that what reads resources does not know which datastore it has. Every
+// update is compare-and-swap on the object's resourceVersion; watches list, then watch, and list again (a
+// Resync) when the API server has compacted the version they need.
+//
+// Kinds that Calico derives from Kubernetes' own objects in this mode (Node, Profile, WorkloadEndpoint) are not
+// served yet: every call for them fails with ErrUnsupported, naming the kind.
+package kdd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+
+	"github.com/calico-l3/calico/api"
+	"github.com/calico-l3/calico/datastore"
+)
+
+// Group is the API group of Calico's custom resources.
+const Group = "crd.projectcalico.org"
+
+// ErrUnsupported is returned for kinds this datastore does not serve yet.
+var ErrUnsupported = errors.New("not supported by the Kubernetes datastore yet")
+
+// derived are the kinds Calico maps from Kubernetes objects instead of storing them as custom resources.
+var derived = map[string]string{
+	"Node":             "Kubernetes Nodes",
+	"Profile":          "Namespaces and ServiceAccounts",
+	"WorkloadEndpoint": "Pods",
+}
+
+// Client is the Kubernetes datastore.
+type Client struct {
+	dyn     dynamic.Interface
+	timeout time.Duration
+}
+
+var _ datastore.Client = (*Client)(nil)
+
+// New is a Client for a REST config; timeout bounds each request that is not a watch (0: 10s).
+func New(cfg *rest.Config, timeout time.Duration) (*Client, error) {
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("building the Kubernetes datastore client: %w", err)
+	}
+	return &Client{dyn: dyn, timeout: timeout}, nil
+}
+
+// resource is the custom resource of a kind, or ErrUnsupported.
+func resource(k *api.Kind) (schema.GroupVersionResource, error) {
+	if from, ok := derived[k.Name]; ok {
+		return schema.GroupVersionResource{}, fmt.Errorf("%w: %s (Calico derives it from %s)", ErrUnsupported, k.Name, from)
+	}
+	return schema.GroupVersionResource{Group: Group, Version: "v1", Resource: k.Plural}, nil
+}
+
+func (c *Client) iface(k *api.Kind, namespace string) (dynamic.ResourceInterface, error) {
+	gvr, err := resource(k)
+	if err != nil {
+		return nil, err
+	}
+	if k.Namespaced {
+		if namespace == "" {
+			namespace = api.DefaultNamespace
+		}
+		return c.dyn.Resource(gvr).Namespace(namespace), nil
+	}
+	return c.dyn.Resource(gvr), nil
+}
+
+func (c *Client) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.timeout)
+}
+
+// Create stores a new resource.
+func (c *Client) Create(ctx context.Context, r api.Resource) (api.Resource, error) {
+	k := api.KindOf(r)
+	m := r.GetObjectMeta()
+	if m.ResourceVersion != "" {
+		return nil, fmt.Errorf("creating %s: resourceVersion must not be set on create", api.ID(r))
+	}
+	if err := checkIdentity(k, m); err != nil {
+		return nil, err
+	}
+	ri, err := c.iface(k, m.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	u, err := toCustom(r)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	out, err := ri.Create(ctx, u, metav1.CreateOptions{})
+	if err != nil {
+		return nil, classify(err, "creating", api.ID(r))
+	}
+	return fromCustom(k, out)
+}
+
+// Update replaces a resource whose resourceVersion is still the stored one.
+func (c *Client) Update(ctx context.Context, r api.Resource) (api.Resource, error) {
+	k := api.KindOf(r)
+	m := r.GetObjectMeta()
+	if m.ResourceVersion == "" {
+		return nil, fmt.Errorf("updating %s: resourceVersion is required", api.ID(r))
+	}
+	if err := checkIdentity(k, m); err != nil {
+		return nil, err
+	}
+	ri, err := c.iface(k, m.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	u, err := toCustom(r)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	out, err := ri.Update(ctx, u, metav1.UpdateOptions{})
+	if err != nil {
+		return nil, classify(err, "updating", api.ID(r))
+	}
+	return fromCustom(k, out)
+}
+
+// Apply creates the resource or replaces the current one whatever its version, retrying if it changes under us.
+func (c *Client) Apply(ctx context.Context, r api.Resource) (api.Resource, error) {
+	k := api.KindOf(r)
+	m := r.GetObjectMeta()
+	for attempt := 0; ; attempt++ {
+		cur, err := c.Get(ctx, k, m.Namespace, m.Name)
+		var out api.Resource
+		switch {
+		case errors.Is(err, datastore.ErrNotFound):
+			m.ResourceVersion = ""
+			out, err = c.Create(ctx, r)
+			if errors.Is(err, datastore.ErrAlreadyExists) && attempt < 5 {
+				continue
+			}
+		case err != nil:
+			return nil, err
+		default:
+			m.ResourceVersion = cur.GetObjectMeta().ResourceVersion
+			out, err = c.Update(ctx, r)
+			if errors.Is(err, datastore.ErrConflict) && attempt < 5 {
+				continue
+			}
+		}
+		return out, err
+	}
+}
+
+// Get reads one resource.
+func (c *Client) Get(ctx context.Context, k *api.Kind, namespace, name string) (api.Resource, error) {
+	ri, err := c.iface(k, namespace)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	u, err := ri.Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, classify(err, "reading", id(k, namespace, name))
+	}
+	return fromCustom(k, u)
+}
+
+// List returns the resources of a kind (of one namespace, or all when namespace is ""), sorted by namespace and
+// name, and the resourceVersion of the listing as the revision.
+func (c *Client) List(ctx context.Context, k *api.Kind, namespace string) ([]api.Resource, int64, error) {
+	gvr, err := resource(k)
+	if err != nil {
+		return nil, 0, err
+	}
+	var ri dynamic.ResourceInterface = c.dyn.Resource(gvr)
+	if k.Namespaced && namespace != "" {
+		ri = c.dyn.Resource(gvr).Namespace(namespace)
+	}
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	list, err := ri.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, 0, classify(err, "listing", k.Plural)
+	}
+	out := make([]api.Resource, 0, len(list.Items))
+	for i := range list.Items {
+		r, err := fromCustom(k, &list.Items[i])
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, r)
+	}
+	return out, revision(list.GetResourceVersion()), nil
+}
+
+// Delete removes a resource (with a resourceVersion, only if it is still the stored one) and returns what was
+// stored.
+func (c *Client) Delete(ctx context.Context, k *api.Kind, namespace, name, resourceVersion string) (api.Resource, error) {
+	cur, err := c.Get(ctx, k, namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	if resourceVersion != "" && resourceVersion != cur.GetObjectMeta().ResourceVersion {
+		return nil, fmt.Errorf("%w: %s", datastore.ErrConflict, id(k, namespace, name))
+	}
+	rv := cur.GetObjectMeta().ResourceVersion
+	ri, err := c.iface(k, namespace)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	err = ri.Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &rv}})
+	if err != nil {
+		return nil, classify(err, "deleting", id(k, namespace, name))
+	}
+	return cur, nil
+}
+
+func checkIdentity(k *api.Kind, m *api.ObjectMeta) error {
+	if m.Name == "" {
+		return fmt.Errorf("insufficient identifiers, missing 'name' for %s", k.Name)
+	}
+	if k.Namespaced && m.Namespace == "" {
+		m.Namespace = api.DefaultNamespace
+	}
+	return nil
+}
+
+// toCustom is the custom resource of r: the same kind and spec, its name, namespace, labels and annotations,
+// and its resourceVersion (for compare-and-swap). uid and creation time are the API server's.
+func toCustom(r api.Resource) (*unstructured.Unstructured, error) {
+	api.SetTypeMeta(r)
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(b, &obj); err != nil {
+		return nil, err
+	}
+	m := r.GetObjectMeta()
+	meta := map[string]any{"name": m.Name}
+	if api.KindOf(r).Namespaced {
+		meta["namespace"] = m.Namespace
+	}
+	if m.ResourceVersion != "" {
+		meta["resourceVersion"] = m.ResourceVersion
+	}
+	if len(m.Labels) > 0 {
+		meta["labels"] = toAny(m.Labels)
+	}
+	if len(m.Annotations) > 0 {
+		meta["annotations"] = toAny(m.Annotations)
+	}
+	obj["metadata"] = meta
+	obj["apiVersion"] = Group + "/v1"
+	if _, ok := obj["spec"]; !ok {
+		obj["spec"] = map[string]any{}
+	}
+	return &unstructured.Unstructured{Object: obj}, nil
+}
+
+func toAny(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// fromCustom is the projectcalico.org/v3 resource a custom resource holds.
+func fromCustom(k *api.Kind, u *unstructured.Unstructured) (api.Resource, error) {
+	r := k.New()
+	spec, err := json.Marshal(map[string]any{"spec": u.Object["spec"]})
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(spec, r); err != nil {
+		return nil, fmt.Errorf("decoding %s %s: %w", k.Name, u.GetName(), err)
+	}
+	api.SetTypeMeta(r)
+	m := r.GetObjectMeta()
+	m.Name, m.Namespace = u.GetName(), u.GetNamespace()
+	m.ResourceVersion = u.GetResourceVersion()
+	m.UID = string(u.GetUID())
+	if t := u.GetCreationTimestamp(); !t.IsZero() {
+		m.CreationTimestamp = t.UTC().Format(time.RFC3339)
+	}
+	m.Labels, m.Annotations = u.GetLabels(), u.GetAnnotations()
+	return r, nil
+}
+
+// classify maps the API server's answers onto the datastore's errors, worded as the etcd datastore words them
+// ("resource does not exist: IPPool(p)"); other answers keep the API server's message.
+func classify(err error, op, what string) error {
+	switch {
+	case apierrors.IsNotFound(err) && !isMissingType(err):
+		return fmt.Errorf("%w: %s", datastore.ErrNotFound, what)
+	case apierrors.IsAlreadyExists(err):
+		return fmt.Errorf("%w: %s", datastore.ErrAlreadyExists, what)
+	case apierrors.IsConflict(err):
+		return fmt.Errorf("%w: %s", datastore.ErrConflict, what)
+	case apierrors.IsForbidden(err):
+		return fmt.Errorf("%s %s: the API server forbids it (check the RBAC of this client's service account or user): %w", op, what, err)
+	case apierrors.IsInvalid(err):
+		return fmt.Errorf("%s %s: the API server rejects it: %w", op, what, err)
+	case isMissingType(err):
+		return fmt.Errorf("%s %s: the API server does not serve this type; are Calico's CRDs installed (kubectl apply -f manifests/crds.yaml)? %w", op, what, err)
+	case apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err) || apierrors.IsServiceUnavailable(err) ||
+		errors.Is(err, context.DeadlineExceeded) || isConnection(err):
+		return fmt.Errorf("%w: %s %s: %v", datastore.ErrUnreachable, op, what, err)
+	}
+	return fmt.Errorf("%s %s: %w", op, what, err)
+}
+
+// isMissingType says whether the API server answered that the resource type itself does not exist (the CRDs
+// are not installed), not an object of it.
+func isMissingType(err error) bool {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) || !apierrors.IsNotFound(err) {
+		return false
+	}
+	d := status.Status().Details
+	return d == nil || d.Name == ""
+}
+
+func isConnection(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "connection refused") || strings.Contains(s, "no such host") ||
+		strings.Contains(s, "i/o timeout") || strings.Contains(s, "connection reset")
+}
+
+func id(k *api.Kind, namespace, name string) string {
+	if k.Namespaced {
+		return fmt.Sprintf("%s(%s/%s)", k.Name, namespace, name)
+	}
+	return fmt.Sprintf("%s(%s)", k.Name, name)
+}
+
+// revision reads a resourceVersion as the int64 the datastore interface carries (0 if it is not a number).
+func revision(rv string) int64 {
+	n, _ := strconv.ParseInt(rv, 10, 64)
+	return n
+}
