@@ -48,8 +48,12 @@ func TestKubernetesDatastore(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "not supported with the Kubernetes datastore yet") {
 		t.Errorf("ipam on the Kubernetes datastore must be refused clearly: %v", r)
 	}
-	r = c.run("", "get", "workloadendpoints")
-	if r.code == 0 || !strings.Contains(r.stderr, "WorkloadEndpoint") {
-		t.Errorf("a kind not served yet must be refused naming it: %v", r)
+	r = c.run("", "get", "profiles")
+	if r.code != 0 || !strings.Contains(r.stdout, "kns.default") || !strings.Contains(r.stdout, "projectcalico-default-allow") {
+		t.Errorf("profiles come from the namespaces: %v", r)
+	}
+	r = c.run(profileYAML("kns.default"), "apply", "-f", "-")
+	if r.code == 0 || !strings.Contains(r.stderr, "change the Namespace or ServiceAccount instead") {
+		t.Errorf("a derived profile must be refused, naming what to change instead: %v", r)
 	}
 }

@@ -3,14 +3,19 @@ package kdd
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/calico-l3/calico/api"
 	"github.com/calico-l3/calico/datastore"
+	"github.com/calico-l3/calico/k8s/policy"
 )
 
 // A feed is one Kubernetes resource whose objects become entries of Calico's etcd layout: a custom resource
@@ -35,22 +40,80 @@ func crdGVR(plural string) schema.GroupVersionResource {
 	return schema.GroupVersionResource{Group: Group, Version: "v1", Resource: plural}
 }
 
-// feedsFor are the feeds of a kind (in one namespace, or all).
+var (
+	nodesGVR           = schema.GroupVersionResource{Version: "v1", Resource: "nodes"}
+	namespacesGVR      = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+	serviceAccountsGVR = schema.GroupVersionResource{Version: "v1", Resource: "serviceaccounts"}
+	podsGVR            = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+	kubePoliciesGVR    = schema.GroupVersionResource{Group: "networking.k8s.io", Version: "v1", Resource: "networkpolicies"}
+)
+
+// feedsFor are the feeds of a kind (in one namespace, or all): its custom resource, or the Kubernetes objects
+// Calico derives it from. NetworkPolicy has both: Calico's own, and Kubernetes NetworkPolicies translated to
+// knp.default.<name>.
 func feedsFor(k *api.Kind, namespace string) ([]feed, error) {
-	if _, err := resource(k); err != nil {
-		return nil, err
-	}
 	if !k.Namespaced {
 		namespace = ""
 	}
-	return []feed{{gvr: crdGVR(k.Plural), namespace: namespace, entries: func(u *unstructured.Unstructured) ([]entry, error) {
+	switch k.Name {
+	case "Node":
+		return []feed{typedFeed(nodesGVR, "", func(n *corev1.Node) []api.Resource { return []api.Resource{nodeFromKube(n)} })}, nil
+	case "Profile":
+		return []feed{
+			typedFeed(namespacesGVR, "", func(ns *corev1.Namespace) []api.Resource { return []api.Resource{profileFromNamespace(ns)} }),
+			typedFeed(serviceAccountsGVR, "", func(sa *corev1.ServiceAccount) []api.Resource {
+				return []api.Resource{profileFromServiceAccount(sa)}
+			}),
+		}, nil
+	case "WorkloadEndpoint":
+		return []feed{typedFeed(podsGVR, namespace, func(p *corev1.Pod) []api.Resource {
+			var out []api.Resource
+			for _, wep := range endpointsFromPod(p) {
+				out = append(out, wep)
+			}
+			return out
+		})}, nil
+	}
+	fs := []feed{{gvr: crdGVR(k.Plural), namespace: namespace, entries: func(u *unstructured.Unstructured) ([]entry, error) {
 		r, err := fromCustom(k, u)
 		if err != nil {
 			return nil, err
 		}
 		e, err := resourceEntry(r)
 		return []entry{e}, err
-	}}}, nil
+	}}}
+	if k.Name == "NetworkPolicy" {
+		fs = append(fs, typedFeed(kubePoliciesGVR, namespace, func(np *networkingv1.NetworkPolicy) []api.Resource {
+			r, err := policy.Translate(np)
+			if err != nil {
+				slog.Warn("Kubernetes datastore cannot translate a NetworkPolicy; leaving it out", "namespace", np.Namespace,
+					"name", np.Name, "error", err)
+				return nil
+			}
+			setKubeMeta(&r.ObjectMeta, np)
+			return []api.Resource{api.SetTypeMeta(r)}
+		}))
+	}
+	return fs, nil
+}
+
+// typedFeed is a feed of a Kubernetes kind T whose objects become resources through convert.
+func typedFeed[T any](gvr schema.GroupVersionResource, namespace string, convert func(*T) []api.Resource) feed {
+	return feed{gvr: gvr, namespace: namespace, entries: func(u *unstructured.Unstructured) ([]entry, error) {
+		obj := new(T)
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, obj); err != nil {
+			return nil, err
+		}
+		var out []entry
+		for _, r := range convert(obj) {
+			e, err := resourceEntry(r)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, e)
+		}
+		return out, nil
+	}}
 }
 
 // resourceEntry is the etcd-layout entry of a resource: its key and its JSON without resourceVersion (the
@@ -105,7 +168,7 @@ func feedsForPrefix(prefix string) ([]feed, error) {
 		for _, k := range api.Kinds {
 			fs, err := feedsFor(k, "")
 			if err != nil {
-				continue // a kind this datastore does not serve yet has nothing to watch
+				return nil, err
 			}
 			all = append(all, fs...)
 		}

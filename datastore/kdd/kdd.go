@@ -4,15 +4,20 @@
 // update is compare-and-swap on the object's resourceVersion; watches list, then watch, and list again (a
 // Resync) when the API server has compacted the version they need.
 //
-// Kinds that Calico derives from Kubernetes' own objects in this mode (Node, Profile, WorkloadEndpoint) are not
-// served yet: every call for them fails with ErrUnsupported, naming the kind.
+// Kinds that Calico derives from Kubernetes' own objects in this mode are read from them: a Node from the
+// Kubernetes Node and its projectcalico.org annotations (written back there), Profiles kns.<ns> and
+// ksa.<ns>.<sa> from Namespaces and ServiceAccounts, WorkloadEndpoints from Pods and their CNI annotations,
+// and NetworkPolicies knp.default.<name> from Kubernetes NetworkPolicies. Those are read-only here: the error
+// names the Kubernetes object to change instead.
 package kdd
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,28 +27,32 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/calico-l3/calico/api"
 	"github.com/calico-l3/calico/datastore"
+	"github.com/calico-l3/calico/k8s/policy"
 )
 
 // Group is the API group of Calico's custom resources.
 const Group = "crd.projectcalico.org"
 
-// ErrUnsupported is returned for kinds this datastore does not serve yet.
-var ErrUnsupported = errors.New("not supported by the Kubernetes datastore yet")
+// ErrReadOnly is returned for writes of resources Calico derives from Kubernetes objects.
+var ErrReadOnly = errors.New("derived from Kubernetes objects in the Kubernetes datastore")
 
-// derived are the kinds Calico maps from Kubernetes objects instead of storing them as custom resources.
+// derived are the kinds Calico maps from Kubernetes objects instead of storing them as custom resources, and
+// what to change instead.
 var derived = map[string]string{
-	"Node":             "Kubernetes Nodes",
-	"Profile":          "Namespaces and ServiceAccounts",
-	"WorkloadEndpoint": "Pods",
+	"Node":             "the Kubernetes Node (Calico's fields are its projectcalico.org annotations)",
+	"Profile":          "the Namespace or ServiceAccount",
+	"WorkloadEndpoint": "the Pod",
 }
 
 // Client is the Kubernetes datastore.
 type Client struct {
 	dyn     dynamic.Interface
+	kube    kubernetes.Interface
 	timeout time.Duration
 }
 
@@ -58,15 +67,31 @@ func New(cfg *rest.Config, timeout time.Duration) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the Kubernetes datastore client: %w", err)
 	}
-	return &Client{dyn: dyn, timeout: timeout}, nil
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("building the Kubernetes datastore client: %w", err)
+	}
+	return &Client{dyn: dyn, kube: kube, timeout: timeout}, nil
 }
 
-// resource is the custom resource of a kind, or ErrUnsupported.
+// resource is the custom resource of a kind; a kind Calico derives from Kubernetes objects has none, and a
+// write of it is refused with ErrReadOnly naming what to change instead.
 func resource(k *api.Kind) (schema.GroupVersionResource, error) {
-	if from, ok := derived[k.Name]; ok {
-		return schema.GroupVersionResource{}, fmt.Errorf("%w: %s (Calico derives it from %s)", ErrUnsupported, k.Name, from)
+	if instead, ok := derived[k.Name]; ok {
+		return schema.GroupVersionResource{}, fmt.Errorf("%w: a %s; change %s instead", ErrReadOnly, k.Name, instead)
 	}
-	return schema.GroupVersionResource{Group: Group, Version: "v1", Resource: k.Plural}, nil
+	return crdGVR(k.Plural), nil
+}
+
+// writable refuses writes of derived resources: the derived kinds, and NetworkPolicies translated from
+// Kubernetes ones.
+func writable(k *api.Kind, name string) error {
+	if k.Name == "NetworkPolicy" && strings.HasPrefix(name, policy.NamePrefix) {
+		return fmt.Errorf("%w: NetworkPolicy %s is translated from a Kubernetes NetworkPolicy; change that instead",
+			ErrReadOnly, name)
+	}
+	_, err := resource(k)
+	return err
 }
 
 func (c *Client) iface(k *api.Kind, namespace string) (dynamic.ResourceInterface, error) {
@@ -97,6 +122,14 @@ func (c *Client) Create(ctx context.Context, r api.Resource) (api.Resource, erro
 	if err := checkIdentity(k, m); err != nil {
 		return nil, err
 	}
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	if n, ok := r.(*api.Node); ok {
+		return createNode(ctx, c.kube, n)
+	}
+	if err := writable(k, m.Name); err != nil {
+		return nil, err
+	}
 	ri, err := c.iface(k, m.Namespace)
 	if err != nil {
 		return nil, err
@@ -105,8 +138,6 @@ func (c *Client) Create(ctx context.Context, r api.Resource) (api.Resource, erro
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := c.ctx(ctx)
-	defer cancel()
 	out, err := ri.Create(ctx, u, metav1.CreateOptions{})
 	if err != nil {
 		return nil, classify(err, "creating", api.ID(r))
@@ -124,6 +155,14 @@ func (c *Client) Update(ctx context.Context, r api.Resource) (api.Resource, erro
 	if err := checkIdentity(k, m); err != nil {
 		return nil, err
 	}
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	if n, ok := r.(*api.Node); ok {
+		return updateNode(ctx, c.kube, n)
+	}
+	if err := writable(k, m.Name); err != nil {
+		return nil, err
+	}
 	ri, err := c.iface(k, m.Namespace)
 	if err != nil {
 		return nil, err
@@ -132,8 +171,6 @@ func (c *Client) Update(ctx context.Context, r api.Resource) (api.Resource, erro
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := c.ctx(ctx)
-	defer cancel()
 	out, err := ri.Update(ctx, u, metav1.UpdateOptions{})
 	if err != nil {
 		return nil, classify(err, "updating", api.ID(r))
@@ -168,8 +205,23 @@ func (c *Client) Apply(ctx context.Context, r api.Resource) (api.Resource, error
 	}
 }
 
-// Get reads one resource.
+// Get reads one resource. A derived one is found among what its Kubernetes objects give.
 func (c *Client) Get(ctx context.Context, k *api.Kind, namespace, name string) (api.Resource, error) {
+	if k.Namespaced && namespace == "" {
+		namespace = api.DefaultNamespace
+	}
+	if writable(k, name) != nil {
+		all, _, err := c.List(ctx, k, namespace)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range all {
+			if m := r.GetObjectMeta(); m.Name == name && m.Namespace == namespace {
+				return r, nil
+			}
+		}
+		return nil, fmt.Errorf("%w: %s", datastore.ErrNotFound, id(k, namespace, name))
+	}
 	ri, err := c.iface(k, namespace)
 	if err != nil {
 		return nil, err
@@ -183,37 +235,51 @@ func (c *Client) Get(ctx context.Context, k *api.Kind, namespace, name string) (
 	return fromCustom(k, u)
 }
 
-// List returns the resources of a kind (of one namespace, or all when namespace is ""), sorted by namespace and
-// name, and the resourceVersion of the listing as the revision.
+// List returns the resources of a kind (of one namespace, or all when namespace is ""), stored or derived,
+// sorted by namespace and name, and the resourceVersion of the first listing as the revision.
 func (c *Client) List(ctx context.Context, k *api.Kind, namespace string) ([]api.Resource, int64, error) {
-	gvr, err := resource(k)
+	feeds, err := feedsFor(k, namespace)
 	if err != nil {
 		return nil, 0, err
 	}
-	var ri dynamic.ResourceInterface = c.dyn.Resource(gvr)
-	if k.Namespaced && namespace != "" {
-		ri = c.dyn.Resource(gvr).Namespace(namespace)
-	}
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	list, err := ri.List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, 0, classify(err, "listing", k.Plural)
-	}
-	out := make([]api.Resource, 0, len(list.Items))
-	for i := range list.Items {
-		r, err := fromCustom(k, &list.Items[i])
+	var out []api.Resource
+	var rev int64
+	for i, f := range feeds {
+		list, err := f.iface(c.dyn).List(ctx, metav1.ListOptions{})
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, classify(err, "listing", k.Plural)
 		}
-		out = append(out, r)
+		if i == 0 {
+			rev = revision(list.GetResourceVersion())
+		}
+		for j := range list.Items {
+			entries, err := f.entries(&list.Items[j])
+			if err != nil {
+				return nil, 0, fmt.Errorf("listing %s: %w", k.Plural, err)
+			}
+			for _, e := range entries {
+				out = append(out, e.Resource)
+			}
+		}
 	}
-	return out, revision(list.GetResourceVersion()), nil
+	if k.Name == "Profile" {
+		out = append(out, defaultAllowProfile())
+	}
+	slices.SortFunc(out, func(a, b api.Resource) int {
+		ma, mb := a.GetObjectMeta(), b.GetObjectMeta()
+		return cmp.Or(cmp.Compare(ma.Namespace, mb.Namespace), cmp.Compare(ma.Name, mb.Name))
+	})
+	return out, rev, nil
 }
 
 // Delete removes a resource (with a resourceVersion, only if it is still the stored one) and returns what was
 // stored.
 func (c *Client) Delete(ctx context.Context, k *api.Kind, namespace, name, resourceVersion string) (api.Resource, error) {
+	if err := writable(k, name); err != nil {
+		return nil, err
+	}
 	cur, err := c.Get(ctx, k, namespace, name)
 	if err != nil {
 		return nil, err

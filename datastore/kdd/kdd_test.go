@@ -11,6 +11,9 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/calico-l3/calico/api"
 	"github.com/calico-l3/calico/datastore"
@@ -123,13 +126,90 @@ func TestResourcesRoundTripWithCompareAndSwap(t *testing.T) {
 	}
 }
 
-func TestKindsCalicoDerivesFromKubernetesAreRefusedByName(t *testing.T) {
-	c := &Client{}
-	for _, k := range []string{"Node", "Profile", "WorkloadEndpoint"} {
-		kind, _ := api.LookupKind(k)
-		if _, err := c.Get(context.Background(), kind, "default", "x"); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), k) {
-			t.Errorf("%s: want ErrUnsupported naming the kind, got %v", k, err)
+func TestDerivedResourcesComeFromKubernetesObjectsAndAreReadOnly(t *testing.T) {
+	c, _ := newClient(t)
+	s := c.kube
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch := c.Watch(ctx, datastore.ResourcePrefix, 0)
+
+	if _, err := s.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "prod",
+		Labels: map[string]string{"team": "db"}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "host1",
+		Annotations: map[string]string{"projectcalico.org/IPv4Address": "172.18.0.11/24"}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web", Labels: map[string]string{"app": "web"},
+		Annotations: map[string]string{"cni.projectcalico.org/podIPs": "10.65.0.7/32", "cni.projectcalico.org/containerID": "c1"}},
+		Spec: corev1.PodSpec{NodeName: "host1", ServiceAccountName: "default", Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}
+	if _, err := s.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	np := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "deny"},
+		Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}}}
+	if _, err := s.NetworkingV1().NetworkPolicies("default").Create(ctx, np, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Reads.
+	profile, err := c.Get(ctx, api.KindOf(&api.Profile{}), "", "kns.prod")
+	if err != nil || profile.(*api.Profile).Spec.LabelsToApply["pcns.team"] != "db" {
+		t.Errorf("kns.prod from the namespace: %v %v", profile, err)
+	}
+	node, err := c.Get(ctx, api.KindOf(&api.Node{}), "", "host1")
+	if err != nil || node.(*api.Node).Spec.BGP == nil || node.(*api.Node).Spec.BGP.IPv4Address != "172.18.0.11/24" {
+		t.Errorf("Node host1 from the Kubernetes Node: %+v %v", node, err)
+	}
+	weps, _, err := c.List(ctx, api.KindOf(&api.WorkloadEndpoint{}), "default")
+	if err != nil || len(weps) != 1 || weps[0].(*api.WorkloadEndpoint).Spec.IPNetworks[0] != "10.65.0.7/32" ||
+		weps[0].GetObjectMeta().Labels["app"] != "web" {
+		t.Errorf("the pod's WorkloadEndpoint: %v %v", weps, err)
+	}
+	pols, _, err := c.List(ctx, policyKind, "default")
+	if err != nil || len(pols) != 1 || pols[0].GetObjectMeta().Name != "knp.default.deny" {
+		t.Errorf("the Kubernetes NetworkPolicy as knp.default.deny: %v %v", pols, err)
+	}
+
+	// The watch of everything sees them under their etcd-layout keys.
+	want := map[string]bool{
+		datastore.ResourceKey(api.KindOf(&api.Profile{}), "", "kns.prod"):                           false,
+		datastore.ResourceKey(api.KindOf(&api.Node{}), "", "host1"):                                 false,
+		datastore.ResourceKey(api.KindOf(&api.WorkloadEndpoint{}), "default", "host1-k8s-web-eth0"): false,
+		datastore.ResourceKey(policyKind, "default", "knp.default.deny"):                            false,
+	}
+	deadline := time.After(15 * time.Second)
+	for missing := len(want); missing > 0; {
+		select {
+		case ev := <-ch:
+			if seen, ok := want[ev.Key]; ok && !seen && (ev.Type == datastore.Added || ev.Type == datastore.Modified) {
+				want[ev.Key] = true
+				missing--
+			}
+		case <-deadline:
+			t.Fatalf("the watch did not show every derived resource: %v", want)
 		}
+	}
+
+	// Writes: a Node's Calico fields go to the Kubernetes Node's annotations; the rest is refused, naming what
+	// to change instead.
+	n := node.(*api.Node)
+	n.Spec.BGP.IPv4IPIPTunnelAddr = "10.65.3.1"
+	if _, err := c.Update(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	kn, _ := s.CoreV1().Nodes().Get(ctx, "host1", metav1.GetOptions{})
+	if kn.Annotations["projectcalico.org/IPv4IPIPTunnelAddr"] != "10.65.3.1" {
+		t.Errorf("the tunnel address did not reach the Kubernetes Node's annotations: %v", kn.Annotations)
+	}
+	p := profile.(*api.Profile)
+	if _, err := c.Update(ctx, p); !errors.Is(err, ErrReadOnly) || !strings.Contains(err.Error(), "Namespace") {
+		t.Errorf("updating a derived profile: want ErrReadOnly naming the Namespace, got %v", err)
+	}
+	pol := pols[0]
+	if _, err := c.Delete(ctx, policyKind, "default", pol.GetObjectMeta().Name, ""); !errors.Is(err, ErrReadOnly) {
+		t.Errorf("deleting a translated policy: want ErrReadOnly, got %v", err)
 	}
 }
 
