@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // ReleaseHostAffinities gives up every block affinity of host (when the node is removed). Empty blocks are deleted;
@@ -61,7 +59,7 @@ func (m *IPAM) releaseAffinity(ctx context.Context, host string, cidr netip.Pref
 	bk, ak := BlockKey(cidr), AffinityKey(host, cidr)
 	r := &retries{m: m}
 	for {
-		res, err := m.read(ctx, clientv3.OpGet(bk), clientv3.OpGet(ak, clientv3.WithKeysOnly()))
+		res, err := m.read(ctx, Get{Key: bk}, Get{Key: ak, KeysOnly: true})
 		if err != nil {
 			return err
 		}

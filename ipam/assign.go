@@ -9,8 +9,6 @@ import (
 	"net"
 	"net/netip"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/calico-l3/calico/api"
 	"github.com/calico-l3/calico/datastore"
 )
@@ -62,10 +60,10 @@ func (m *IPAM) AutoAssign(ctx context.Context, args AssignArgs) (v4, v6 []net.IP
 		return nil, nil, nil
 	}
 	res, err := m.read(ctx,
-		clientv3.OpGet(ConfigKey),
-		clientv3.OpGet(datastore.KindPrefix(poolKind, ""), clientv3.WithPrefix()),
-		clientv3.OpGet(datastore.ResourceKey(nodeKind, "", args.Host)),
-		clientv3.OpGet(HostAffinityPrefix(args.Host, 0), clientv3.WithPrefix(), clientv3.WithKeysOnly()))
+		Get{Key: ConfigKey},
+		Get{Key: datastore.KindPrefix(poolKind, ""), Prefix: true},
+		Get{Key: datastore.ResourceKey(nodeKind, "", args.Host)},
+		Get{Key: HostAffinityPrefix(args.Host, 0), Prefix: true, KeysOnly: true})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -241,7 +239,7 @@ func (m *IPAM) findUnclaimed(ctx context.Context, q *request) (netip.Prefix, boo
 // borrowCandidates lists the existing blocks of the request's pools that have free addresses the host may take,
 // pool by pool in the host's block order.
 func (m *IPAM) borrowCandidates(ctx context.Context, q *request) []netip.Prefix {
-	res, err := m.read(ctx, clientv3.OpGet(BlockPrefix(q.version), clientv3.WithPrefix()))
+	res, err := m.read(ctx, Get{Key: BlockPrefix(q.version), Prefix: true})
 	if err != nil {
 		slog.Warn("listing blocks to borrow from", "err", err)
 		return nil
@@ -281,7 +279,7 @@ func mayBorrow(b *Block, host string) bool {
 func (m *IPAM) assignFromBlock(ctx context.Context, q *request, cidr netip.Prefix, n int, mode blockMode) ([]netip.Addr, error) {
 	bk, ak := BlockKey(cidr), AffinityKey(q.host, cidr)
 	for {
-		gets, hi := withHandle([]clientv3.Op{clientv3.OpGet(bk), clientv3.OpGet(ak)}, q.handle)
+		gets, hi := withHandle([]Get{Get{Key: bk}, Get{Key: ak}}, q.handle)
 		res, err := m.read(ctx, gets...)
 		if err != nil {
 			return nil, err
@@ -385,7 +383,7 @@ func (m *IPAM) AssignIP(ctx context.Context, ip net.IP, handle string, attrs map
 	if err := checkHandleID(handle); err != nil {
 		return err
 	}
-	res, err := m.read(ctx, clientv3.OpGet(ConfigKey), clientv3.OpGet(datastore.KindPrefix(poolKind, ""), clientv3.WithPrefix()))
+	res, err := m.read(ctx, Get{Key: ConfigKey}, Get{Key: datastore.KindPrefix(poolKind, ""), Prefix: true})
 	if err != nil {
 		return err
 	}
@@ -405,7 +403,7 @@ func (m *IPAM) AssignIP(ctx context.Context, ip net.IP, handle string, attrs map
 	bk, ak := BlockKey(cidr), AffinityKey(host, cidr)
 	r := &retries{m: m}
 	for {
-		gets, hi := withHandle([]clientv3.Op{clientv3.OpGet(bk), clientv3.OpGet(ak)}, handle)
+		gets, hi := withHandle([]Get{Get{Key: bk}, Get{Key: ak}}, handle)
 		res, err := m.read(ctx, gets...)
 		if err != nil {
 			return err

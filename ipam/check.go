@@ -8,9 +8,6 @@ import (
 	"net/netip"
 	"slices"
 
-	"go.etcd.io/etcd/api/v3/mvccpb"
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/calico-l3/calico/datastore"
 )
 
@@ -76,8 +73,8 @@ type snapshot struct {
 
 func (m *IPAM) snapshot(ctx context.Context) (*snapshot, error) {
 	res, err := m.read(ctx,
-		clientv3.OpGet(Prefix, clientv3.WithPrefix()),
-		clientv3.OpGet(datastore.KindPrefix(poolKind, ""), clientv3.WithPrefix()))
+		Get{Key: Prefix, Prefix: true},
+		Get{Key: datastore.KindPrefix(poolKind, ""), Prefix: true})
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +86,7 @@ func (m *IPAM) snapshot(ctx context.Context) (*snapshot, error) {
 }
 
 // newSnapshot decodes IPAM keys; values it cannot decode become problems.
-func newSnapshot(kvs []*mvccpb.KeyValue, pools []pool) *snapshot {
+func newSnapshot(kvs []KV, pools []pool) *snapshot {
 	s := &snapshot{pools: pools, blocks: map[netip.Prefix]*Block{}, affinities: map[string][]netip.Prefix{},
 		handles: map[string]*Handle{}}
 	bad := func(key string, err error) {

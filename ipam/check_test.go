@@ -5,14 +5,13 @@ import (
 	"net/netip"
 	"testing"
 
-	"go.etcd.io/etcd/api/v3/mvccpb"
 )
 
 // state is IPAM content as keys and values, built up the way the allocator would write it.
 type state map[string]any
 
-func (s state) kvs(t *testing.T) []*mvccpb.KeyValue {
-	var out []*mvccpb.KeyValue
+func (s state) kvs(t *testing.T) []KV {
+	var out []KV
 	for k, v := range s {
 		b, ok := v.([]byte)
 		if !ok {
@@ -21,7 +20,7 @@ func (s state) kvs(t *testing.T) []*mvccpb.KeyValue {
 				t.Fatal(err)
 			}
 		}
-		out = append(out, &mvccpb.KeyValue{Key: []byte(k), Value: b})
+		out = append(out, KV{Key: k, Value: b})
 	}
 	return out
 }

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // Allocation is one assigned address as a garbage collector sees it: where it is and who holds it.
@@ -25,7 +23,7 @@ type Allocation struct {
 // with Handle "". A block that cannot be decoded, or whose bookkeeping does not map onto its addresses, is an
 // error (Check says more), so that a partial list is never mistaken for the whole.
 func (m *IPAM) Allocations(ctx context.Context) ([]Allocation, error) {
-	res, err := m.read(ctx, clientv3.OpGet(assignmentRoot, clientv3.WithPrefix()))
+	res, err := m.read(ctx, Get{Key: assignmentRoot, Prefix: true})
 	if err != nil {
 		return nil, err
 	}

@@ -12,9 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/mvccpb"
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/calico-l3/calico/api"
 	"github.com/calico-l3/calico/datastore"
 )
@@ -43,15 +40,15 @@ var (
 
 // IPAM is the block allocator. It is safe for concurrent use, by any number of processes on any number of hosts.
 type IPAM struct {
-	cli   *clientv3.Client
-	ds    *datastore.Etcd // for its request timeout and its classification of transport errors
+	store Store
 	stats struct{ conflicts, claimed, borrowed, deleted atomic.Int64 }
 }
 
 // New returns an allocator over the datastore's etcd.
-func New(ds *datastore.Etcd) *IPAM {
-	return &IPAM{cli: ds.Raw(), ds: ds}
-}
+func New(ds *datastore.Etcd) *IPAM { return NewWithStore(EtcdStore(ds)) }
+
+// NewWithStore returns an allocator over any store.
+func NewWithStore(s Store) *IPAM { return &IPAM{store: s} }
 
 // Stats counts what the allocator has done since it was made.
 type Stats struct {
@@ -79,14 +76,14 @@ var DefaultConfig = Config{StrictAffinity: false, AutoAllocateBlocks: true}
 
 // GetConfig reads the IPAM configuration, or DefaultConfig when none is stored.
 func (m *IPAM) GetConfig(ctx context.Context) (Config, error) {
-	res, err := m.read(ctx, clientv3.OpGet(ConfigKey))
+	res, err := m.read(ctx, Get{Key: ConfigKey})
 	if err != nil {
 		return Config{}, err
 	}
 	return decodeConfig(res[0])
 }
 
-func decodeConfig(kvs []*mvccpb.KeyValue) (Config, error) {
+func decodeConfig(kvs []KV) (Config, error) {
 	if len(kvs) == 0 {
 		return DefaultConfig, nil
 	}
@@ -104,8 +101,7 @@ func (m *IPAM) SetConfig(ctx context.Context, c Config) error {
 		return errors.New("cannot disable 'StrictAffinity' and 'AutoAllocateBlocks' at the same time")
 	}
 	var t txn
-	// Compared over the whole assignment prefix, "create revision = 0" holds only when no block exists.
-	t.cmps = append(t.cmps, clientv3.Compare(clientv3.CreateRevision(assignmentRoot), "=", 0).WithPrefix())
+	t.guards = append(t.guards, Guard{Key: assignmentRoot, NoneUnder: true}) // no block exists
 	t.put(ConfigKey, c)
 	err := m.commit(ctx, &t)
 	if errors.Is(err, errConflict) {
@@ -123,14 +119,14 @@ var errConflict = errors.New("IPAM transaction conflict")
 
 // txn collects the guards and writes of one transaction.
 type txn struct {
-	cmps []clientv3.Cmp
-	ops  []clientv3.Op
-	err  error
+	guards []Guard
+	ops    []Op
+	err    error
 }
 
 // expect guards the transaction on key still having mod revision rev (0: still absent).
 func (t *txn) expect(key string, rev int64) {
-	t.cmps = append(t.cmps, clientv3.Compare(clientv3.ModRevision(key), "=", rev))
+	t.guards = append(t.guards, Guard{Key: key, Rev: rev})
 }
 
 func (t *txn) put(key string, v any) {
@@ -138,45 +134,33 @@ func (t *txn) put(key string, v any) {
 	if err != nil && t.err == nil {
 		t.err = fmt.Errorf("encoding %s: %w", key, err)
 	}
-	t.ops = append(t.ops, clientv3.OpPut(key, string(b)))
+	t.ops = append(t.ops, Op{Key: key, Value: b})
 }
 
-func (t *txn) del(key string) { t.ops = append(t.ops, clientv3.OpDelete(key)) }
+func (t *txn) del(key string) { t.ops = append(t.ops, Op{Key: key, Delete: true}) }
 
 // commit runs the transaction; errConflict if a guard failed.
 func (m *IPAM) commit(ctx context.Context, t *txn) error {
 	if t.err != nil {
 		return t.err
 	}
-	ctx, cancel := context.WithTimeout(ctx, m.ds.RequestTimeout())
-	defer cancel()
-	resp, err := m.cli.Txn(ctx).If(t.cmps...).Then(t.ops...).Commit()
+	ok, err := m.store.Commit(ctx, t.guards, t.ops)
 	if err != nil {
-		return fmt.Errorf("etcd transaction: %w", m.ds.Classify(err))
+		return err
 	}
-	if !resp.Succeeded {
+	if !ok {
 		return errConflict
 	}
 	return nil
 }
 
-// read runs gets in one read-only transaction, so they see one revision; one result per get.
-func (m *IPAM) read(ctx context.Context, gets ...clientv3.Op) ([][]*mvccpb.KeyValue, error) {
-	ctx, cancel := context.WithTimeout(ctx, m.ds.RequestTimeout())
-	defer cancel()
-	resp, err := m.cli.Txn(ctx).Then(gets...).Commit()
-	if err != nil {
-		return nil, fmt.Errorf("reading IPAM state: %w", m.ds.Classify(err))
-	}
-	out := make([][]*mvccpb.KeyValue, len(resp.Responses))
-	for i, r := range resp.Responses {
-		out[i] = r.GetResponseRange().Kvs
-	}
-	return out, nil
+// read runs gets in one read, so they see one revision where the store can give one; one result per get.
+func (m *IPAM) read(ctx context.Context, gets ...Get) ([][]KV, error) {
+	return m.store.Read(ctx, gets...)
 }
 
 // decode unmarshals the single value of a get; nil and revision 0 when the key is absent.
-func decode[T any](kvs []*mvccpb.KeyValue) (*T, int64, error) {
+func decode[T any](kvs []KV) (*T, int64, error) {
 	if len(kvs) == 0 {
 		return nil, 0, nil
 	}
@@ -218,7 +202,7 @@ type handleState struct {
 	rev int64
 }
 
-func newHandleState(id string, kvs []*mvccpb.KeyValue) (*handleState, error) {
+func newHandleState(id string, kvs []KV) (*handleState, error) {
 	h, rev, err := decode[Handle](kvs)
 	if err != nil {
 		return nil, err
@@ -260,15 +244,15 @@ func (hs *handleState) write(t *txn) {
 
 // withHandle appends the get of handle id to gets, unless id is "" (no handle); it returns the index of its
 // result, or -1.
-func withHandle(gets []clientv3.Op, id string) ([]clientv3.Op, int) {
+func withHandle(gets []Get, id string) ([]Get, int) {
 	if id == "" {
 		return gets, -1
 	}
-	return append(gets, clientv3.OpGet(HandleKey(id))), len(gets)
+	return append(gets, Get{Key: HandleKey(id)}), len(gets)
 }
 
 // resultAt is res[i], or nothing for i = -1.
-func resultAt(res [][]*mvccpb.KeyValue, i int) []*mvccpb.KeyValue {
+func resultAt(res [][]KV, i int) []KV {
 	if i < 0 {
 		return nil
 	}
@@ -286,14 +270,14 @@ func hostNet(a netip.Addr) net.IPNet {
 
 // readPools reads every IPPool (enabled or not).
 func (m *IPAM) readPools(ctx context.Context) ([]pool, error) {
-	res, err := m.read(ctx, clientv3.OpGet(datastore.KindPrefix(poolKind, ""), clientv3.WithPrefix()))
+	res, err := m.read(ctx, Get{Key: datastore.KindPrefix(poolKind, ""), Prefix: true})
 	if err != nil {
 		return nil, err
 	}
 	return decodePools(res[0])
 }
 
-func decodePools(kvs []*mvccpb.KeyValue) ([]pool, error) {
+func decodePools(kvs []KV) ([]pool, error) {
 	var out []pool
 	for _, kv := range kvs {
 		r, err := datastore.DecodeResource(string(kv.Key), kv.Value, kv.ModRevision)
@@ -315,7 +299,7 @@ func decodePools(kvs []*mvccpb.KeyValue) ([]pool, error) {
 
 // listKeys returns the keys under a prefix.
 func (m *IPAM) listKeys(ctx context.Context, prefix string) ([]string, error) {
-	res, err := m.read(ctx, clientv3.OpGet(prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly()))
+	res, err := m.read(ctx, Get{Key: prefix, Prefix: true, KeysOnly: true})
 	if err != nil {
 		return nil, err
 	}

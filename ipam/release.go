@@ -10,8 +10,6 @@ import (
 	"net/netip"
 	"slices"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/calico-l3/calico/datastore"
 )
 
@@ -64,7 +62,7 @@ func (m *IPAM) releaseFromBlock(ctx context.Context, cidr netip.Prefix, addrs []
 	bk := BlockKey(cidr)
 	r := &retries{m: m}
 	for {
-		res, err := m.read(ctx, clientv3.OpGet(bk))
+		res, err := m.read(ctx, Get{Key: bk})
 		if err != nil {
 			return nil, err
 		}
@@ -122,11 +120,11 @@ func heldOnly(b *Block, addrs []netip.Addr, handle string) (held, others []netip
 // writeHandles adds to t the guarded updates of the handles that gave back addresses in block cidr.
 func (m *IPAM) writeHandles(ctx context.Context, t *txn, cidr netip.Prefix, released map[string]int) error {
 	var ids []string
-	var gets []clientv3.Op
+	var gets []Get
 	for _, id := range slices.Sorted(maps.Keys(released)) {
 		if id != "" {
 			ids = append(ids, id)
-			gets = append(gets, clientv3.OpGet(HandleKey(id)))
+			gets = append(gets, Get{Key: HandleKey(id)})
 		}
 	}
 	if len(gets) == 0 {
@@ -162,7 +160,7 @@ func (m *IPAM) writeReleased(ctx context.Context, t *txn, b *Block) (bool, error
 		return true, nil
 	}
 	nk, ak := datastore.ResourceKey(nodeKind, "", host), AffinityKey(host, b.CIDR)
-	res, err := m.read(ctx, clientv3.OpGet(nk, clientv3.WithKeysOnly()), clientv3.OpGet(ak, clientv3.WithKeysOnly()))
+	res, err := m.read(ctx, Get{Key: nk, KeysOnly: true}, Get{Key: ak, KeysOnly: true})
 	if err != nil {
 		return false, err
 	}
@@ -198,7 +196,7 @@ func (m *IPAM) ReleaseByHandle(ctx context.Context, handle string) error {
 	hk := HandleKey(handle)
 	r := &retries{m: m}
 	for first := true; ; first = false {
-		res, err := m.read(ctx, clientv3.OpGet(hk))
+		res, err := m.read(ctx, Get{Key: hk})
 		if err != nil {
 			return err
 		}
@@ -220,7 +218,7 @@ func (m *IPAM) ReleaseByHandle(ctx context.Context, handle string) error {
 			delete(hs.h.Block, key)
 			if cidr, perr := netip.ParsePrefix(key); perr == nil {
 				bk := BlockKey(cidr)
-				bres, err := m.read(ctx, clientv3.OpGet(bk))
+				bres, err := m.read(ctx, Get{Key: bk})
 				if err != nil {
 					return err
 				}
@@ -263,7 +261,7 @@ func (m *IPAM) IPsByHandle(ctx context.Context, handle string) ([]net.IP, error)
 	if handle == "" || checkHandleID(handle) != nil {
 		return nil, fmt.Errorf("invalid handle %q", handle)
 	}
-	res, err := m.read(ctx, clientv3.OpGet(HandleKey(handle)))
+	res, err := m.read(ctx, Get{Key: HandleKey(handle)})
 	if err != nil {
 		return nil, err
 	}
@@ -275,7 +273,7 @@ func (m *IPAM) IPsByHandle(ctx context.Context, handle string) ([]net.IP, error)
 		return nil, fmt.Errorf("%w: IPAMHandle(%s)", datastore.ErrNotFound, handle)
 	}
 	var cidrs []netip.Prefix
-	var gets []clientv3.Op
+	var gets []Get
 	for key := range hs.h.Block {
 		if cidr, err := netip.ParsePrefix(key); err == nil {
 			cidrs = append(cidrs, cidr)
@@ -283,7 +281,7 @@ func (m *IPAM) IPsByHandle(ctx context.Context, handle string) ([]net.IP, error)
 	}
 	slices.SortFunc(cidrs, comparePrefix)
 	for _, c := range cidrs {
-		gets = append(gets, clientv3.OpGet(BlockKey(c)))
+		gets = append(gets, Get{Key: BlockKey(c)})
 	}
 	if len(gets) == 0 {
 		return nil, nil
@@ -325,7 +323,7 @@ func (m *IPAM) GetAssignmentAttributes(ctx context.Context, ip net.IP) (handle s
 	if !ok {
 		return "", nil, fmt.Errorf("%s %w", a, ErrNotInPool)
 	}
-	res, err := m.read(ctx, clientv3.OpGet(BlockKey(cidr)))
+	res, err := m.read(ctx, Get{Key: BlockKey(cidr)})
 	if err != nil {
 		return "", nil, err
 	}
