@@ -51,6 +51,7 @@ var derived = map[string]string{
 
 // Client is the Kubernetes datastore.
 type Client struct {
+	cfg     *rest.Config
 	dyn     dynamic.Interface
 	kube    kubernetes.Interface
 	timeout time.Duration
@@ -63,6 +64,13 @@ func New(cfg *rest.Config, timeout time.Duration) (*Client, error) {
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
+	// client-go's default of 5 requests/s would make one IPAM assignment (a few reads and writes) take about a
+	// second; a datastore client needs the API server's own limits (priority and fairness) to be the ones that
+	// apply.
+	if cfg.QPS == 0 && cfg.RateLimiter == nil {
+		cfg = rest.CopyConfig(cfg)
+		cfg.QPS, cfg.Burst = 200, 400
+	}
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("building the Kubernetes datastore client: %w", err)
@@ -71,7 +79,7 @@ func New(cfg *rest.Config, timeout time.Duration) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the Kubernetes datastore client: %w", err)
 	}
-	return &Client{dyn: dyn, kube: kube, timeout: timeout}, nil
+	return &Client{cfg: cfg, dyn: dyn, kube: kube, timeout: timeout}, nil
 }
 
 // resource is the custom resource of a kind; a kind Calico derives from Kubernetes objects has none, and a
