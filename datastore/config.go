@@ -42,7 +42,7 @@ func ConfigFromLookup(get func(string) string) (Config, error) {
 		Password:   get("ETCD_PASSWORD"),
 	}
 	if t := get("DATASTORE_TYPE"); t != "" && t != "etcdv3" {
-		return c, fmt.Errorf("DATASTORE_TYPE=%q is not supported: only etcdv3", t)
+		return c, fmt.Errorf("DATASTORE_TYPE=%q: this reads etcd's settings; open the datastore with package datastore/connect", t)
 	}
 	eps, err := ParseEndpoints(get("ETCD_ENDPOINTS"))
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -25,7 +27,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 
 	"github.com/calico-l3/calico/cni"
-	"github.com/calico-l3/calico/datastore"
+	"github.com/calico-l3/calico/datastore/connect"
 	felixconfig "github.com/calico-l3/calico/felix/config"
 	"github.com/calico-l3/calico/internal/kubetest"
 	"github.com/calico-l3/calico/k8s/controllers"
@@ -293,25 +295,16 @@ func TestKDDCNINetworkConfig(t *testing.T) {
 func TestKDDHeaderNamesWhatRefusesKubernetes(t *testing.T) {
 	c := loadKDD(t)
 	header := string(documents(t, kddFile)[0])
-	ds := c.daemonSets["calico-node"].Spec.Template.Spec
-	nodeEnv := c.env(t, container(t, ds, "calico-node"))
 	kcEnv := c.env(t, container(t, c.deployments["calico-kube-controllers"].Spec.Template.Spec, "calico-kube-controllers"))
+	if _, err := controllers.EnvFromLookup(func(k string) string { return kcEnv[k] }); err != nil {
+		t.Errorf("calico-kube-controllers refuses this manifest's environment: %v", err)
+	}
 	entry := kddCNIEntry(t, c)
 	cases := []struct {
 		component string
 		inHeader  string // what the header says of it
 		err       error
 	}{
-		{"calico-node (datastore.ConfigFromLookup)", "datastore/config.go",
-			func() error {
-				_, err := datastore.ConfigFromLookup(func(k string) string { return nodeEnv[k] })
-				return err
-			}()},
-		{"calico-kube-controllers (controllers.EnvFromLookup)", "k8s/controllers/env.go",
-			func() error {
-				_, err := controllers.EnvFromLookup(func(k string) string { return kcEnv[k] })
-				return err
-			}()},
 		{"the CNI plugin (cni.ParseConfig)", "cni/config.go",
 			func() error { _, err := cni.ParseConfig(entry, func(string) string { return "" }); return err }()},
 	}
@@ -760,3 +753,27 @@ spec: {node: node-1, peerIP: 10.0.0.1, asNumber: 64512}`)
 }
 
 var oneSecond int64 = 1
+
+// calico-node opens its datastore from the DaemonSet's environment; in a pod KUBECONFIG is empty (its service
+// account), here a kubeconfig file stands in for it.
+func TestKDDCalicoNodeOpensTheKubernetesDatastore(t *testing.T) {
+	c := loadKDD(t)
+	env := c.env(t, container(t, c.daemonSets["calico-node"].Spec.Template.Spec, "calico-node"))
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:6443"}}]
+users: [{name: u, user: {token: x}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`), 0o600)
+	env["KUBECONFIG"] = kubeconfig
+	ds, err := connect.FromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("calico-node cannot open its datastore from calico-kdd.yaml's environment: %v", err)
+	}
+	defer ds.Close()
+	if ds.Type != connect.Kubernetes {
+		t.Errorf("calico-node opened %s, want the Kubernetes datastore", ds.Type)
+	}
+}

@@ -18,11 +18,10 @@ func TunnelHandle(node string) string { return "ipip-tunnel-addr-" + node }
 
 // AllocateTunnelAddr makes Node.spec.bgp.ipv4IPIPTunnelAddr right for the current pools: an address from an
 // enabled IPIP pool that selects this node when there is one, nothing otherwise. An address that is still valid is
-// kept. felix gives tunl0 whatever address this stores.
-func AllocateTunnelAddr(ctx context.Context, ds *datastore.Etcd, name string, log *slog.Logger) error {
+// kept. felix gives tunl0 whatever address this stores; m is the IPAM of ds.
+func AllocateTunnelAddr(ctx context.Context, ds datastore.Client, m *ipam.IPAM, name string, log *slog.Logger) error {
 	nodeKind, _ := api.LookupKind("Node")
 	poolKind, _ := api.LookupKind("IPPool")
-	m := ipam.New(ds)
 	for attempt := 0; attempt < 5; attempt++ {
 		r, err := ds.Get(ctx, nodeKind, "", name)
 		if err != nil {

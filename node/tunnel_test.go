@@ -28,7 +28,7 @@ func TestTunnelAddressFollowsTheIPIPPools(t *testing.T) {
 	if _, err := h.ds.Create(ctx, plain); err != nil {
 		t.Fatal(err)
 	}
-	if err := AllocateTunnelAddr(ctx, h.ds, "n1", log); err != nil || tunnel() != "" {
+	if err := AllocateTunnelAddr(ctx, h.ds, ipam.New(h.ds), "n1", log); err != nil || tunnel() != "" {
 		t.Fatalf("without an IPIP pool: address %q, err %v", tunnel(), err)
 	}
 	// An IPIP pool: an address from it, held by the node's tunnel handle, kept on the next run.
@@ -37,7 +37,7 @@ func TestTunnelAddressFollowsTheIPIPPools(t *testing.T) {
 	if _, err := h.ds.Create(ctx, ipip); err != nil {
 		t.Fatal(err)
 	}
-	if err := AllocateTunnelAddr(ctx, h.ds, "n1", log); err != nil {
+	if err := AllocateTunnelAddr(ctx, h.ds, ipam.New(h.ds), "n1", log); err != nil {
 		t.Fatal(err)
 	}
 	first := tunnel()
@@ -48,7 +48,7 @@ func TestTunnelAddressFollowsTheIPIPPools(t *testing.T) {
 	if err != nil || handle != TunnelHandle("n1") {
 		t.Errorf("the address should be held by %s, got %q (%v)", TunnelHandle("n1"), handle, err)
 	}
-	if err := AllocateTunnelAddr(ctx, h.ds, "n1", log); err != nil || tunnel() != first {
+	if err := AllocateTunnelAddr(ctx, h.ds, ipam.New(h.ds), "n1", log); err != nil || tunnel() != first {
 		t.Errorf("a second run should keep %s, got %s (%v)", first, tunnel(), err)
 	}
 	// IPIP turned off: the address goes back to the pool.
@@ -56,7 +56,7 @@ func TestTunnelAddressFollowsTheIPIPPools(t *testing.T) {
 	if _, err := h.ds.Delete(ctx, k, "", "ipip", ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := AllocateTunnelAddr(ctx, h.ds, "n1", log); err != nil || tunnel() != "" {
+	if err := AllocateTunnelAddr(ctx, h.ds, ipam.New(h.ds), "n1", log); err != nil || tunnel() != "" {
 		t.Fatalf("after the IPIP pool went: address %q, err %v", tunnel(), err)
 	}
 	if ips, _ := ipam.New(h.ds).IPsByHandle(ctx, TunnelHandle("n1")); len(ips) != 0 {

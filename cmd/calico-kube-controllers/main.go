@@ -16,7 +16,7 @@ import (
 
 	"k8s.io/klog/v2"
 
-	"github.com/calico-l3/calico/datastore"
+	"github.com/calico-l3/calico/datastore/connect"
 	"github.com/calico-l3/calico/k8s/controllers"
 	"github.com/calico-l3/calico/k8s/kubeclient"
 )
@@ -60,11 +60,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		log.Error("calico-kube-controllers cannot start: " + err.Error())
 		return 1
 	}
-	dsCfg, err := datastore.ConfigFromLookup(getenv)
-	if err != nil {
-		return fail(err)
-	}
-	ds, err := datastore.New(dsCfg)
+	ds, err := connect.FromEnv(getenv)
 	if err != nil {
 		return fail(err)
 	}
@@ -74,7 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if err != nil {
 		return fail(err)
 	}
-	m, err := controllers.New(controllers.Config{Kube: kube, Datastore: ds, Enabled: env.Enabled,
+	m, err := controllers.New(controllers.Config{Kube: kube, Datastore: ds, IPAM: ds.IPAM,
+		KubernetesDatastore: env.KubernetesDatastore, Enabled: env.Enabled,
 		ResyncPeriod: env.ResyncPeriod, LeakGracePeriod: env.LeakGracePeriod, Log: log})
 	if err != nil {
 		return fail(err)

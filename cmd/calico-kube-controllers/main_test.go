@@ -18,7 +18,8 @@ func TestBadInputIsRefusedNamingTheVariableOrFlag(t *testing.T) {
 		want string
 	}{
 		{"an unknown controller", nil, map[string]string{"ENABLED_CONTROLLERS": "policy,nope"}, 1, `ENABLED_CONTROLLERS: unknown controller "nope"`},
-		{"the Kubernetes datastore", nil, map[string]string{"DATASTORE_TYPE": "kubernetes"}, 1, "DATASTORE_TYPE"},
+		{"a mirroring controller on the Kubernetes datastore", nil, map[string]string{"DATASTORE_TYPE": "kubernetes",
+			"ENABLED_CONTROLLERS": "policy"}, 1, "nothing to do with DATASTORE_TYPE=kubernetes"},
 		{"no etcd endpoints", nil, map[string]string{"KUBECONFIG": "/nonexistent"}, 1, "ETCD_ENDPOINTS"},
 		{"a probe without -r or -l", []string{"-check-status"}, map[string]string{"STATUS_FILE": status}, 2, "exactly one of -r and -l"},
 		{"a probe before any status was written", []string{"-check-status", "-l"}, map[string]string{"STATUS_FILE": status}, 1, "reading status"},

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/calico-l3/calico/datastore"
+	"github.com/calico-l3/calico/datastore/connect"
 	"github.com/calico-l3/calico/k8s/installcni"
 	"github.com/calico-l3/calico/node"
 )
@@ -110,7 +110,7 @@ func runStartup(ctx context.Context, stdout io.Writer, getenv func(string) strin
 		return fail(err)
 	}
 	if cfg.Backend != "none" {
-		if err := node.AllocateTunnelAddr(ctx, ds, s.Name, log); err != nil {
+		if err := node.AllocateTunnelAddr(ctx, ds, ds.IPAM, s.Name, log); err != nil {
 			return fail(err)
 		}
 	}
@@ -118,16 +118,9 @@ func runStartup(ctx context.Context, stdout io.Writer, getenv func(string) strin
 	return 0
 }
 
-func openDatastore(getenv func(string) string) (*datastore.Etcd, error) {
-	cfg, err := datastore.ConfigFromLookup(getenv)
-	if err != nil {
-		return nil, err
-	}
-	ds, err := datastore.New(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("connecting to the datastore: %w", err)
-	}
-	return ds, nil
+// openDatastore opens the datastore DATASTORE_TYPE names: etcd, or the Kubernetes API server.
+func openDatastore(getenv func(string) string) (*connect.Datastore, error) {
+	return connect.FromEnv(getenv)
 }
 
 func runAllocateTunnelAddrs(ctx context.Context, stdout io.Writer, getenv func(string) string) int {
@@ -143,7 +136,7 @@ func runAllocateTunnelAddrs(ctx context.Context, stdout io.Writer, getenv func(s
 		return 1
 	}
 	defer ds.Close()
-	if err := node.AllocateTunnelAddr(ctx, ds, name, log); err != nil {
+	if err := node.AllocateTunnelAddr(ctx, ds, ds.IPAM, name, log); err != nil {
 		log.Error(err.Error())
 		return 1
 	}

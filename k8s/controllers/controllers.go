@@ -35,10 +35,18 @@ const (
 // All lists every controller, in the order Calico's documentation does.
 var All = []string{Policy, Namespace, ServiceAccount, WorkloadEndpoint, Node}
 
+// mirrored is what each mirroring controller copies into the datastore.
+var mirrored = map[string]string{Policy: "NetworkPolicies", Namespace: "namespaces", ServiceAccount: "service accounts",
+	WorkloadEndpoint: "pod labels"}
+
 // Config is what the controllers need.
 type Config struct {
 	Kube      kubernetes.Interface
-	Datastore *datastore.Etcd
+	Datastore datastore.Client
+	IPAM      *ipam.IPAM
+	// KubernetesDatastore says the datastore is the API server itself: then Calico Nodes are the Kubernetes
+	// Nodes (nothing to remove when one goes) and only the node controller has work to do.
+	KubernetesDatastore bool
 	// Enabled names the controllers to run (a subset of All).
 	Enabled []string
 	// ResyncPeriod is how often each controller compares all of Kubernetes with the datastore (Calico's
@@ -84,12 +92,16 @@ func ParseEnabled(s string) ([]string, error) {
 
 // New sets up the enabled controllers; Run starts them.
 func New(cfg Config) (*Manager, error) {
-	if cfg.Kube == nil || cfg.Datastore == nil {
-		return nil, fmt.Errorf("controllers need a Kubernetes client and a datastore")
+	if cfg.Kube == nil || cfg.Datastore == nil || cfg.IPAM == nil {
+		return nil, fmt.Errorf("controllers need a Kubernetes client, a datastore and its IPAM")
 	}
 	for _, name := range cfg.Enabled {
 		if !slices.Contains(All, name) {
 			return nil, fmt.Errorf("unknown controller %q (known: %s)", name, strings.Join(All, ", "))
+		}
+		if cfg.KubernetesDatastore && name != Node {
+			return nil, fmt.Errorf("controller %q has nothing to do on the Kubernetes datastore, which reads %s straight from "+
+				"Kubernetes; run only the node controller", name, mirrored[name])
 		}
 	}
 	if cfg.ResyncPeriod <= 0 {
@@ -115,7 +127,7 @@ func New(cfg Config) (*Manager, error) {
 		case WorkloadEndpoint:
 			c = newEndpointController(m.factory, w, cfg.Log)
 		case Node:
-			c = newNodeController(m.factory, w, ipam.New(cfg.Datastore), cfg.LeakGracePeriod, cfg.Log)
+			c = newNodeController(m.factory, w, cfg.IPAM, cfg.KubernetesDatastore, cfg.LeakGracePeriod, cfg.Log)
 		}
 		m.controllers = append(m.controllers, c)
 	}

@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +24,7 @@ import (
 
 	"github.com/calico-l3/calico/api"
 	"github.com/calico-l3/calico/datastore"
+	"github.com/calico-l3/calico/datastore/connect"
 	"github.com/calico-l3/calico/internal/etcdtest"
 	"github.com/calico-l3/calico/internal/kubetest"
 	"github.com/calico-l3/calico/ipam"
@@ -56,7 +59,7 @@ func newFixture(t *testing.T) *fixture {
 // start runs a Manager until the test ends (or the returned stop is called) and waits until it is ready.
 func (f *fixture) start(cfg Config) (*Manager, func()) {
 	f.t.Helper()
-	cfg.Kube, cfg.Datastore = f.kube, f.ds
+	cfg.Kube, cfg.Datastore, cfg.IPAM = f.kube, f.ds, f.ipam
 	if cfg.Enabled == nil {
 		cfg.Enabled = All
 	}
@@ -729,4 +732,97 @@ func (p *cutProxy) down() {
 		c.Close()
 	}
 	p.conns = nil
+}
+
+func TestADeletedNodeIsCleanedUpOnTheKubernetesDatastore(t *testing.T) {
+	s := kubetest.Start(t, kubetest.Options{})
+	_, file, _, _ := runtime.Caller(0)
+	crds := filepath.Join(filepath.Dir(file), "..", "..", "manifests", "crds.yaml")
+	if out, err := s.Kubectl(t, "apply", "-f", crds); err != nil {
+		t.Fatalf("kubectl apply -f crds.yaml: %v\n%s", err, out)
+	}
+	if out, err := s.Kubectl(t, "wait", "--for", "condition=established", "--timeout=60s", "crd", "--all"); err != nil {
+		t.Fatalf("waiting for the CRDs: %v\n%s", err, out)
+	}
+	ds, err := connect.OpenKubernetes(s.Kubeconfig, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p := &api.IPPool{ObjectMeta: api.ObjectMeta{Name: "pool"}, Spec: api.IPPoolSpec{CIDR: "10.65.0.0/16", BlockSize: 26}}
+	p.Default()
+	if _, err := ds.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"host1", "host3"} {
+		if _, err := s.Client.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	assign := func(host, handle string, attrs map[string]string) net.IP {
+		v4, _, err := ds.IPAM.AutoAssign(ctx, ipam.AssignArgs{Num4: 1, HandleID: handle, Host: host, Attrs: attrs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v4[0].IP
+	}
+	gone := assign("host3", "k8s-pod-network.c1", map[string]string{"node": "host3", "namespace": "default", "pod": "gone", "containerID": "c1"})
+	tunnel := assign("host3", "ipip-tunnel-addr-host3", map[string]string{"node": "host3", "type": "ipipTunnelAddress"})
+	live := assign("host1", "k8s-pod-network.c2", map[string]string{"node": "host1", "namespace": "default", "pod": "live", "containerID": "c2"})
+	if _, err := s.Client.CoreV1().Pods("default").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "live", Namespace: "default",
+		Annotations: map[string]string{conversion.AnnotationContainerID: "c2"}},
+		Spec: corev1.PodSpec{NodeName: "host1", Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	peer := &api.BGPPeer{ObjectMeta: api.ObjectMeta{Name: "host3-tor"}, Spec: api.BGPPeerSpec{Node: "host3", PeerIP: "172.18.0.1", ASNumber: ptr(api.ASNumber(65001))}}
+	peer.Default()
+	if _, err := ds.Create(ctx, peer); err != nil {
+		t.Fatal(err)
+	}
+
+	logs := &syncBuffer{}
+	m, err := New(Config{Kube: s.Client, Datastore: ds, IPAM: ds.IPAM, KubernetesDatastore: true, Enabled: []string{Node},
+		ResyncPeriod: 500 * time.Millisecond, LeakGracePeriod: time.Hour, Log: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Config{Kube: s.Client, Datastore: ds, IPAM: ds.IPAM, KubernetesDatastore: true, Enabled: []string{Policy}}); err == nil {
+		t.Error("a mirroring controller on the Kubernetes datastore must be refused")
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); m.Run(runCtx) }()
+	defer func() { cancel(); <-done }()
+
+	if err := s.Client.CoreV1().Nodes().Delete(ctx, "host3", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	held := func(ip net.IP) bool {
+		h, _, err := ds.IPAM.GetAssignmentAttributes(ctx, ip)
+		return err == nil && h != ""
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, peerErr := ds.Get(ctx, bgpPeerKind, "", "host3-tor")
+		blocks, _ := ds.IPAM.Blocks(ctx)
+		affine := false
+		for _, b := range blocks {
+			affine = affine || b.Host == "host3"
+		}
+		if !held(gone) && !held(tunnel) && !affine && errors.Is(peerErr, datastore.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("host3 not cleaned up: gone pod's address held %v, tunnel held %v, blocks still affine %v, peer %v\n%s",
+				held(gone), held(tunnel), affine, peerErr, logs.tail(30))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !held(live) {
+		t.Error("the live pod's address on host1 was released")
+	}
+	report, err := ds.IPAM.Check(ctx)
+	if err != nil || !report.OK() {
+		t.Errorf("ipam check: %v %v", report.Problems, err)
+	}
 }

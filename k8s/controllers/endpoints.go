@@ -78,7 +78,7 @@ type endpointIndex struct {
 
 // follow applies the watch's events until ctx ends, calling changed with the pod of each added or changed
 // endpoint.
-func (x *endpointIndex) follow(ctx context.Context, ds *datastore.Etcd, changed func(podKey string)) {
+func (x *endpointIndex) follow(ctx context.Context, ds datastore.Client, changed func(podKey string)) {
 	for ev := range ds.Watch(ctx, datastore.KindPrefix(endpointKind, ""), 0) {
 		switch ev.Type {
 		case datastore.Resync:

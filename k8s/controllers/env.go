@@ -9,12 +9,14 @@ import (
 // Env is calico-kube-controllers' configuration from its environment (the datastore's ETCD_* variables are read
 // by the datastore package).
 type Env struct {
-	Enabled         []string      // ENABLED_CONTROLLERS, default all
-	ResyncPeriod    time.Duration // RECONCILER_PERIOD, default 5m
-	LeakGracePeriod time.Duration // LEAK_GRACE_PERIOD, default 15m; 0 turns leak collection off
-	Kubeconfig      string        // KUBECONFIG; empty means in-cluster
-	StatusFile      string        // STATUS_FILE, default /status/status.json
-	LogLevel        string        // LOG_LEVEL: debug, info (default), warning, error
+	// KubernetesDatastore is DATASTORE_TYPE=kubernetes (default etcdv3).
+	KubernetesDatastore bool
+	Enabled             []string      // ENABLED_CONTROLLERS, default all
+	ResyncPeriod        time.Duration // RECONCILER_PERIOD, default 5m
+	LeakGracePeriod     time.Duration // LEAK_GRACE_PERIOD, default 15m; 0 turns leak collection off
+	Kubeconfig          string        // KUBECONFIG; empty means in-cluster
+	StatusFile          string        // STATUS_FILE, default /status/status.json
+	LogLevel            string        // LOG_LEVEL: debug, info (default), warning, error
 }
 
 // EnvFromLookup reads the environment; every bad value is an error naming its variable.
@@ -29,17 +31,26 @@ func EnvFromLookup(getenv func(string) string) (Env, error) {
 	switch t := getenv("DATASTORE_TYPE"); t {
 	case "", "etcdv3":
 	case "kubernetes":
-		return e, fmt.Errorf("DATASTORE_TYPE: %q is not supported by this calico-kube-controllers yet; use etcdv3", t)
+		e.KubernetesDatastore = true
 	default:
-		return e, fmt.Errorf("DATASTORE_TYPE: %q is not a datastore type (etcdv3)", t)
+		return e, fmt.Errorf("DATASTORE_TYPE: %q is not a datastore type (etcdv3 or kubernetes)", t)
 	}
 	enabled := getenv("ENABLED_CONTROLLERS")
-	if enabled == "" {
+	switch {
+	case enabled == "" && e.KubernetesDatastore:
+		enabled = Node // the rest is read straight from Kubernetes in that mode
+	case enabled == "":
 		enabled = strings.Join(All, ",")
 	}
 	var err error
 	if e.Enabled, err = ParseEnabled(enabled); err != nil {
 		return e, err
+	}
+	for _, name := range e.Enabled {
+		if e.KubernetesDatastore && name != Node {
+			return e, fmt.Errorf("ENABLED_CONTROLLERS: %q has nothing to do with DATASTORE_TYPE=kubernetes, which reads %s "+
+				"straight from Kubernetes; enable only node", name, mirrored[name])
+		}
 	}
 	if e.ResyncPeriod, err = duration(getenv, "RECONCILER_PERIOD", e.ResyncPeriod, false); err != nil {
 		return e, err

@@ -32,8 +32,10 @@ func TestEnvFromLookup(t *testing.T) {
 		{"a period that is not a duration", map[string]string{"RECONCILER_PERIOD": "5"}, nil, `RECONCILER_PERIOD: "5" is not a duration`},
 		{"a zero resync period", map[string]string{"RECONCILER_PERIOD": "0s"}, nil, `RECONCILER_PERIOD: "0s" must be positive`},
 		{"a negative grace period", map[string]string{"LEAK_GRACE_PERIOD": "-1m"}, nil, `LEAK_GRACE_PERIOD: "-1m" must be positive`},
-		{"the Kubernetes datastore is refused, not ignored", map[string]string{"DATASTORE_TYPE": "kubernetes"}, nil,
-			`DATASTORE_TYPE: "kubernetes" is not supported`},
+		{"on the Kubernetes datastore only the node controller runs", map[string]string{"DATASTORE_TYPE": "kubernetes"},
+			func(e Env) bool { return e.KubernetesDatastore && slices.Equal(e.Enabled, []string{Node}) }, ""},
+		{"a mirroring controller on the Kubernetes datastore is refused", map[string]string{"DATASTORE_TYPE": "kubernetes",
+			"ENABLED_CONTROLLERS": "node,policy"}, nil, `ENABLED_CONTROLLERS: "policy" has nothing to do with DATASTORE_TYPE=kubernetes`},
 		{"an unknown datastore type", map[string]string{"DATASTORE_TYPE": "consul"}, nil, `DATASTORE_TYPE: "consul" is not a datastore type`},
 		{"an unknown log level", map[string]string{"LOG_LEVEL": "chatty"}, nil, `LOG_LEVEL: "chatty"`},
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -25,10 +26,11 @@ var (
 	bgpPeerKind = api.KindOf(&api.BGPPeer{})
 )
 
-// newNodeController cleans up after a deleted Kubernetes node: the endpoints of its pods that are gone, its BGP
-// peerings, its block affinities, then its Calico Node. Only Calico Nodes that name a Kubernetes node (an orchRef
-// with orchestrator k8s) are ever removed. After each resync it collects leaked addresses (see planGC).
-func newNodeController(f informers.SharedInformerFactory, w *writer, m *ipam.IPAM, grace time.Duration, log *slog.Logger) *controller {
+// newNodeController cleans up after a deleted Kubernetes node: its BGP peerings, its block affinities, then its
+// Calico Node. Only Calico Nodes that name a Kubernetes node (an orchRef with orchestrator k8s) are ever removed;
+// on the Kubernetes datastore the Calico Node is the Kubernetes Node, already gone, and the cleanup is keyed on
+// its name. After each resync it collects leaked addresses (see planGC).
+func newNodeController(f informers.SharedInformerFactory, w *writer, m *ipam.IPAM, kdd bool, grace time.Duration, log *slog.Logger) *controller {
 	c := newController(Node, log)
 	nodes, pods := f.Core().V1().Nodes(), f.Core().V1().Pods()
 	c.watch(nodes.Informer(), cache.ResourceEventHandlerFuncs{DeleteFunc: func(obj any) {
@@ -64,6 +66,12 @@ func newNodeController(f informers.SharedInformerFactory, w *writer, m *ipam.IPA
 				cleaned = true
 			}
 		}
+		if kdd {
+			if err := cleanupNode(ctx, w, m, &api.Node{ObjectMeta: api.ObjectMeta{Name: k8sName}}, c.log); err != nil {
+				return err
+			}
+			cleaned = true
+		}
 		if cleaned {
 			return gc.run(ctx)
 		}
@@ -75,6 +83,17 @@ func newNodeController(f informers.SharedInformerFactory, w *writer, m *ipam.IPA
 		for _, n := range calicoNodes {
 			if k := kubeNodeName(n); k != "" {
 				keys = append(keys, k)
+			}
+		}
+		if err != nil || !kdd {
+			return keys, err
+		}
+		// On the Kubernetes datastore a deleted node leaves no Calico Node behind to find it by: its block
+		// affinities do.
+		blocks, err := m.Blocks(ctx)
+		for _, b := range blocks {
+			if b.Host != "" && !slices.Contains(keys, b.Host) {
+				keys = append(keys, b.Host)
 			}
 		}
 		return keys, err
@@ -120,6 +139,9 @@ func cleanupNode(ctx context.Context, w *writer, m *ipam.IPAM, n *api.Node, log 
 	}
 	if err := m.ReleaseHostAffinities(ctx, n.Name); err != nil {
 		return err
+	}
+	if n.ResourceVersion == "" {
+		return nil // on the Kubernetes datastore: the Calico Node was the Kubernetes Node
 	}
 	return w.remove(ctx, nodeKind, "", n.Name)
 }

@@ -15,7 +15,7 @@ import (
 // writer is the controllers' only way to change the datastore: it writes a resource only when what the
 // controller owns of it differs, always compare-and-swap on the version it read, and counts what it wrote.
 type writer struct {
-	ds     *datastore.Etcd
+	ds     datastore.Client
 	writes *atomic.Int64
 	log    *slog.Logger
 }
