@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"github.com/calico-l3/calico/datastore"
-	"github.com/calico-l3/calico/datastore/kdd"
-	"github.com/calico-l3/calico/k8s/kubeclient"
+	"github.com/calico-l3/calico/datastore/connect"
+	"github.com/calico-l3/calico/ipam"
 )
 
 // Env is what a command works with: its streams, its environment, the connection options from the command line
@@ -24,9 +24,9 @@ type Env struct {
 	conn connFlags
 	help bool
 
-	ds    datastore.Client
-	etcd  *datastore.Etcd // ds, when it is etcd
-	dsErr error
+	ds     datastore.Client
+	opened *connect.Datastore // ds, with its IPAM
+	dsErr  error
 }
 
 // connFlags are the global options that say how to reach the datastore.
@@ -118,34 +118,27 @@ func (e *Env) open() (datastore.Client, error) {
 		return nil, err
 	}
 	if conn.Kubernetes {
-		cfg, err := kubeclient.Config(conn.Kubeconfig, 0)
-		if err != nil {
-			return nil, err
-		}
-		return kdd.New(cfg, conn.Timeout)
+		e.opened, err = connect.OpenKubernetes(conn.Kubeconfig, conn.Timeout)
+	} else {
+		e.opened, err = connect.OpenEtcd(conn.Etcd)
 	}
-	etcd, err := datastore.New(conn.Etcd)
 	if err != nil {
 		return nil, err
 	}
-	e.etcd = etcd
-	return etcd, nil
+	return e.opened, nil
 }
 
-// EtcdDatastore is the datastore for commands that only work on etcd (IPAM, for now).
-func (e *Env) EtcdDatastore(command string) (*datastore.Etcd, error) {
+// IPAM is the allocator of the datastore.
+func (e *Env) IPAM() (*ipam.IPAM, error) {
 	if _, err := e.Datastore(); err != nil {
 		return nil, err
 	}
-	if e.etcd == nil {
-		return nil, fmt.Errorf("%s is not supported with the Kubernetes datastore yet (DATASTORE_TYPE=kubernetes); it needs etcdv3", command)
-	}
-	return e.etcd, nil
+	return e.opened.IPAM, nil
 }
 
 // Close releases the datastore connection, if one was opened.
 func (e *Env) Close() {
-	if e.etcd != nil {
-		_ = e.etcd.Close()
+	if e.opened != nil {
+		_ = e.opened.Close()
 	}
 }

@@ -39,11 +39,10 @@ func runIPAM(ctx context.Context, env *Env, args []string) int {
 			return env.fail(fmt.Errorf("error with field IP = '%s' (not a valid IP address)", *ip))
 		}
 	}
-	ds, err := env.EtcdDatastore("calicoctl ipam")
+	m, err := env.IPAM()
 	if err != nil {
 		return env.fail(err)
 	}
-	m := ipam.New(ds)
 	switch pos[0] {
 	case "show":
 		if addr != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/calico-l3/calico/api"
 	"github.com/calico-l3/calico/datastore"
+	"github.com/calico-l3/calico/datastore/connect"
 	"github.com/calico-l3/calico/ipam"
 )
 
@@ -134,8 +135,15 @@ func retirePool(ctx context.Context, ds datastore.Client, k *api.Kind, name, ver
 			return "", fmt.Errorf("disabling IPPool(%s) before deleting it: %w", name, err)
 		}
 	}
-	if etcd, ok := ds.(*datastore.Etcd); ok {
-		if err := ipam.New(etcd).ReleasePoolAffinities(ctx, pool.Spec.CIDR); err != nil {
+	var m *ipam.IPAM
+	switch d := ds.(type) {
+	case *connect.Datastore:
+		m = d.IPAM
+	case *datastore.Etcd:
+		m = ipam.New(d)
+	}
+	if m != nil {
+		if err := m.ReleasePoolAffinities(ctx, pool.Spec.CIDR); err != nil {
 			return "", fmt.Errorf("releasing the blocks of IPPool(%s): %w", name, err)
 		}
 	}

@@ -44,9 +44,14 @@ func TestKubernetesDatastore(t *testing.T) {
 	}
 	c.expect(0, "Successfully deleted 1 'IPPool' resource(s)\n", "", "", "delete", "ippool", "pool-a")
 
+	c.expect(0, "Successfully created 1 'IPPool' resource(s)\n", "", poolYAML("pool-a", "10.70.0.0/16"), "create", "-f", "-")
+	r = c.run("", "ipam", "check")
+	if r.code != 0 {
+		t.Errorf("ipam check on the Kubernetes datastore: %v", r)
+	}
 	r = c.run("", "ipam", "show")
-	if r.code == 0 || !strings.Contains(r.stderr, "not supported with the Kubernetes datastore yet") {
-		t.Errorf("ipam on the Kubernetes datastore must be refused clearly: %v", r)
+	if r.code != 0 || !strings.Contains(r.stdout, "10.70.0.0/16") {
+		t.Errorf("ipam show on the Kubernetes datastore: %v", r)
 	}
 	r = c.run("", "get", "profiles")
 	if r.code != 0 || !strings.Contains(r.stdout, "kns.default") || !strings.Contains(r.stdout, "projectcalico-default-allow") {
