@@ -26,6 +26,10 @@ type NetConf struct {
 	Name       string `json:"name"`
 	Type       string `json:"type"`
 
+	// DatastoreType is Calico's datastore_type: "etcdv3" (the default; the etcd_* fields) or "kubernetes" (the
+	// API server kubernetes.kubeconfig names, Calico's KDD mode).
+	DatastoreType string `json:"datastore_type"`
+
 	EtcdEndpoints  string `json:"etcd_endpoints"`
 	EtcdKeyFile    string `json:"etcd_key_file"`
 	EtcdCertFile   string `json:"etcd_cert_file"`
@@ -50,6 +54,15 @@ type NetConf struct {
 	// RawPrevResult is the result of the ADD, passed back by the runtime on CHECK and DEL (0.4.0 and later).
 	RawPrevResult map[string]any `json:"prevResult,omitempty"`
 }
+
+// Datastore types, as datastore_type spells them.
+const (
+	DatastoreEtcd       = "etcdv3"
+	DatastoreKubernetes = "kubernetes"
+)
+
+// KDD reports whether the datastore is the Kubernetes API server.
+func (c *NetConf) KDD() bool { return c.DatastoreType == DatastoreKubernetes }
 
 // PolicyK8s is the policy type under which pods get Kubernetes' profiles (kns.<namespace>, ksa.<ns>.<sa>).
 const PolicyK8s = "k8s"
@@ -133,8 +146,8 @@ func fieldErr(field, details, format string, args ...any) *ConfigError {
 	return &ConfigError{Field: field, Problem: fmt.Sprintf(format, args...), Details: details}
 }
 
-// ParseConfig decodes and checks the network config. It reads nothing but the TLS files' existence; etcd
-// endpoints fall back to getenv("ETCD_ENDPOINTS").
+// ParseConfig decodes and checks the network config. It reads nothing but the TLS files' and kubeconfig's
+// existence; with the etcd datastore, etcd endpoints fall back to getenv("ETCD_ENDPOINTS").
 func ParseConfig(data []byte, getenv func(string) string) (*NetConf, error) {
 	var c NetConf
 	if err := json.Unmarshal(data, &c); err != nil {
@@ -178,6 +191,44 @@ func (c *NetConf) check(getenv func(string) string) error {
 	if err := DefaultProfile(c.Name).Validate(); err != nil {
 		return fieldErr("name", err.Error(), "%q cannot name a Calico profile: use lower case letters, digits, '-' and '.'", c.Name)
 	}
+	switch c.DatastoreType {
+	case "":
+		c.DatastoreType = DatastoreEtcd
+	case DatastoreEtcd, DatastoreKubernetes:
+	default:
+		return fieldErr("datastore_type", fmt.Sprintf("got %q", c.DatastoreType), `must be "etcdv3" (the default) or "kubernetes"`)
+	}
+	if c.KDD() {
+		if err := c.checkKDD(); err != nil {
+			return err
+		}
+	} else if err := c.checkEtcd(getenv); err != nil {
+		return err
+	}
+	return c.checkCommon()
+}
+
+// checkKDD checks the datastore fields of the Kubernetes datastore: a kubeconfig, and no etcd settings, which
+// would be silently ignored.
+func (c *NetConf) checkKDD() error {
+	for _, f := range []struct{ field, value string }{
+		{"etcd_endpoints", c.EtcdEndpoints}, {"etcd_key_file", c.EtcdKeyFile}, {"etcd_cert_file", c.EtcdCertFile},
+		{"etcd_ca_cert_file", c.EtcdCACertFile},
+	} {
+		if f.value != "" {
+			return fieldErr(f.field, fmt.Sprintf("got %q with datastore_type %q", f.value, c.DatastoreType),
+				"must not be set with the Kubernetes datastore: it would be ignored")
+		}
+	}
+	if c.Kubernetes.Kubeconfig == "" {
+		return fieldErr("kubernetes.kubeconfig", `datastore_type is "kubernetes"`,
+			"is required with the Kubernetes datastore (install-cni writes /etc/cni/net.d/calico-kubeconfig)")
+	}
+	return nil
+}
+
+// checkEtcd checks the etcd fields; the endpoints fall back to ETCD_ENDPOINTS.
+func (c *NetConf) checkEtcd(getenv func(string) string) error {
 	if c.EtcdEndpoints == "" {
 		c.EtcdEndpoints = getenv("ETCD_ENDPOINTS")
 	}
@@ -200,6 +251,11 @@ func (c *NetConf) check(getenv func(string) string) error {
 			return fieldErr(f.field, err.Error(), "cannot read %s", f.path)
 		}
 	}
+	return nil
+}
+
+// checkCommon checks the fields both datastores use.
+func (c *NetConf) checkCommon() error {
 	if c.MTU == 0 {
 		c.MTU = DefaultMTU
 	}

@@ -115,6 +115,24 @@ func TestParseConfigNamesTheBadField(t *testing.T) {
 		{"a relative kubeconfig is refused", `{"name":"n","etcd_endpoints":"http://e:2379","kubernetes":{"kubeconfig":"kc"},` + ipam + `}`, "kubernetes.kubeconfig"},
 		{"a kubeconfig that does not exist is refused", `{"name":"n","etcd_endpoints":"http://e:2379","kubernetes":{"kubeconfig":"` + missing + `"},` + ipam + `}`, "kubernetes.kubeconfig"},
 	}
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kc := `"kubernetes":{"kubeconfig":"` + kubeconfig + `"}`
+	tests = append(tests, []struct {
+		name      string
+		conf      string
+		wantField string
+	}{
+		{"an unknown datastore type is refused", `{"name":"n","datastore_type":"consul","etcd_endpoints":"http://e:2379",` + ipam + `}`, "datastore_type"},
+		{"the Kubernetes datastore without a kubeconfig is refused", `{"name":"n","datastore_type":"kubernetes",` + ipam + `}`, "kubernetes.kubeconfig"},
+		{"the Kubernetes datastore with etcd endpoints is refused", `{"name":"n","datastore_type":"kubernetes","etcd_endpoints":"http://e:2379",` + kc + `,` + ipam + `}`, "etcd_endpoints"},
+		{"the Kubernetes datastore with an etcd CA file is refused", `{"name":"n","datastore_type":"kubernetes","etcd_ca_cert_file":"/ca.pem",` + kc + `,` + ipam + `}`, "etcd_ca_cert_file"},
+		{"the Kubernetes datastore with a missing kubeconfig is refused", `{"name":"n","datastore_type":"kubernetes","kubernetes":{"kubeconfig":"` + missing + `"},` + ipam + `}`, "kubernetes.kubeconfig"},
+		{"the Kubernetes datastore with another policy type is refused", `{"name":"n","datastore_type":"kubernetes","policy":{"type":"calico"},` + kc + `,` + ipam + `}`, "policy.type"},
+		{"the Kubernetes datastore still checks the ipam section", `{"name":"n","datastore_type":"kubernetes",` + kc + `,"ipam":{"type":"host-local"}}`, "ipam.type"},
+	}...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := ParseConfig([]byte(tt.conf), noEnv)
@@ -200,6 +218,39 @@ func TestParsePodArgs(t *testing.T) {
 			}
 			if (got == nil) != (tc.want == nil) || (got != nil && (got.namespace != tc.want.namespace || got.name != tc.want.name)) {
 				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseConfigDatastoreType(t *testing.T) {
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const ipam = `"ipam":{"type":"calico-ipam"}`
+	for _, tc := range []struct {
+		name, conf string
+		env        map[string]string
+		wantType   string
+		wantKDD    bool
+	}{
+		{"no datastore_type is etcdv3", `{"name":"n","etcd_endpoints":"http://e:2379",` + ipam + `}`, nil, "etcdv3", false},
+		{"etcdv3 spelled out", `{"name":"n","datastore_type":"etcdv3","etcd_endpoints":"http://e:2379",` + ipam + `}`, nil, "etcdv3", false},
+		{"kubernetes with a kubeconfig and policy k8s", `{"name":"n","datastore_type":"kubernetes","policy":{"type":"k8s"},"kubernetes":{"kubeconfig":"` + kubeconfig + `"},` + ipam + `}`, nil, "kubernetes", true},
+		{"kubernetes ignores ETCD_ENDPOINTS in the environment", `{"name":"n","datastore_type":"kubernetes","kubernetes":{"kubeconfig":"` + kubeconfig + `"},` + ipam + `}`,
+			map[string]string{"ETCD_ENDPOINTS": "http://e:2379"}, "kubernetes", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := ParseConfig([]byte(tc.conf), func(k string) string { return tc.env[k] })
+			if err != nil {
+				t.Fatalf("expected the config to parse, got %v", err)
+			}
+			if c.DatastoreType != tc.wantType || c.KDD() != tc.wantKDD {
+				t.Errorf("datastore type %q (KDD %v), want %q (%v)", c.DatastoreType, c.KDD(), tc.wantType, tc.wantKDD)
+			}
+			if tc.wantKDD && c.EtcdEndpoints != "" {
+				t.Errorf("the Kubernetes datastore took etcd endpoints %q", c.EtcdEndpoints)
 			}
 		})
 	}

@@ -370,3 +370,17 @@ func addrList(link netlink.Link, family int) ([]netlink.Addr, error) {
 func routeList(link netlink.Link, family int) ([]netlink.Route, error) {
 	return retryDump(func() ([]netlink.Route, error) { return netlink.RouteList(link, family) })
 }
+
+// podLinkMAC is the MAC address of the pod's interface.
+func podLinkMAC(netnsPath, ifName string) (string, error) {
+	var mac string
+	err := ns.WithNetNSPath(netnsPath, func(ns.NetNS) error {
+		link, err := linkByName(ifName)
+		if err != nil {
+			return fmt.Errorf("interface %s in netns %s: %w", ifName, netnsPath, err)
+		}
+		mac = link.Attrs().HardwareAddr.String()
+		return nil
+	})
+	return mac, err
+}

@@ -16,4 +16,12 @@
 // Whatever fails after the addresses are taken, ADD removes the veth and the endpoint and releases the handle
 // before it returns. A repeated ADD answers from the stored endpoint. DEL removes the veth, the endpoint and the
 // handle's addresses, and succeeds when any of them is already gone.
+//
+// With "datastore_type": "kubernetes" (Calico's KDD mode; the default is "etcdv3") the datastore is the API
+// server kubernetes.kubeconfig names, and WorkloadEndpoints and Profiles are derived from Pods, Namespaces and
+// ServiceAccounts there. Every workload must then be a pod (K8S_POD_NAME in CNI_ARGS); ADD writes no endpoint or
+// profile, only the pod's podIP/podIPs/containerID annotations, which the endpoint is derived from; a repeated
+// ADD answers from the addresses the sandbox's IPAM handle holds; DEL releases the handle and, when the pod's
+// containerID annotation still names this sandbox, removes the veth and the podIP/podIPs annotations (see
+// kdd.go).
 package cni

@@ -21,6 +21,7 @@ import (
 
 	"github.com/calico-l3/calico/api"
 	"github.com/calico-l3/calico/datastore"
+	"github.com/calico-l3/calico/datastore/connect"
 	"github.com/calico-l3/calico/ipam"
 	"k8s.io/client-go/kubernetes"
 )
@@ -35,9 +36,10 @@ const requestTimeout = 5 * time.Second
 type plugin struct {
 	conf *NetConf
 	node string
-	ds   *datastore.Etcd
+	ds   datastore.Client     // etcd or the Kubernetes datastore (datastore_type)
 	k8s  kubernetes.Interface // the API server, for pods; connected on first use
-	ipam *ipam.IPAM
+	ipam *ipam.IPAM           // on the same datastore
+	conn *connect.Datastore   // what open connected; close closes it
 	log  *slog.Logger
 
 	closeLog func()
@@ -105,18 +107,30 @@ func open(args *skel.CmdArgs, stderr io.Writer) (*plugin, error) {
 		closeLog()
 		return nil, err
 	}
-	cfg := conf.EtcdConfig()
-	cfg.RequestTimeout = requestTimeout
-	ds, err := datastore.New(cfg)
+	conn, err := openDatastore(conf)
 	if err != nil {
 		closeLog()
-		return nil, fmt.Errorf("connecting to the datastore: %w", err)
+		return nil, err
 	}
-	return &plugin{conf: conf, node: node, ds: ds, ipam: ipam.New(ds), log: log, closeLog: closeLog}, nil
+	return &plugin{conf: conf, node: node, ds: conn.Client, ipam: conn.IPAM, conn: conn, log: log, closeLog: closeLog}, nil
+}
+
+// openDatastore connects to the datastore the config names.
+func openDatastore(conf *NetConf) (*connect.Datastore, error) {
+	if conf.KDD() {
+		conn, err := connect.OpenKubernetes(conf.Kubernetes.Kubeconfig, requestTimeout)
+		if err != nil {
+			return nil, fieldErr("kubernetes.kubeconfig", err.Error(), "cannot connect to the Kubernetes datastore with %s", conf.Kubernetes.Kubeconfig)
+		}
+		return conn, nil
+	}
+	cfg := conf.EtcdConfig()
+	cfg.RequestTimeout = requestTimeout
+	return connect.OpenEtcd(cfg)
 }
 
 func (p *plugin) close() {
-	_ = p.ds.Close()
+	_ = p.conn.Close()
 	p.closeLog()
 }
 
@@ -156,7 +170,18 @@ func (p *plugin) add(ctx context.Context, args *skel.CmdArgs) (*current.Result, 
 	if err != nil {
 		return nil, err
 	}
-	if res, found, err := p.existing(ctx, a); found || err != nil {
+	if err := p.requirePod(a); err != nil {
+		return nil, err
+	}
+	if p.conf.KDD() {
+		// The handle is the only record of an earlier ADD, and answering from it needs the pod's interface.
+		if err := checkPodNetns(a.netns); err != nil {
+			return nil, err
+		}
+		if res, found, err := p.existingKDD(ctx, a); found || err != nil {
+			return res, err
+		}
+	} else if res, found, err := p.existing(ctx, a); found || err != nil {
 		return res, err
 	}
 	if err := checkPodNetns(a.netns); err != nil {
@@ -171,7 +196,8 @@ func (p *plugin) add(ctx context.Context, args *skel.CmdArgs) (*current.Result, 
 	if err := p.endpointFor(a).Validate(); err != nil {
 		return nil, fmt.Errorf("WorkloadEndpoint %s for node %q and container %q: %w", a.endpoint, p.node, a.containerID, err)
 	}
-	// Addresses the handle holds while no endpoint exists were left by an ADD whose cleanup could not reach etcd.
+	// Addresses the handle holds while no endpoint (in the Kubernetes datastore: no veth wired with them) exists
+	// were left by an ADD whose cleanup could not reach the datastore.
 	if err := p.ipam.ReleaseByHandle(ctx, a.handle); err == nil {
 		p.log.Warn("Released addresses left by an earlier failed ADD", "handle", a.handle)
 	} else if !errors.Is(err, datastore.ErrNotFound) {
@@ -290,16 +316,22 @@ func (p *plugin) attach(ctx context.Context, a attachment, ips []net.IPNet) (*cu
 	if err := wep.Validate(); err != nil {
 		return nil, fmt.Errorf("building WorkloadEndpoint %s: %w", a.endpoint, err)
 	}
-	if err := p.writeEndpoint(ctx, a, wep); err != nil {
-		return nil, err
+	// In the Kubernetes datastore the endpoint and the profiles are derived from the pod (and its namespace and
+	// service account): the pod's annotations below are the only record.
+	if !p.conf.KDD() {
+		if err := p.writeEndpoint(ctx, a, wep); err != nil {
+			return nil, err
+		}
+		p.log.Info("Calico CNI wrote endpoint", "endpoint", a.endpoint, "namespace", a.namespace, "hostVeth", a.hostVeth,
+			"ips", wep.Spec.IPNetworks)
 	}
-	p.log.Info("Calico CNI wrote endpoint", "endpoint", a.endpoint, "namespace", a.namespace, "hostVeth", a.hostVeth,
-		"ips", wep.Spec.IPNetworks)
 	if err := p.fail("endpoint"); err != nil {
 		return nil, err
 	}
-	if err := p.ensureProfiles(ctx, a); err != nil {
-		return nil, err
+	if !p.conf.KDD() {
+		if err := p.ensureProfiles(ctx, a); err != nil {
+			return nil, err
+		}
 	}
 	if err := p.fail("profile"); err != nil {
 		return nil, err
@@ -397,8 +429,16 @@ func (p *plugin) undo(ctx context.Context, a attachment) error {
 	if err := removeHostVeth(a.hostVeth); err != nil {
 		errs = append(errs, err)
 	}
-	if err := p.deleteEndpoint(ctx, a); err != nil {
-		errs = append(errs, err)
+	if !p.conf.KDD() {
+		if err := p.deleteEndpoint(ctx, a); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// The pod's record, if this ADD got as far as writing it.
+	if a.pod != nil {
+		if err := p.clearPodAddresses(ctx, a); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := p.release(ctx, a.handle); err != nil {
 		errs = append(errs, err)
@@ -429,6 +469,9 @@ func (p *plugin) del(ctx context.Context, args *skel.CmdArgs) error {
 	a, err := p.attachment(args)
 	if err != nil {
 		return err
+	}
+	if p.conf.KDD() {
+		return p.delKDD(ctx, a)
 	}
 	var errs []error
 	stale, err := p.staleSandbox(ctx, a)
@@ -500,6 +543,12 @@ func (p *plugin) check(ctx context.Context, args *skel.CmdArgs) error {
 	a, err := p.attachment(args)
 	if err != nil {
 		return err
+	}
+	if err := p.requirePod(a); err != nil {
+		return err
+	}
+	if p.conf.KDD() {
+		return p.checkKDD(ctx, a)
 	}
 	r, err := p.ds.Get(ctx, endpointKind, a.namespace, a.endpoint)
 	if err != nil {
@@ -664,7 +713,7 @@ func cniError(err error) error {
 	case errors.As(err, &ne):
 		return types.NewError(types.ErrInvalidNetNS, err.Error(), "")
 	case errors.Is(err, datastore.ErrUnreachable):
-		return types.NewError(types.ErrTryAgainLater, err.Error(), "check etcd_endpoints and that etcd is running")
+		return types.NewError(types.ErrTryAgainLater, err.Error(), "check the datastore (etcd_endpoints, or kubernetes.kubeconfig with datastore_type kubernetes) and that it is running")
 	}
 	return types.NewError(types.ErrInternal, err.Error(), "")
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/netip"
 	"testing"
-
 )
 
 // state is IPAM content as keys and values, built up the way the allocator would write it.

@@ -88,7 +88,10 @@ type cluster struct {
 	deployments     map[string]*appsv1.Deployment
 }
 
-func load(t *testing.T) *cluster {
+func load(t *testing.T) *cluster { return loadFiles(t, files...) }
+
+// loadFiles decodes every document of the files strictly into one cluster.
+func loadFiles(t *testing.T, names ...string) *cluster {
 	t.Helper()
 	c := &cluster{
 		configMaps: map[string]*corev1.ConfigMap{}, secrets: map[string]*corev1.Secret{},
@@ -96,7 +99,7 @@ func load(t *testing.T) *cluster {
 		bindings: map[string]*rbacv1.ClusterRoleBinding{}, daemonSets: map[string]*appsv1.DaemonSet{},
 		deployments: map[string]*appsv1.Deployment{},
 	}
-	for _, f := range files {
+	for _, f := range names {
 		for i, d := range documents(t, f) {
 			obj, err := decode(d)
 			if err != nil {

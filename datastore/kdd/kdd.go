@@ -122,50 +122,34 @@ func (c *Client) ctx(ctx context.Context) (context.Context, context.CancelFunc) 
 
 // Create stores a new resource.
 func (c *Client) Create(ctx context.Context, r api.Resource) (api.Resource, error) {
-	k := api.KindOf(r)
-	m := r.GetObjectMeta()
-	if m.ResourceVersion != "" {
+	if r.GetObjectMeta().ResourceVersion != "" {
 		return nil, fmt.Errorf("creating %s: resourceVersion must not be set on create", api.ID(r))
 	}
-	if err := checkIdentity(k, m); err != nil {
-		return nil, err
-	}
-	ctx, cancel := c.ctx(ctx)
-	defer cancel()
-	if n, ok := r.(*api.Node); ok {
-		return createNode(ctx, c.kube, n)
-	}
-	if err := writable(k, m.Name); err != nil {
-		return nil, err
-	}
-	ri, err := c.iface(k, m.Namespace)
-	if err != nil {
-		return nil, err
-	}
-	u, err := toCustom(r)
-	if err != nil {
-		return nil, err
-	}
-	out, err := ri.Create(ctx, u, metav1.CreateOptions{})
-	if err != nil {
-		return nil, classify(err, "creating", api.ID(r))
-	}
-	return fromCustom(k, out)
+	return c.write(ctx, r, true)
 }
 
 // Update replaces a resource whose resourceVersion is still the stored one.
 func (c *Client) Update(ctx context.Context, r api.Resource) (api.Resource, error) {
-	k := api.KindOf(r)
-	m := r.GetObjectMeta()
-	if m.ResourceVersion == "" {
+	if r.GetObjectMeta().ResourceVersion == "" {
 		return nil, fmt.Errorf("updating %s: resourceVersion is required", api.ID(r))
 	}
+	return c.write(ctx, r, false)
+}
+
+// write creates or updates (compare-and-swap on its resourceVersion) a resource: a Node through its Kubernetes
+// Node, a kind stored as a custom resource as one; the derived others are refused.
+func (c *Client) write(ctx context.Context, r api.Resource, create bool) (api.Resource, error) {
+	k := api.KindOf(r)
+	m := r.GetObjectMeta()
 	if err := checkIdentity(k, m); err != nil {
 		return nil, err
 	}
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
 	if n, ok := r.(*api.Node); ok {
+		if create {
+			return createNode(ctx, c.kube, n)
+		}
 		return updateNode(ctx, c.kube, n)
 	}
 	if err := writable(k, m.Name); err != nil {
@@ -179,9 +163,14 @@ func (c *Client) Update(ctx context.Context, r api.Resource) (api.Resource, erro
 	if err != nil {
 		return nil, err
 	}
-	out, err := ri.Update(ctx, u, metav1.UpdateOptions{})
+	var out *unstructured.Unstructured
+	if create {
+		out, err = ri.Create(ctx, u, metav1.CreateOptions{})
+	} else {
+		out, err = ri.Update(ctx, u, metav1.UpdateOptions{})
+	}
 	if err != nil {
-		return nil, classify(err, "updating", api.ID(r))
+		return nil, classify(err, map[bool]string{true: "creating", false: "updating"}[create], api.ID(r))
 	}
 	return fromCustom(k, out)
 }

@@ -45,6 +45,8 @@ var sameLine = []struct{ metric, baseline, what string }{
 	{"add-to-ping-p50-ms", "floor-p50-ms", "CNI ADD on one host until a pod elsewhere pings it vs a hand-written route"},
 	{"kubectl-p50-ms", "calicoctl-p50-ms", "p50 of kubectl NetworkPolicy → enforced vs calicoctl Calico policy → enforced"},
 	{"kubectl-p99-ms", "calicoctl-p99-ms", "p99 of kubectl NetworkPolicy → enforced vs calicoctl Calico policy → enforced"},
+	{"kdd-assign-p50-ms", "etcd-assign-p50-ms", "p50 of IPAM assign on the Kubernetes datastore vs on etcd"},
+	{"kdd-assign-p50-ms", "apiget-p50-ms", "p50 of KDD IPAM assign vs one bare API GET of a custom resource"},
 }
 
 // crossLine pairs a benchmark with a baseline benchmark of the same package whose name matches after rewriting.

@@ -16,11 +16,13 @@ pkg: github.com/calico-l3/calico/felix/dataplane
 BenchmarkColdStart/endpoints=10-2   1   5 ns/op   30 felix-ms   10 floor-ms   90 naive-ms
 pkg: github.com/calico-l3/calico/tests/e2e
 BenchmarkKubernetesNetworkPolicyEnforced-2   1   9 ns/op   150 calicoctl-p50-ms   300 calicoctl-p99-ms   300 kubectl-p50-ms   1200 kubectl-p99-ms
+pkg: github.com/calico-l3/calico/datastore/kdd
+BenchmarkIPAMOnKubernetesDatastore/nodes=8-2   1   9 ns/op   5 apiget-p50-ms   7 etcd-assign-p50-ms   140 kdd-assign-p50-ms   300 kdd-assign-p99-ms   80 kdd-apiserver-req/s-per-node
 `
 
 func TestParseAndRatios(t *testing.T) {
 	res := parse(strings.NewReader(sample))
-	if len(res) != 6 || res[0].Package != "github.com/calico-l3/calico/confd" || res[0].Metrics["B/op"] != 2070000 || res[2].Name != "BenchmarkAutoAssign/nodes=2" {
+	if len(res) != 7 || res[0].Package != "github.com/calico-l3/calico/confd" || res[0].Metrics["B/op"] != 2070000 || res[2].Name != "BenchmarkAutoAssign/nodes=2" {
 		t.Fatalf("parse: got %+v", res)
 	}
 	got := map[string]float64{}
@@ -31,6 +33,7 @@ func TestParseAndRatios(t *testing.T) {
 		"BenchmarkRender confd rend": 3, "BenchmarkAutoAssign/nodes=2 IPAM assig": 4,
 		"BenchmarkColdStart/endpoints=10 felix prog": 3, "BenchmarkColdStart/endpoints=10 one `iptab": 3,
 		"BenchmarkKubernetesNetworkPolicyEnforced p50 of kub": 2, "BenchmarkKubernetesNetworkPolicyEnforced p99 of kub": 4,
+		"BenchmarkIPAMOnKubernetesDatastore/nodes=8 p50 of IPA": 20, "BenchmarkIPAMOnKubernetesDatastore/nodes=8 p50 of KDD": 28,
 	}
 	for k, v := range want {
 		if got[k] != v {

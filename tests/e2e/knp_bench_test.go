@@ -56,16 +56,7 @@ spec: {cidr: 192.168.0.0/16, blockSize: 26, ipipMode: Never, natOutgoing: true}
 `)
 	s := kubetest.Start(t, kubetest.Options{BindAddress: c.RootIP.String()})
 	ctx := context.Background()
-	manifest, err := os.ReadFile(filepath.Join(repoRoot, "manifests", "calico.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	edited := strings.Replace(string(manifest), `etcd_endpoints: "http://<ETCD_IP>:<ETCD_PORT>"`, `etcd_endpoints: "`+c.Etcd+`"`, 1)
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "calico.yaml"), []byte(edited), 0o644)
-	if out, err := s.Kubectl(t, "apply", "-f", filepath.Join(dir, "calico.yaml")); err != nil {
-		t.Fatalf("kubectl apply -f calico.yaml: %v\n%s", err, out)
-	}
+	applyCalicoManifest(t, c, s)
 	if _, err := s.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: knpBenchNS}},
 		metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -135,6 +126,7 @@ spec: {cidr: 192.168.0.0/16, blockSize: 26, ipipMode: Never, natOutgoing: true}
 			Spec: networkingv1.NetworkPolicySpec{PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "srv"}},
 				PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}}}
 	}
+	dir := t.TempDir()
 	write := func(name string, obj any) string {
 		y, err := yaml.Marshal(obj)
 		if err != nil {

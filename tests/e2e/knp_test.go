@@ -153,19 +153,7 @@ spec: {cidr: 192.168.0.0/16, blockSize: 26, ipipMode: Never, natOutgoing: true}
 	s := kubetest.Start(t, kubetest.Options{BindAddress: c.RootIP.String()})
 	ctx := context.Background()
 
-	manifest, err := os.ReadFile(filepath.Join(repoRoot, "manifests", "calico.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	edited := strings.Replace(string(manifest), `etcd_endpoints: "http://<ETCD_IP>:<ETCD_PORT>"`, `etcd_endpoints: "`+c.Etcd+`"`, 1)
-	if edited == string(manifest) {
-		t.Fatal("manifests/calico.yaml has no etcd_endpoints placeholder to fill in")
-	}
-	path := filepath.Join(t.TempDir(), "calico.yaml")
-	os.WriteFile(path, []byte(edited), 0o644)
-	if out, err := s.Kubectl(t, "apply", "-f", path); err != nil {
-		t.Fatalf("kubectl apply -f calico.yaml: %v\n%s", err, out)
-	}
+	applyCalicoManifest(t, c, s)
 	// Namespaces first, so that the controller's profiles exist when the pods come.
 	for _, ns := range []*corev1.Namespace{
 		{ObjectMeta: metav1.ObjectMeta{Name: "knp-a"}},

@@ -85,6 +85,27 @@ func installCNI(t testing.TB, s *kubetest.Server, n *node) *kubeHost {
 	return h
 }
 
+// applyCalicoManifest is step 1 of the walkthrough: manifests/calico.yaml with etcd_endpoints set to the
+// cluster's etcd, applied with kubectl; it returns kubectl's output.
+func applyCalicoManifest(t testing.TB, c *harness.Cluster, s *kubetest.Server) string {
+	t.Helper()
+	manifest, err := os.ReadFile(filepath.Join(repoRoot, "manifests", "calico.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(manifest), `etcd_endpoints: "http://<ETCD_IP>:<ETCD_PORT>"`, `etcd_endpoints: "`+c.Etcd+`"`, 1)
+	if edited == string(manifest) {
+		t.Fatal("manifests/calico.yaml has no etcd_endpoints placeholder to fill in")
+	}
+	path := filepath.Join(t.TempDir(), "calico.yaml")
+	os.WriteFile(path, []byte(edited), 0o644)
+	out, err := s.Kubectl(t, "apply", "-f", path)
+	if err != nil {
+		t.Fatalf("kubectl apply -f calico.yaml: %v\n%s", err, out)
+	}
+	return out
+}
+
 // addKubePod creates the Pod bound to the host (with the given container ports), then runs the CNI plugin
 // through cnitool with the host's installed config and binaries and kubelet's CNI_ARGS.
 func addKubePod(t testing.TB, c *harness.Cluster, s *kubetest.Server, h *kubeHost, ns, name string, labels map[string]string,
@@ -122,20 +143,7 @@ spec: {cidr: 192.168.0.0/16, blockSize: 26, ipipMode: Never, natOutgoing: true}
 	// The CNI plugin runs in the hosts' namespaces: the API server listens where they can reach it.
 	s := kubetest.Start(t, kubetest.Options{BindAddress: c.RootIP.String()})
 
-	manifest, err := os.ReadFile(filepath.Join(repoRoot, "manifests", "calico.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	edited := strings.Replace(string(manifest), `etcd_endpoints: "http://<ETCD_IP>:<ETCD_PORT>"`, `etcd_endpoints: "`+c.Etcd+`"`, 1)
-	if edited == string(manifest) {
-		t.Fatal("manifests/calico.yaml has no etcd_endpoints placeholder to fill in")
-	}
-	path := filepath.Join(t.TempDir(), "calico.yaml")
-	os.WriteFile(path, []byte(edited), 0o644)
-	out, err := s.Kubectl(t, "apply", "-f", path)
-	if err != nil {
-		t.Fatalf("kubectl apply -f calico.yaml: %v\n%s", err, out)
-	}
+	out := applyCalicoManifest(t, c, s)
 	for _, want := range []string{"configmap/calico-config created", "secret/calico-etcd-secrets created",
 		"serviceaccount/calico-node created", "clusterrole.rbac.authorization.k8s.io/calico-node created",
 		"clusterrolebinding.rbac.authorization.k8s.io/calico-node created", "daemonset.apps/calico-node created",
