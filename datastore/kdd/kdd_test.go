@@ -19,11 +19,23 @@ import (
 	"github.com/calico-l3/calico/datastore"
 	"github.com/calico-l3/calico/internal/etcdtest"
 	"github.com/calico-l3/calico/internal/kubetest"
+	"github.com/calico-l3/calico/k8s/kubeclient"
 )
 
 // newClient runs a kube-apiserver with Calico's CRDs installed (manifests/crds.yaml) and returns a Client for
 // it, and the etcd the API server stores into.
 func newClient(t *testing.T, extraArgs ...string) (*Client, string) {
+	t.Helper()
+	s, etcd := newServer(t, extraArgs...)
+	c, err := New(s.Config, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, etcd
+}
+
+// newServer runs a kube-apiserver with Calico's CRDs installed and returns it and its etcd.
+func newServer(t *testing.T, extraArgs ...string) (*kubetest.Server, string) {
 	t.Helper()
 	etcd := etcdtest.Start(t)
 	s := kubetest.Start(t, kubetest.Options{EtcdEndpoint: etcd, ExtraArgs: extraArgs})
@@ -35,11 +47,7 @@ func newClient(t *testing.T, extraArgs ...string) (*Client, string) {
 	if out, err := s.Kubectl(t, "wait", "--for", "condition=established", "--timeout=60s", "crd", "--all"); err != nil {
 		t.Fatalf("waiting for the CRDs: %v\n%s", err, out)
 	}
-	c, err := New(s.Config, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, etcd
+	return s, etcd
 }
 
 func pool(name, cidr string) *api.IPPool {
@@ -281,5 +289,26 @@ func TestWatchListsThenFollowsAndResyncsAfterCompaction(t *testing.T) {
 	want := []string{"Resync ", "Added " + datastore.ResourceKey(poolKind, "", "p1"), "InSync "}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("after compaction: want %v, got %v", want, got)
+	}
+}
+
+// A client without the RBAC to do something is told so, in words that point at the cause.
+func TestRBACDenialsSayWhatToCheck(t *testing.T) {
+	s, _ := newServer(t)
+	s.EnsureServiceAccount(t, "default", "nobody")
+	cfg, err := kubeclient.Config(s.KubeconfigForToken(t, s.Token(t, "default", "nobody", time.Hour)), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(cfg, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = c.List(context.Background(), poolKind, "")
+	if err == nil || !strings.Contains(err.Error(), "forbids it (check the RBAC") || !strings.Contains(err.Error(), "ippools") {
+		t.Errorf("listing pools without RBAC: want an error naming ippools and pointing at RBAC, got %v", err)
+	}
+	if _, err := c.Create(context.Background(), pool("p", "10.65.0.0/16")); err == nil || !strings.Contains(err.Error(), "forbids it") {
+		t.Errorf("creating a pool without RBAC: got %v", err)
 	}
 }
