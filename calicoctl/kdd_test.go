@@ -1,8 +1,6 @@
 package calicoctl
 
 import (
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -13,14 +11,7 @@ import (
 // server (manifests/crds.yaml) that KUBECONFIG names.
 func TestKubernetesDatastore(t *testing.T) {
 	s := kubetest.Start(t, kubetest.Options{})
-	_, file, _, _ := runtime.Caller(0)
-	crds := filepath.Join(filepath.Dir(file), "..", "manifests", "crds.yaml")
-	if out, err := s.Kubectl(t, "apply", "-f", crds); err != nil {
-		t.Fatalf("kubectl apply -f crds.yaml: %v\n%s", err, out)
-	}
-	if out, err := s.Kubectl(t, "wait", "--for", "condition=established", "--timeout=60s", "crd", "--all"); err != nil {
-		t.Fatalf("waiting for the CRDs: %v\n%s", err, out)
-	}
+	s.InstallCalicoCRDs(t)
 	c := &ctl{t: t, env: map[string]string{"DATASTORE_TYPE": "kubernetes", "KUBECONFIG": s.Kubeconfig}}
 
 	c.expect(0, "Successfully created 1 'IPPool' resource(s)\n", "", poolYAML("pool-a", "10.70.0.0/16"), "create", "-f", "-")

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"path/filepath"
 	"reflect"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -40,14 +38,7 @@ func newKDDEnv(t *testing.T) *kddEnv {
 	requireRoot(t)
 	e := &env{t: t, binDir: pluginDir(t), confDir: t.TempDir()}
 	s := kubetest.Start(t, kubetest.Options{})
-	_, file, _, _ := runtime.Caller(0)
-	crds := filepath.Join(filepath.Dir(file), "..", "manifests", "crds.yaml")
-	if out, err := s.Kubectl(t, "apply", "-f", crds); err != nil {
-		t.Fatalf("kubectl apply -f crds.yaml: %v\n%s", err, out)
-	}
-	if out, err := s.Kubectl(t, "wait", "--for", "condition=established", "--timeout=60s", "crd", "--all"); err != nil {
-		t.Fatalf("waiting for the CRDs: %v\n%s", err, out)
-	}
+	s.InstallCalicoCRDs(t)
 	c, err := kdd.New(s.Config, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,14 +62,7 @@ func BenchmarkIPAMOnKubernetesDatastore(b *testing.B) {
 	}
 	etcd := etcdtest.Start(b)
 	s := kubetest.Start(b, kubetest.Options{EtcdEndpoint: etcd})
-	_, file, _, _ := runtime.Caller(0)
-	crds := filepath.Join(filepath.Dir(file), "..", "..", "manifests", "crds.yaml")
-	if out, err := s.Kubectl(b, "apply", "-f", crds); err != nil {
-		b.Fatalf("kubectl apply -f crds.yaml: %v\n%s", err, out)
-	}
-	if out, err := s.Kubectl(b, "wait", "--for", "condition=established", "--timeout=60s", "crd", "--all"); err != nil {
-		b.Fatalf("waiting for the CRDs: %v\n%s", err, out)
-	}
+	s.InstallCalicoCRDs(b)
 	admin, err := New(s.Config, 5*time.Second)
 	if err != nil {
 		b.Fatal(err)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -39,14 +37,7 @@ func newServer(t *testing.T, extraArgs ...string) (*kubetest.Server, string) {
 	t.Helper()
 	etcd := etcdtest.Start(t)
 	s := kubetest.Start(t, kubetest.Options{EtcdEndpoint: etcd, ExtraArgs: extraArgs})
-	_, file, _, _ := runtime.Caller(0)
-	crds := filepath.Join(filepath.Dir(file), "..", "..", "manifests", "crds.yaml")
-	if out, err := s.Kubectl(t, "apply", "-f", crds); err != nil {
-		t.Fatalf("kubectl apply -f crds.yaml: %v\n%s", err, out)
-	}
-	if out, err := s.Kubectl(t, "wait", "--for", "condition=established", "--timeout=60s", "crd", "--all"); err != nil {
-		t.Fatalf("waiting for the CRDs: %v\n%s", err, out)
-	}
+	s.InstallCalicoCRDs(t)
 	return s, etcd
 }
 

@@ -530,3 +530,17 @@ func lastLines(data []byte, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// InstallCalicoCRDs applies the repository's manifests/crds.yaml with kubectl and waits until every custom
+// resource definition is established, as the Kubernetes datastore needs before anything reads or writes it.
+func (s *Server) InstallCalicoCRDs(t testing.TB) {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	crds := filepath.Join(filepath.Dir(file), "..", "..", "manifests", "crds.yaml")
+	if out, err := s.Kubectl(t, "apply", "-f", crds); err != nil {
+		t.Fatalf("kubectl apply -f %s: %v\n%s", crds, err, out)
+	}
+	if out, err := s.Kubectl(t, "wait", "--for", "condition=established", "--timeout=60s", "crd", "--all"); err != nil {
+		t.Fatalf("waiting for the CRDs to be established: %v\n%s", err, out)
+	}
+}

@@ -9,8 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -736,14 +734,7 @@ func (p *cutProxy) down() {
 
 func TestADeletedNodeIsCleanedUpOnTheKubernetesDatastore(t *testing.T) {
 	s := kubetest.Start(t, kubetest.Options{})
-	_, file, _, _ := runtime.Caller(0)
-	crds := filepath.Join(filepath.Dir(file), "..", "..", "manifests", "crds.yaml")
-	if out, err := s.Kubectl(t, "apply", "-f", crds); err != nil {
-		t.Fatalf("kubectl apply -f crds.yaml: %v\n%s", err, out)
-	}
-	if out, err := s.Kubectl(t, "wait", "--for", "condition=established", "--timeout=60s", "crd", "--all"); err != nil {
-		t.Fatalf("waiting for the CRDs: %v\n%s", err, out)
-	}
+	s.InstallCalicoCRDs(t)
 	ds, err := connect.OpenKubernetes(s.Kubeconfig, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
