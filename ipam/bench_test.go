@@ -2,12 +2,12 @@ package ipam
 
 import (
 	"fmt"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/calico-l3/calico/internal/benchstat"
 )
 
 // Benchmarks: go test -run '^$' -bench . ./ipam
@@ -23,15 +23,15 @@ func BenchmarkAutoAssign(b *testing.B) {
 	c.pool("bench", "10.0.0.0/12", 26)
 	for _, nodes := range []int{1, 2, 8} {
 		b.Run(fmt.Sprintf("nodes=%d", nodes), func(b *testing.B) {
-			baseline := percentile(txnLatencies(b, c, nodes, 200), 50)
+			baseline := benchstat.Percentile(txnLatencies(b, c, nodes, 200), 50)
 			ipams := make([]*IPAM, nodes)
 			for i := range ipams {
 				ipams[i] = c.ipam()
 			}
-			var lat latencies
+			var lat benchstat.Latencies
 			b.ResetTimer()
 			start := time.Now()
-			runSplit(b.N, nodes, func(node, ops int) {
+			benchstat.Split(b.N, nodes, func(node, ops int) {
 				m := ipams[node]
 				host := fmt.Sprintf("bench-%d-%d", nodes, node)
 				var held []string
@@ -39,7 +39,7 @@ func BenchmarkAutoAssign(b *testing.B) {
 					handle := fmt.Sprintf("%s.%d.%d", host, b.N, i)
 					t0 := time.Now()
 					_, _, err := m.AutoAssign(ctx, AssignArgs{Num4: 1, HandleID: handle, Host: host})
-					lat.add(time.Since(t0))
+					lat.Add(time.Since(t0))
 					if err != nil {
 						b.Error(err)
 						return
@@ -58,9 +58,9 @@ func BenchmarkAutoAssign(b *testing.B) {
 			})
 			elapsed := time.Since(start)
 			b.StopTimer()
-			p50 := percentile(lat.all(), 50)
-			b.ReportMetric(ms(p50), "p50-ms")
-			b.ReportMetric(ms(percentile(lat.all(), 99)), "p99-ms")
+			p50 := benchstat.Percentile(lat.All(), 50)
+			b.ReportMetric(benchstat.Ms(p50), "p50-ms")
+			b.ReportMetric(benchstat.Ms(benchstat.Percentile(lat.All(), 99)), "p99-ms")
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "assigns/s")
 			b.ReportMetric(float64(p50)/float64(baseline), "p50/txn-p50")
 			var conflicts int64
@@ -81,22 +81,22 @@ func BenchmarkEtcdTxn(b *testing.B) {
 			lat := txnLatencies(b, c, clients, b.N)
 			elapsed := time.Since(start)
 			b.StopTimer()
-			b.ReportMetric(ms(percentile(lat, 50)), "p50-ms")
-			b.ReportMetric(ms(percentile(lat, 99)), "p99-ms")
+			b.ReportMetric(benchstat.Ms(benchstat.Percentile(lat, 50)), "p50-ms")
+			b.ReportMetric(benchstat.Ms(benchstat.Percentile(lat, 99)), "p99-ms")
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "txns/s")
 		})
 	}
 }
 
 // txnLatencies runs n guarded single-key puts split over clients (one key and one connection each) and returns
-// their latencies.
+// their benchstat.Latencies.
 func txnLatencies(b *testing.B, c *cluster, clients, n int) []time.Duration {
 	conns := make([]*clientv3.Client, clients)
 	for i := range conns {
 		conns[i] = connect(b, c.endpoint).Raw()
 	}
-	var lat latencies
-	runSplit(n, clients, func(client, ops int) {
+	var lat benchstat.Latencies
+	benchstat.Split(n, clients, func(client, ops int) {
 		cli := conns[client]
 		key := fmt.Sprintf("/bench/txn/%d", client)
 		resp, err := cli.Put(ctx, key, "0")
@@ -109,7 +109,7 @@ func txnLatencies(b *testing.B, c *cluster, clients, n int) []time.Duration {
 			t0 := time.Now()
 			tr, err := cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
 				Then(clientv3.OpPut(key, fmt.Sprint(i))).Commit()
-			lat.add(time.Since(t0))
+			lat.Add(time.Since(t0))
 			if err != nil || !tr.Succeeded {
 				b.Errorf("txn on %s: succeeded %v, error %v", key, err == nil && tr.Succeeded, err)
 				return
@@ -117,49 +117,5 @@ func txnLatencies(b *testing.B, c *cluster, clients, n int) []time.Duration {
 			rev = tr.Header.Revision
 		}
 	})
-	return lat.all()
+	return lat.All()
 }
-
-// runSplit runs f on workers goroutines, sharing n operations between them.
-func runSplit(n, workers int, f func(worker, ops int)) {
-	var wg sync.WaitGroup
-	for w := range workers {
-		ops := n / workers
-		if w < n%workers {
-			ops++
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f(w, ops)
-		}()
-	}
-	wg.Wait()
-}
-
-type latencies struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (l *latencies) add(d time.Duration) {
-	l.mu.Lock()
-	l.d = append(l.d, d)
-	l.mu.Unlock()
-}
-
-func (l *latencies) all() []time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.d)
-}
-
-func percentile(d []time.Duration, p int) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	slices.Sort(d)
-	return d[min(len(d)-1, len(d)*p/100)]
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

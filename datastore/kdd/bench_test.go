@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/calico-l3/calico/datastore"
+	"github.com/calico-l3/calico/internal/benchstat"
 	"github.com/calico-l3/calico/internal/etcdtest"
 	"github.com/calico-l3/calico/internal/kubetest"
 	"github.com/calico-l3/calico/ipam"
@@ -96,13 +95,13 @@ func BenchmarkIPAMOnKubernetesDatastore(b *testing.B) {
 			}
 
 			// The floor: a bare GET of one custom resource, at the same concurrency.
-			var gets benchLatencies
-			benchSplit(apiGets, nodes, func(node, ops int) {
+			var gets benchstat.Latencies
+			benchstat.Split(apiGets, nodes, func(node, ops int) {
 				r := clients[node].dyn.Resource(crdGVR("ippools"))
 				for range ops {
 					t0 := time.Now()
 					_, err := r.Get(ctx, "bench", metav1.GetOptions{})
-					gets.add(time.Since(t0))
+					gets.Add(time.Since(t0))
 					if err != nil {
 						b.Error(err)
 						return
@@ -117,13 +116,13 @@ func BenchmarkIPAMOnKubernetesDatastore(b *testing.B) {
 			etcdLat, etcdElapsed := assignWorkload(b, etcdIPAMs, hosts, "etcd")
 			b.StopTimer()
 
-			b.ReportMetric(ms(benchPercentile(kddLat, 50)), "kdd-assign-p50-ms")
-			b.ReportMetric(ms(benchPercentile(kddLat, 99)), "kdd-assign-p99-ms")
+			b.ReportMetric(benchstat.Ms(benchstat.Percentile(kddLat, 50)), "kdd-assign-p50-ms")
+			b.ReportMetric(benchstat.Ms(benchstat.Percentile(kddLat, 99)), "kdd-assign-p99-ms")
 			b.ReportMetric(kddAssigns/kddElapsed.Seconds(), "kdd-assigns/s")
-			b.ReportMetric(ms(benchPercentile(etcdLat, 50)), "etcd-assign-p50-ms")
-			b.ReportMetric(ms(benchPercentile(etcdLat, 99)), "etcd-assign-p99-ms")
+			b.ReportMetric(benchstat.Ms(benchstat.Percentile(etcdLat, 50)), "etcd-assign-p50-ms")
+			b.ReportMetric(benchstat.Ms(benchstat.Percentile(etcdLat, 99)), "etcd-assign-p99-ms")
 			b.ReportMetric(kddAssigns/etcdElapsed.Seconds(), "etcd-assigns/s")
-			b.ReportMetric(ms(benchPercentile(gets.all(), 50)), "apiget-p50-ms")
+			b.ReportMetric(benchstat.Ms(benchstat.Percentile(gets.All(), 50)), "apiget-p50-ms")
 
 			calico := after.calico - before.calico
 			b.ReportMetric(calico/kddElapsed.Seconds()/float64(nodes), "kdd-apiserver-req/s-per-node")
@@ -153,10 +152,10 @@ func benchEtcd(b *testing.B, endpoint string) *datastore.Etcd {
 // the wall time of the whole (the releases included, and the final ones excluded).
 func assignWorkload(b *testing.B, ipams []*ipam.IPAM, hosts []string, tag string) ([]time.Duration, time.Duration) {
 	ctx := context.Background()
-	var lat benchLatencies
+	var lat benchstat.Latencies
 	leftover := make([][]string, len(ipams))
 	start := time.Now()
-	benchSplit(kddAssigns, len(ipams), func(node, ops int) {
+	benchstat.Split(kddAssigns, len(ipams), func(node, ops int) {
 		m, host := ipams[node], hosts[node]
 		var held []string
 		defer func() { leftover[node] = held }()
@@ -164,7 +163,7 @@ func assignWorkload(b *testing.B, ipams []*ipam.IPAM, hosts []string, tag string
 			handle := fmt.Sprintf("%s.%s.%d", tag, host, i)
 			t0 := time.Now()
 			_, _, err := m.AutoAssign(ctx, ipam.AssignArgs{Num4: 1, HandleID: handle, Host: host})
-			lat.add(time.Since(t0))
+			lat.Add(time.Since(t0))
 			if err != nil {
 				b.Error(err)
 				return
@@ -184,7 +183,7 @@ func assignWorkload(b *testing.B, ipams []*ipam.IPAM, hosts []string, tag string
 			_ = ipams[node].ReleaseByHandle(ctx, h)
 		}
 	}
-	return lat.all(), elapsed
+	return lat.All(), elapsed
 }
 
 // apiLoad is what the API server's /metrics says it has served so far.
@@ -298,47 +297,3 @@ func unquotePrefix(s string) (string, string, error) {
 	}
 	return "", "", fmt.Errorf("unterminated label value in %q", s)
 }
-
-// benchSplit runs f on workers goroutines, sharing n operations between them.
-func benchSplit(n, workers int, f func(worker, ops int)) {
-	var wg sync.WaitGroup
-	for w := range workers {
-		ops := n / workers
-		if w < n%workers {
-			ops++
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f(w, ops)
-		}()
-	}
-	wg.Wait()
-}
-
-type benchLatencies struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (l *benchLatencies) add(d time.Duration) {
-	l.mu.Lock()
-	l.d = append(l.d, d)
-	l.mu.Unlock()
-}
-
-func (l *benchLatencies) all() []time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.d)
-}
-
-func benchPercentile(d []time.Duration, p int) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	slices.Sort(d)
-	return d[min(len(d)-1, len(d)*p/100)]
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
