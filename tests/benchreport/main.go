@@ -47,6 +47,8 @@ var sameLine = []struct{ metric, baseline, what string }{
 	{"kubectl-p99-ms", "calicoctl-p99-ms", "p99 of kubectl NetworkPolicy → enforced vs calicoctl Calico policy → enforced"},
 	{"kdd-assign-p50-ms", "etcd-assign-p50-ms", "p50 of IPAM assign on the Kubernetes datastore vs on etcd"},
 	{"kdd-assign-p50-ms", "apiget-p50-ms", "p50 of KDD IPAM assign vs one bare API GET of a custom resource"},
+	{"kdd-policy-p50-ms", "etcd-policy-p50-ms", "p50 of a GlobalNetworkPolicy → enforced, Kubernetes datastore vs etcd"},
+	{"kdd-policy-p99-ms", "etcd-policy-p99-ms", "p99 (max of 30) of a GlobalNetworkPolicy → enforced, Kubernetes datastore vs etcd"},
 }
 
 // crossLine pairs a benchmark with a baseline benchmark of the same package whose name matches after rewriting.

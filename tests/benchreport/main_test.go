@@ -18,11 +18,12 @@ pkg: github.com/calico-l3/calico/tests/e2e
 BenchmarkKubernetesNetworkPolicyEnforced-2   1   9 ns/op   150 calicoctl-p50-ms   300 calicoctl-p99-ms   300 kubectl-p50-ms   1200 kubectl-p99-ms
 pkg: github.com/calico-l3/calico/datastore/kdd
 BenchmarkIPAMOnKubernetesDatastore/nodes=8-2   1   9 ns/op   5 apiget-p50-ms   7 etcd-assign-p50-ms   140 kdd-assign-p50-ms   300 kdd-assign-p99-ms   80 kdd-apiserver-req/s-per-node
+BenchmarkPolicyEnforcedKubernetesDatastoreVsEtcd-2   1   9 ns/op   60 etcd-policy-p50-ms   200 etcd-policy-p99-ms   150 kdd-policy-p50-ms   300 kdd-policy-p99-ms
 `
 
 func TestParseAndRatios(t *testing.T) {
 	res := parse(strings.NewReader(sample))
-	if len(res) != 7 || res[0].Package != "github.com/calico-l3/calico/confd" || res[0].Metrics["B/op"] != 2070000 || res[2].Name != "BenchmarkAutoAssign/nodes=2" {
+	if len(res) != 8 || res[0].Package != "github.com/calico-l3/calico/confd" || res[0].Metrics["B/op"] != 2070000 || res[2].Name != "BenchmarkAutoAssign/nodes=2" {
 		t.Fatalf("parse: got %+v", res)
 	}
 	got := map[string]float64{}
@@ -34,6 +35,7 @@ func TestParseAndRatios(t *testing.T) {
 		"BenchmarkColdStart/endpoints=10 felix prog": 3, "BenchmarkColdStart/endpoints=10 one `iptab": 3,
 		"BenchmarkKubernetesNetworkPolicyEnforced p50 of kub": 2, "BenchmarkKubernetesNetworkPolicyEnforced p99 of kub": 4,
 		"BenchmarkIPAMOnKubernetesDatastore/nodes=8 p50 of IPA": 20, "BenchmarkIPAMOnKubernetesDatastore/nodes=8 p50 of KDD": 28,
+		"BenchmarkPolicyEnforcedKubernetesDatastoreVsEtcd p50 of a G": 2.5, "BenchmarkPolicyEnforcedKubernetesDatastoreVsEtcd p99 (max o": 1.5,
 	}
 	for k, v := range want {
 		if got[k] != v {

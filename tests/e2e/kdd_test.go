@@ -44,7 +44,7 @@ func (k *kddCluster) kddctl(t testing.TB, h *harness.Host, stdin string, args ..
 // startKDDCluster starts an API server where the hosts reach it, installs the CRDs and calico-kdd.yaml's RBAC,
 // creates the Kubernetes Nodes and the pool, then starts startup, confd, BIRD and felix on every host in KDD mode
 // and returns once the BGP mesh is Established.
-func startKDDCluster(t *testing.T, hosts int, poolYAML string) *kddCluster {
+func startKDDCluster(t testing.TB, hosts int, poolYAML string) *kddCluster {
 	t.Helper()
 	needRoot(t)
 	start := time.Now()
