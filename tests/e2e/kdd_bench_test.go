@@ -20,7 +20,7 @@ import (
 // etcd cluster gets the same shape), with the pod and the measurement on host1:
 //   - etcd: startCluster (calico-node and calicoctl on etcd), one pod wired by the plain CNI plugin (addPod);
 //   - Kubernetes datastore: startKDDCluster (DATASTORE_TYPE=kubernetes, the harness's etcd stopped), one Pod
-//     wired by the CNI plugin in KDD mode (installKDDCNI, addKDDPod); calicoctl runs with DATASTORE_TYPE=kubernetes
+//     wired by the CNI plugin in KDD mode (installCNI with DATASTORE_TYPE=kubernetes, addKubePod); calicoctl runs with DATASTORE_TYPE=kubernetes
 //     and the API server's admin kubeconfig.
 //
 // Each round applies, in each cluster (interleaved: etcd, KDD, etcd, KDD… so that both share the machine's noise),
@@ -161,7 +161,7 @@ kind: IPPool
 metadata: {name: default-ipv4-ippool}
 spec: {cidr: 10.202.0.0/16, blockSize: 26, ipipMode: Never, natOutgoing: true}
 `)
-	kp := addKDDPod(t, k, installKDDCNI(t, k, k.nodes[0]), "default", "pk", map[string]string{"app": "pk"})
+	kp := addKubePod(t, k.c, k.s, installCNI(t, k.s, k.nodes[0], "DATASTORE_TYPE=kubernetes"), "default", "pk", map[string]string{"app": "pk"})
 	kddHost := k.nodes[0].h
 	B := &policyTarget{name: "kdd", host: kddHost, t: t, selector: selector,
 		tw:  rules.ChainName(rules.PrefixToWorkload, conversion.HostVethName("default", "pk")),

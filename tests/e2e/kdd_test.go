@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,78 +118,6 @@ func startKDDCluster(t testing.TB, hosts int, poolYAML string) *kddCluster {
 	return k
 }
 
-// kddHost is what a host needs to run the CNI plugin in KDD mode.
-type kddHost struct {
-	n              *node
-	netDir, binDir string
-}
-
-// installKDDCNI writes a KDD conflist (datastore_type kubernetes, the calico-node kubeconfig, k8s policy,
-// calico-ipam) and the plugin binaries as a host's /etc/cni/net.d and /opt/cni/bin.
-func installKDDCNI(t testing.TB, k *kddCluster, n *node) *kddHost {
-	t.Helper()
-	root := filepath.Join(n.h.Dir, "root")
-	h := &kddHost{n: n, netDir: filepath.Join(root, "etc/cni/net.d"), binDir: filepath.Join(root, "opt/cni/bin")}
-	for _, d := range []string{h.netDir, h.binDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	os.Symlink(filepath.Join(binDir, "calico"), filepath.Join(h.binDir, "calico"))
-	os.Symlink(filepath.Join(binDir, "calico"), filepath.Join(h.binDir, "calico-ipam"))
-	conf := fmt.Sprintf(`{
-  "name": "k8s-pod-network",
-  "cniVersion": "0.3.1",
-  "plugins": [
-    {
-      "type": "calico",
-      "log_level": "debug",
-      "log_file_path": %q,
-      "datastore_type": "kubernetes",
-      "mtu": 1500,
-      "nodename": %q,
-      "ipam": {"type": "calico-ipam"},
-      "policy": {"type": "k8s"},
-      "kubernetes": {"kubeconfig": %q}
-    }
-  ]
-}`, filepath.Join(n.h.Dir, "cni.log"), n.h.Name, k.kubeconfig)
-	if err := os.WriteFile(filepath.Join(h.netDir, "10-calico.conflist"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return h
-}
-
-// addKDDPod creates the Pod bound to the host, then runs the CNI plugin through cnitool with kubelet's CNI_ARGS.
-func addKDDPod(t testing.TB, k *kddCluster, h *kddHost, ns, name string, labels map[string]string) *pod {
-	t.Helper()
-	k.s.EnsureServiceAccount(t, ns, "default")
-	_, err := k.s.Client.CoreV1().Pods(ns).Create(context.Background(), &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
-		Spec:       corev1.PodSpec{NodeName: h.n.h.Name, Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("creating pod %s/%s: %v", ns, name, err)
-	}
-	p := &pod{name: name, netns: "cl" + k.c.ID + "-" + name, on: h.n}
-	if err := k.c.AddNamespace(p.netns); err != nil {
-		t.Fatal(err)
-	}
-	cmd := h.n.h.Command([]string{"CNI_PATH=" + h.binDir, "NETCONFPATH=" + h.netDir, "CNI_CACHE_DIR=" + filepath.Join(h.n.h.Dir, "cni-cache"),
-		"CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=" + ns + ";K8S_POD_NAME=" + name + ";K8S_POD_INFRA_CONTAINER_ID=sandbox-" + name},
-		cnitoolPath(t), "add", "k8s-pod-network", "/var/run/netns/"+p.netns)
-	out, err := cmd.Output()
-	if err != nil {
-		stderr := ""
-		if ee, ok := err.(interface{ Stderr() []byte }); ok {
-			stderr = string(ee.Stderr())
-		}
-		t.Fatalf("cnitool add %s/%s on %s: %v\n%s%s\n-- cni.log\n%s", ns, name, h.n.h.Name, err, out, stderr, tail(filepath.Join(h.n.h.Dir, "cni.log")))
-	}
-	p.ip = firstAddress(t, out)
-	return p
-}
-
 func TestKubernetesDatastoreWalkthrough(t *testing.T) {
 	start := time.Now()
 	k := startKDDCluster(t, 2, `apiVersion: projectcalico.org/v3
@@ -228,9 +155,11 @@ spec: {cidr: 10.202.0.0/16, blockSize: 26, ipipMode: Never, natOutgoing: true}
 		if !strings.Contains(string(src), `json:"datastore_type"`) {
 			t.Skip("the CNI plugin has no datastore_type setting (cni/config.go): pods cannot be wired in KDD mode yet")
 		}
-		h1, h2 := installKDDCNI(t, k, nodes[0]), installKDDCNI(t, k, nodes[1])
-		a := addKDDPod(t, k, h1, "default", "pa", map[string]string{"app": "pa"})
-		b := addKDDPod(t, k, h2, "default", "pb", map[string]string{"app": "pb"})
+		// install-cni as calico-kdd.yaml runs it: its ConfigMap's network config (datastore_type kubernetes),
+		// the calico-node service account's token in calico-kubeconfig.
+		h1, h2 := installCNI(t, k.s, nodes[0], "DATASTORE_TYPE=kubernetes"), installCNI(t, k.s, nodes[1], "DATASTORE_TYPE=kubernetes")
+		a := addKubePod(t, k.c, k.s, h1, "default", "pa", map[string]string{"app": "pa"})
+		b := addKubePod(t, k.c, k.s, h2, "default", "pb", map[string]string{"app": "pb"})
 		t.Logf("pa on host1: %s, pb on host2: %s (%v after the test began)", a.ip, b.ip, time.Since(start).Round(time.Millisecond))
 		for _, p := range []*pod{a, b} {
 			if !strings.HasPrefix(p.ip, "10.202.") {

@@ -30,8 +30,8 @@ type kubeHost struct {
 }
 
 // installCNI runs `calico-node -install-cni` once (SLEEP=false) for a host, with the environment the manifest's
-// install-cni container gets, read back from the API server.
-func installCNI(t testing.TB, s *kubetest.Server, n *node) *kubeHost {
+// install-cni container gets, read back from the API server, and extraEnv (DATASTORE_TYPE for calico-kdd.yaml).
+func installCNI(t testing.TB, s *kubetest.Server, n *node, extraEnv ...string) *kubeHost {
 	t.Helper()
 	ctx := context.Background()
 	cm, err := s.Client.CoreV1().ConfigMaps("kube-system").Get(ctx, "calico-config", metav1.GetOptions{})
@@ -70,6 +70,7 @@ func installCNI(t testing.TB, s *kubetest.Server, n *node) *kubeHost {
 		"CNI_BIN_SOURCE_DIR=" + src, "SERVICE_ACCOUNT_PATH=" + saDir, "TLS_ASSETS_DIR=" + filepath.Join(root, "calico-secrets"),
 		"CNI_SECONDARY_BIN_DIR_MOUNT=" + filepath.Join(root, "secondary-bin-dir"),
 	}
+	env = append(env, extraEnv...)
 	out, err := n.h.Command(env, filepath.Join(binDir, "calico-node"), "-install-cni").CombinedOutput()
 	if err != nil {
 		t.Fatalf("install-cni on %s: %v\n%s", n.h.Name, err, out)
