@@ -121,18 +121,20 @@ spec:
 // hostVethOf is the host-side interface of the route to ip on h (the CNI plugin's /32 route to the pod).
 func hostVethOf(t testing.TB, h *harness.Host, ip string) string {
 	t.Helper()
-	out, err := h.Run("ip", "route", "show", ip)
-	if err != nil {
-		t.Fatalf("ip route show %s on %s: %v\n%s", ip, h.Name, err, out)
-	}
-	f := strings.Fields(out)
-	for i := 0; i+1 < len(f); i++ {
-		if f[i] == "dev" {
-			return f[i+1]
+	// felix programs the pod's /32 route shortly after the CNI ADD returns.
+	var dev string
+	waitUntil(t, 30*time.Second, h.Name+" routes pod "+ip, func() (bool, string) {
+		out, _ := h.Run("ip", "route", "show", ip)
+		f := strings.Fields(out)
+		for i := 0; i+1 < len(f); i++ {
+			if f[i] == "dev" {
+				dev = f[i+1]
+				return true, ""
+			}
 		}
-	}
-	t.Fatalf("%s has no route to pod %s: %q", h.Name, ip, out)
-	return ""
+		return false, out
+	})
+	return dev
 }
 
 // benchPolicyEnforcedByDatastore starts both clusters, times n interleaved rounds in each and returns the durations.
