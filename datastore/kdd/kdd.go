@@ -32,6 +32,7 @@ import (
 
 	"github.com/calico-l3/calico/api"
 	"github.com/calico-l3/calico/datastore"
+	"github.com/calico-l3/calico/k8s/conversion"
 	"github.com/calico-l3/calico/k8s/policy"
 )
 
@@ -208,6 +209,9 @@ func (c *Client) Get(ctx context.Context, k *api.Kind, namespace, name string) (
 		namespace = api.DefaultNamespace
 	}
 	if writable(k, name) != nil {
+		if r, ok, err := c.getDerived(ctx, k, namespace, name); ok {
+			return r, err
+		}
 		all, _, err := c.List(ctx, k, namespace)
 		if err != nil {
 			return nil, err
@@ -230,6 +234,48 @@ func (c *Client) Get(ctx context.Context, k *api.Kind, namespace, name string) (
 		return nil, classify(err, "reading", id(k, namespace, name))
 	}
 	return fromCustom(k, u)
+}
+
+// getDerived reads a derived resource straight from the one Kubernetes object it comes from, where that object
+// is known by name (a Node, a namespace's or service account's profile); ok is false where it is not.
+func (c *Client) getDerived(ctx context.Context, k *api.Kind, namespace, name string) (api.Resource, bool, error) {
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	notFound := func(err error) error {
+		if apierrors.IsNotFound(err) {
+			return fmt.Errorf("%w: %s", datastore.ErrNotFound, id(k, namespace, name))
+		}
+		return classify(err, "reading", id(k, namespace, name))
+	}
+	switch k.Name {
+	case "Node":
+		n, err := c.kube.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return nil, true, notFound(err)
+		}
+		return nodeFromKube(n), true, nil
+	case "Profile":
+		if ns, ok := strings.CutPrefix(name, conversion.NamespaceProfilePrefix); ok {
+			o, err := c.kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+			if err != nil {
+				return nil, true, notFound(err)
+			}
+			return profileFromNamespace(o), true, nil
+		}
+		if rest, ok := strings.CutPrefix(name, conversion.ServiceAccountProfilePrefix); ok {
+			ns, sa, _ := strings.Cut(rest, ".")
+			o, err := c.kube.CoreV1().ServiceAccounts(ns).Get(ctx, sa, metav1.GetOptions{})
+			if err != nil {
+				return nil, true, notFound(err)
+			}
+			return profileFromServiceAccount(o), true, nil
+		}
+		if name == DefaultAllowProfileName {
+			return defaultAllowProfile(), true, nil
+		}
+		return nil, true, fmt.Errorf("%w: %s", datastore.ErrNotFound, id(k, namespace, name))
+	}
+	return nil, false, nil
 }
 
 // List returns the resources of a kind (of one namespace, or all when namespace is ""), stored or derived,
