@@ -1,9 +1,17 @@
 package cni
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"math"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -84,4 +92,202 @@ func TestPercentileIsNearestRank(t *testing.T) {
 	if p50, p99, p100 := percentile(ds, 50), percentile(ds, 99), percentile(ds, 100); p50 != 50 || p99 != 99 || p100 != 100 {
 		t.Errorf("expected p50=50 p99=99 p100=100 of 1..100, got %d %d %d", p50, p99, p100)
 	}
+}
+
+// BenchmarkCNIProcessPerAdd is IPAM at scale as runtimes drive it: a plugin process per ADD. For 1, 2 and 8 nodes
+// (each a nodename in the network config, all on this host and one private etcd), every node runs its ADDs one
+// after another, as a kubelet does, while the nodes run concurrently; each ADD is the built plugin exec'd with the
+// CNI_* variables into a fresh network namespace. Then every node DELs its pods the same way. 20 pods per node at 1
+// and 2 nodes, 10 per node at 8 (80 ADDs) to stay well under a minute on 2 cores.
+//
+// The floor (exec-floor-p50-ms) is the same binary exec'd for VERSION (process start, no datastore, no netlink),
+// one at a time, 20 times: add-p50-ms over it is what an ADD costs beyond starting the plugin. Beside it,
+// exec-floor-concurrent-p50-ms is that exec at the same concurrency (3 per node), so that add-p50-ms over it
+// separates our work from process start under CPU contention (on a 2-core host 8 concurrent execs of a 75 MB
+// binary are themselves slow).
+//
+// The invariants are read from etcd after the ADDs (ipam.Check clean, one address and one handle per ADD, no
+// address twice, every address with its pod's handle) and after the DELs (no address, no handle, no endpoint, no
+// host veth); a broken invariant fails the benchmark.
+func BenchmarkCNIProcessPerAdd(b *testing.B) {
+	for _, c := range []struct{ nodes, pods int }{{1, 20}, {2, 20}, {8, 10}} {
+		b.Run(fmt.Sprintf("nodes=%d", c.nodes), func(b *testing.B) { benchProcessPerAdd(b, c.nodes, c.pods) })
+	}
+}
+
+func benchProcessPerAdd(b *testing.B, nodes, podsPerNode int) {
+	const network, ifName = "bench-net", "eth0"
+	e := newEnv(b)
+	// A pool with a block for every node, so that the figures are of the usual path (a node's own block).
+	e.addPool("bench-pool", "10.20.0.0/20", 26)
+	confs := make([][]byte, nodes)
+	for n := range confs {
+		confs[n] = e.conf(network, "1.0.0", map[string]any{"log_level": "warning", "nodename": fmt.Sprintf("bench-node-%d", n),
+			"ipam": map[string]any{"ipv4_pools": []string{"bench-pool"}}})
+	}
+	ctx := context.Background()
+	total := nodes * podsPerNode
+
+	// perNode runs f(node, i) for i in [0, count) sequentially on every node, the nodes concurrently, and returns
+	// each call's duration, the wall time of the whole and the errors.
+	perNode := func(count int, f func(node, i int) error) (took []time.Duration, wall time.Duration, err error) {
+		durs := make([][]time.Duration, nodes)
+		errs := make([]error, nodes)
+		var wg sync.WaitGroup
+		start := time.Now()
+		for n := range nodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range count {
+					s := time.Now()
+					if err := f(n, i); err != nil {
+						errs[n] = err
+						return
+					}
+					durs[n] = append(durs[n], time.Since(s))
+				}
+			}()
+		}
+		wg.Wait()
+		wall = time.Since(start)
+		for n := range nodes {
+			took = append(took, durs[n]...)
+		}
+		return took, wall, errors.Join(errs...)
+	}
+
+	var adds, dels, floor, floorConc []time.Duration
+	var addWall time.Duration
+	b.ResetTimer()
+	for iter := range b.N {
+		b.StopTimer()
+		pods := make([][]*pod, nodes)
+		ids := make([][]string, nodes)
+		expect := map[string]bool{} // handles the ADDs must leave
+		for n := range nodes {
+			for i := range podsPerNode {
+				id := fmt.Sprintf("bench-%d-n%d-%03d", iter, n, i)
+				pods[n] = append(pods[n], newPod(b))
+				ids[n] = append(ids[n], id)
+				expect[HandleID(network, id, ifName)] = true
+				removeVethAtCleanup(b, HostVethName(WorkloadID(network, id, ifName)))
+			}
+		}
+		b.StartTimer()
+
+		took, wall, err := perNode(podsPerNode, func(n, i int) error {
+			return execCNI(e.binDir, "ADD", confs[n], ids[n][i], pods[n][i].path, ifName)
+		})
+		if err != nil {
+			b.Fatalf("ADDs: %v", err)
+		}
+		adds, addWall = append(adds, took...), addWall+wall
+
+		b.StopTimer()
+		rep, err := e.ipam.Check(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !rep.OK() || rep.Allocations != total || rep.Handles != total {
+			b.Fatalf("after %d ADDs: Check found %d allocations, %d handles (want %d each), problems: %v", total, rep.Allocations, rep.Handles, total, rep.Problems)
+		}
+		allocs, err := e.ipam.Allocations(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(allocs) != total {
+			b.Fatalf("after %d ADDs: %d allocations", total, len(allocs))
+		}
+		seenAddr, seenHandle := map[netip.Addr]bool{}, map[string]bool{}
+		for _, a := range allocs {
+			if seenAddr[a.Addr] {
+				b.Fatalf("address %s allocated twice", a.Addr)
+			}
+			seenAddr[a.Addr] = true
+			if a.Handle == "" || !expect[a.Handle] || seenHandle[a.Handle] {
+				b.Fatalf("address %s has handle %q: want one of the pods' handles, each once", a.Addr, a.Handle)
+			}
+			seenHandle[a.Handle] = true
+			if !inPool(a.Addr.String(), "10.20.0.0/20") {
+				b.Fatalf("address %s is outside bench-pool", a.Addr)
+			}
+		}
+		b.StartTimer()
+
+		took, _, err = perNode(podsPerNode, func(n, i int) error {
+			return execCNI(e.binDir, "DEL", confs[n], ids[n][i], pods[n][i].path, ifName)
+		})
+		if err != nil {
+			b.Fatalf("DELs: %v", err)
+		}
+		dels = append(dels, took...)
+
+		b.StopTimer()
+		rep, err = e.ipam.Check(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !rep.OK() || rep.Allocations != 0 || rep.Handles != 0 {
+			b.Fatalf("after the DELs: Check found %d allocations, %d handles (want none), problems: %v", rep.Allocations, rep.Handles, rep.Problems)
+		}
+		if allocs, err := e.ipam.Allocations(ctx); err != nil || len(allocs) != 0 {
+			b.Fatalf("after the DELs: allocations %v (%v)", allocs, err)
+		}
+		if eps := e.allEndpoints(); len(eps) != 0 {
+			b.Fatalf("after the DELs: endpoints left: %v", eps)
+		}
+		for n := range nodes {
+			for i, p := range pods[n] {
+				if veth := HostVethName(WorkloadID(network, ids[n][i], ifName)); hostLinkExists(veth) {
+					b.Fatalf("after the DELs: host veth %s of %s is still there", veth, ids[n][i])
+				}
+				p.remove(b)
+				if _, err := os.Stat(p.path); !errors.Is(err, os.ErrNotExist) {
+					b.Fatalf("netns %s still there after removing it (%v)", p.path, err)
+				}
+			}
+		}
+
+		// The floors: processes doing nothing useful, one at a time and then at the same concurrency.
+		for range 20 {
+			s := time.Now()
+			if err := execCNI(e.binDir, "VERSION", confs[0], "", "", ""); err != nil {
+				b.Fatalf("VERSION: %v", err)
+			}
+			floor = append(floor, time.Since(s))
+		}
+		took, _, err = perNode(3, func(n, i int) error { return execCNI(e.binDir, "VERSION", confs[n], "", "", "") })
+		if err != nil {
+			b.Fatalf("VERSION: %v", err)
+		}
+		floorConc = append(floorConc, took...)
+		b.StartTimer()
+	}
+	b.StopTimer()
+
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	b.ReportMetric(ms(percentile(adds, 50)), "add-p50-ms")
+	b.ReportMetric(ms(percentile(adds, 99)), "add-p99-ms")
+	b.ReportMetric(float64(len(adds))/addWall.Seconds(), "adds/s")
+	b.ReportMetric(ms(percentile(dels, 50)), "del-p50-ms")
+	b.ReportMetric(ms(percentile(floor, 50)), "exec-floor-p50-ms")
+	b.ReportMetric(ms(percentile(floorConc, 50)), "exec-floor-concurrent-p50-ms")
+	b.ReportMetric(float64(podsPerNode), "pods/node")
+	b.ReportMetric(0, "ns/op") // one op is every node's ADDs and DELs; the figures above are what matter
+}
+
+// execCNI runs the plugin as a runtime does, safe to call from any goroutine; a failure is an error carrying the
+// plugin's stdout (the CNI error JSON) and stderr.
+func execCNI(binDir, command string, conf []byte, containerID, netnsPath, ifName string) error {
+	cmd := exec.Command(filepath.Join(binDir, "calico"))
+	cmd.Env = append(os.Environ(), "CNI_COMMAND="+command, "CNI_CONTAINERID="+containerID, "CNI_NETNS="+netnsPath,
+		"CNI_IFNAME="+ifName, "CNI_PATH="+binDir)
+	cmd.Stdin = bytes.NewReader(conf)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s %s: %v\nstdout: %s\nstderr: %s", command, containerID, err, out.String(), errOut.String())
+	}
+	return nil
 }

@@ -49,6 +49,8 @@ var sameLine = []struct{ metric, baseline, what string }{
 	{"kdd-assign-p50-ms", "apiget-p50-ms", "p50 of KDD IPAM assign vs one bare API GET of a custom resource"},
 	{"kdd-policy-p50-ms", "etcd-policy-p50-ms", "p50 of a GlobalNetworkPolicy → enforced, Kubernetes datastore vs etcd"},
 	{"kdd-policy-p99-ms", "etcd-policy-p99-ms", "p99 (max of 30) of a GlobalNetworkPolicy → enforced, Kubernetes datastore vs etcd"},
+	{"add-p50-ms", "exec-floor-p50-ms", "p50 of a CNI ADD process vs a bare exec of the plugin"},
+	{"add-p50-ms", "exec-floor-concurrent-p50-ms", "ADD p50 vs a bare exec of the plugin at the same concurrency"},
 }
 
 // crossLine pairs a benchmark with a baseline benchmark of the same package whose name matches after rewriting.

@@ -19,11 +19,13 @@ BenchmarkKubernetesNetworkPolicyEnforced-2   1   9 ns/op   150 calicoctl-p50-ms 
 pkg: github.com/calico-l3/calico/datastore/kdd
 BenchmarkIPAMOnKubernetesDatastore/nodes=8-2   1   9 ns/op   5 apiget-p50-ms   7 etcd-assign-p50-ms   140 kdd-assign-p50-ms   300 kdd-assign-p99-ms   80 kdd-apiserver-req/s-per-node
 BenchmarkPolicyEnforcedKubernetesDatastoreVsEtcd-2   1   9 ns/op   60 etcd-policy-p50-ms   200 etcd-policy-p99-ms   150 kdd-policy-p50-ms   300 kdd-policy-p99-ms
+pkg: github.com/calico-l3/calico/cni
+BenchmarkCNIProcessPerAdd/nodes=8-2   1   0 ns/op   90 add-p50-ms   400 add-p99-ms   40 adds/s   30 del-p50-ms   15 exec-floor-p50-ms   45 exec-floor-concurrent-p50-ms   10 pods/node
 `
 
 func TestParseAndRatios(t *testing.T) {
 	res := parse(strings.NewReader(sample))
-	if len(res) != 8 || res[0].Package != "github.com/calico-l3/calico/confd" || res[0].Metrics["B/op"] != 2070000 || res[2].Name != "BenchmarkAutoAssign/nodes=2" {
+	if len(res) != 9 || res[0].Package != "github.com/calico-l3/calico/confd" || res[0].Metrics["B/op"] != 2070000 || res[2].Name != "BenchmarkAutoAssign/nodes=2" {
 		t.Fatalf("parse: got %+v", res)
 	}
 	got := map[string]float64{}
@@ -36,6 +38,7 @@ func TestParseAndRatios(t *testing.T) {
 		"BenchmarkKubernetesNetworkPolicyEnforced p50 of kub": 2, "BenchmarkKubernetesNetworkPolicyEnforced p99 of kub": 4,
 		"BenchmarkIPAMOnKubernetesDatastore/nodes=8 p50 of IPA": 20, "BenchmarkIPAMOnKubernetesDatastore/nodes=8 p50 of KDD": 28,
 		"BenchmarkPolicyEnforcedKubernetesDatastoreVsEtcd p50 of a G": 2.5, "BenchmarkPolicyEnforcedKubernetesDatastoreVsEtcd p99 (max o": 1.5,
+		"BenchmarkCNIProcessPerAdd/nodes=8 p50 of a C": 6, "BenchmarkCNIProcessPerAdd/nodes=8 ADD p50 vs": 2,
 	}
 	for k, v := range want {
 		if got[k] != v {
