@@ -163,20 +163,7 @@ func (p *plugin) delKDD(ctx context.Context, a attachment) error {
 			}
 		}
 	}
-	if ownsVeth {
-		if err := removeHostVeth(a.hostVeth); err != nil {
-			errs = append(errs, err)
-		}
-		if a.pod != nil {
-			if err := p.clearPodAddresses(ctx, a); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	if err := p.release(ctx, a.handle); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, p.giveBack(ctx, a, ownsVeth)...)...)
 }
 
 // checkKDD is CHECK in the Kubernetes datastore: the handle's addresses, the previous result, the pod's record

@@ -425,9 +425,18 @@ func (p *plugin) createProfileIfMissing(ctx context.Context, name string, build 
 // undo removes what a failed ADD made: the veth, the endpoint if it got written, and the addresses.
 func (p *plugin) undo(ctx context.Context, a attachment) error {
 	p.log.Warn("Cleaning up after failed ADD", "hostVeth", a.hostVeth, "handle", a.handle)
+	return errors.Join(p.giveBack(ctx, a, true)...)
+}
+
+// giveBack removes an attachment's traces, each step tried even if another fails: with ownsVeth the host veth and
+// the pod's record of its addresses, the endpoint (etcd datastore; on the Kubernetes one the pod is the record),
+// and always the handle's addresses.
+func (p *plugin) giveBack(ctx context.Context, a attachment, ownsVeth bool) []error {
 	var errs []error
-	if err := removeHostVeth(a.hostVeth); err != nil {
-		errs = append(errs, err)
+	if ownsVeth {
+		if err := removeHostVeth(a.hostVeth); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if !p.conf.KDD() {
 		if err := p.deleteEndpoint(ctx, a); err != nil {
@@ -435,7 +444,7 @@ func (p *plugin) undo(ctx context.Context, a attachment) error {
 		}
 	}
 	// The pod's record, if this ADD got as far as writing it.
-	if a.pod != nil {
+	if ownsVeth && a.pod != nil {
 		if err := p.clearPodAddresses(ctx, a); err != nil {
 			errs = append(errs, err)
 		}
@@ -443,7 +452,7 @@ func (p *plugin) undo(ctx context.Context, a attachment) error {
 	if err := p.release(ctx, a.handle); err != nil {
 		errs = append(errs, err)
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // release gives back a handle's addresses; a handle that holds none is not an error.
