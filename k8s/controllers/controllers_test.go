@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,6 +24,7 @@ import (
 	"github.com/calico-l3/calico/datastore/connect"
 	"github.com/calico-l3/calico/internal/etcdtest"
 	"github.com/calico-l3/calico/internal/kubetest"
+	"github.com/calico-l3/calico/internal/syncbuf"
 	"github.com/calico-l3/calico/ipam"
 	"github.com/calico-l3/calico/k8s/conversion"
 )
@@ -39,7 +39,7 @@ type fixture struct {
 	etcd *etcdtest.Server
 	ds   *datastore.Etcd
 	ipam *ipam.IPAM
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -51,7 +51,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ds.Close() })
-	return &fixture{t: t, kube: s.Client, api: s, etcd: e, ds: ds, ipam: ipam.New(ds), logs: &syncBuffer{}}
+	return &fixture{t: t, kube: s.Client, api: s, etcd: e, ds: ds, ipam: ipam.New(ds), logs: &syncbuf.Buffer{}}
 }
 
 // start runs a Manager until the test ends (or the returned stop is called) and waits until it is ready.
@@ -101,7 +101,7 @@ func (f *fixture) eventually(what string, within time.Duration, check func() err
 			return
 		}
 		if time.Now().After(deadline) {
-			f.t.Fatalf("%s: not within %s: %v\nlogs:\n%s", what, within, err, f.logs.tail(40))
+			f.t.Fatalf("%s: not within %s: %v\nlogs:\n%s", what, within, err, f.logs.Tail(40))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -424,7 +424,7 @@ func TestARestartChangesNothing(t *testing.T) {
 	m2, _ := f.start(Config{})
 	time.Sleep(500 * time.Millisecond) // events after readiness would show here
 	if w := m2.Writes(); w != 0 || f.revision() != rev {
-		t.Fatalf("a restart wrote %d times (etcd revision %d → %d)\nlogs:\n%s", w, rev, f.revision(), f.logs.tail(30))
+		t.Fatalf("a restart wrote %d times (etcd revision %d → %d)\nlogs:\n%s", w, rev, f.revision(), f.logs.Tail(30))
 	}
 }
 
@@ -456,37 +456,14 @@ func TestAnEtcdOutageIsLoggedOncePerStateChange(t *testing.T) {
 	})
 	logs := f.logs.String()
 	if n := strings.Count(logs, "Controller cannot sync"); n != 1 {
-		t.Errorf("want the failure logged once, got %d times:\n%s", n, f.logs.tail(40))
+		t.Errorf("want the failure logged once, got %d times:\n%s", n, f.logs.Tail(40))
 	}
 	if n := strings.Count(logs, "Controller syncs again"); n != 1 {
-		t.Errorf("want the recovery logged once, got %d times:\n%s", n, f.logs.tail(40))
+		t.Errorf("want the recovery logged once, got %d times:\n%s", n, f.logs.Tail(40))
 	}
 	if n := strings.Count(logs, "level=DEBUG msg=\"Sync failed"); n < 2 {
 		t.Errorf("want the retries at debug level (several), got %d", n)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the log handler and the test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) tail(n int) string {
-	lines := strings.Split(strings.TrimRight(s.String(), "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 func TestADeletedNodeLeavesNothingBehindAndLivePodsKeepTheirAddresses(t *testing.T) {
@@ -674,10 +651,10 @@ func TestALostAPIServerIsLoggedOncePerStateChange(t *testing.T) {
 	})
 	logs := f.logs.String()
 	if n := strings.Count(logs, "Kubernetes API server unreachable"); n != 1 {
-		t.Errorf("want the loss logged once, got %d times:\n%s", n, f.logs.tail(40))
+		t.Errorf("want the loss logged once, got %d times:\n%s", n, f.logs.Tail(40))
 	}
 	if n := strings.Count(logs, "Kubernetes API server reachable again"); n != 1 {
-		t.Errorf("want the recovery logged once, got %d times:\n%s", n, f.logs.tail(40))
+		t.Errorf("want the recovery logged once, got %d times:\n%s", n, f.logs.Tail(40))
 	}
 }
 
@@ -775,7 +752,7 @@ func TestADeletedNodeIsCleanedUpOnTheKubernetesDatastore(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	m, err := New(Config{Kube: s.Client, Datastore: ds, IPAM: ds.IPAM, KubernetesDatastore: true, Enabled: []string{Node},
 		ResyncPeriod: 500 * time.Millisecond, LeakGracePeriod: time.Hour, Log: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
@@ -809,7 +786,7 @@ func TestADeletedNodeIsCleanedUpOnTheKubernetesDatastore(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("host3 not cleaned up: gone pod's address held %v, tunnel held %v, blocks still affine %v, peer %v\n%s",
-				held(gone), held(tunnel), affine, peerErr, logs.tail(30))
+				held(gone), held(tunnel), affine, peerErr, logs.Tail(30))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -15,13 +15,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/calico-l3/calico/internal/syncbuf"
 )
 
 // host is a temporary directory laid out as install-cni's container sees the host and itself: the image's
@@ -130,27 +131,9 @@ func (h *host) setToken(tok string) {
 
 func (h *host) getenv(k string) string { return h.env[k] }
 
-// syncBuffer is a log sink safe for the install goroutine and the test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // run is `calico-node -install-cni` with the host's environment; it returns the exit code and the log.
 func (h *host) run(ctx context.Context) (int, string) {
-	var out syncBuffer
+	var out syncbuf.Buffer
 	code := Main(ctx, slog.New(slog.NewTextHandler(&out, nil)), h.getenv)
 	return code, out.String()
 }
@@ -438,7 +421,7 @@ func TestTokenRotationRewritesKubeconfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out syncBuffer
+	var out syncbuf.Buffer
 	inst := &Installer{Config: cfg, Log: slog.New(slog.NewTextHandler(&out, nil)), Hostname: os.Hostname,
 		Debounce: 50 * time.Millisecond, Resync: time.Hour}
 	ctx, cancel := context.WithCancel(context.Background())
