@@ -24,6 +24,10 @@ type FelixConfigurationSpec struct {
 	LogSeverityScreen           string       `json:"logSeverityScreen,omitempty"`
 	IPIPEnabled                 *bool        `json:"ipipEnabled,omitempty"`
 	IPIPMTU                     *int         `json:"ipipMTU,omitempty"`
+	VXLANEnabled                *bool        `json:"vxlanEnabled,omitempty"`
+	VXLANVNI                    *int         `json:"vxlanVNI,omitempty"`
+	VXLANPort                   *int         `json:"vxlanPort,omitempty"`
+	VXLANMTU                    *int         `json:"vxlanMTU,omitempty"`
 	ReportingInterval           *Duration    `json:"reportingInterval,omitempty"`
 	HealthEnabled               *bool        `json:"healthEnabled,omitempty"`
 	HealthHost                  string       `json:"healthHost,omitempty"`

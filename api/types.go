@@ -34,8 +34,12 @@ type Node struct {
 
 // NodeSpec is the spec of a Node.
 type NodeSpec struct {
-	BGP      *NodeBGPSpec `json:"bgp,omitempty"`
-	OrchRefs []OrchRef    `json:"orchRefs,omitempty"`
+	BGP *NodeBGPSpec `json:"bgp,omitempty"`
+	// IPv4VXLANTunnelAddr is the node's VXLAN tunnel address (the vxlan.calico device's /32), allocated from a
+	// VXLAN pool by calico-node; VXLANTunnelMACAddr is the device's MAC (its VTEP MAC), chosen once and kept.
+	IPv4VXLANTunnelAddr string    `json:"ipv4VXLANTunnelAddr,omitempty"`
+	VXLANTunnelMACAddr  string    `json:"vxlanTunnelMACAddr,omitempty"`
+	OrchRefs            []OrchRef `json:"orchRefs,omitempty"`
 }
 
 // NodeBGPSpec holds a node's BGP addresses and identity.

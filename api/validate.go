@@ -266,6 +266,14 @@ func (n *Node) Validate() error {
 			e.ip("spec.bgp.routeReflectorClusterID", b.RouteReflectorClusterID, false)
 		}
 	}
+	if n.Spec.IPv4VXLANTunnelAddr != "" {
+		e.ip("spec.ipv4VXLANTunnelAddr", n.Spec.IPv4VXLANTunnelAddr, false)
+	}
+	if m := n.Spec.VXLANTunnelMACAddr; m != "" {
+		if hw, err := net.ParseMAC(m); err != nil || len(hw) != 6 {
+			e.add("spec.vxlanTunnelMACAddr", m, "must be a MAC address such as 66:a3:1b:0c:5e:01")
+		}
+	}
 	for i, r := range n.Spec.OrchRefs {
 		if r.Orchestrator == "" {
 			e.add(fmt.Sprintf("spec.orchRefs[%d].orchestrator", i), nil, "orchestrator is required")
@@ -639,6 +647,15 @@ func (f *FelixConfiguration) Validate() error {
 	e.oneOf("spec.logSeverityScreen", s.LogSeverityScreen, logSeverities...)
 	if s.IPIPMTU != nil && (*s.IPIPMTU < 576 || *s.IPIPMTU > 65535) {
 		e.add("spec.ipipMTU", *s.IPIPMTU, "MTU must be between 576 and 65535")
+	}
+	if s.VXLANMTU != nil && (*s.VXLANMTU < 576 || *s.VXLANMTU > 65535) {
+		e.add("spec.vxlanMTU", *s.VXLANMTU, "MTU must be between 576 and 65535")
+	}
+	if s.VXLANVNI != nil && (*s.VXLANVNI < 1 || *s.VXLANVNI > 1<<24-1) {
+		e.add("spec.vxlanVNI", *s.VXLANVNI, "VNI must be between 1 and 16777215")
+	}
+	if s.VXLANPort != nil && (*s.VXLANPort < 1 || *s.VXLANPort > 65535) {
+		e.add("spec.vxlanPort", *s.VXLANPort, "port number must be between 1 and 65535")
 	}
 	if s.HealthPort != nil && (*s.HealthPort < 1 || *s.HealthPort > 65535) {
 		e.add("spec.healthPort", *s.HealthPort, "port number must be between 1 and 65535")

@@ -14,6 +14,7 @@ type State struct {
 	Interfaces map[string]Interface // workload interfaces (cali*) and the sysctls each needs once it exists
 	Sysctls    map[string]string    // host-wide sysctls, e.g. "net/ipv4/ip_forward": "1"
 	Tunnel     *Tunnel              // the IPIP device; nil means it must not exist
+	VXLAN      *VXLAN               // the VXLAN device and its peers; nil means it must not exist
 	Tables     map[string]*Table    // iptables tables by name: "filter", "nat", "mangle", "raw" (IPv4)
 	// Tables6 are the ip6tables tables, by name as in Tables. nil means felix leaves ip6tables alone (IPv6
 	// support off); a non-nil map, even an empty one, makes felix own its cali- chains and hooks there, so
@@ -52,6 +53,30 @@ type Tunnel struct {
 	Name    string     // tunl0
 	Address netip.Addr // this node's tunnel address; invalid when none is allocated yet
 	MTU     int
+}
+
+// VXLAN is the VXLAN device (vxlan.calico) and what felix programs on it. The device is felix's own: it is
+// created with these settings, recreated when a setting that cannot change in place (VNI, port, local address)
+// differs, and deleted when no pool uses VXLAN.
+type VXLAN struct {
+	Name      string     // vxlan.calico
+	VNI       int        // 4096 by default
+	Port      int        // UDP destination port, 4789 by default
+	MTU       int        // device MTU
+	MAC       string     // the device's MAC (this node's VTEP MAC), e.g. "66:a3:1b:0c:5e:01"; "" leaves the kernel's
+	LocalAddr netip.Addr // this node's IP: the outer source address of encapsulated packets
+	Address   netip.Addr // this node's tunnel address (the device's /32); invalid while none is allocated
+	// VTEPs are the other nodes reachable over VXLAN. For each, felix keeps a permanent neighbour entry (tunnel
+	// address → MAC) and a permanent FDB entry (MAC → host address) on the device, and removes every other one.
+	VTEPs []VTEP
+}
+
+// VTEP is one other node's end of the VXLAN overlay.
+type VTEP struct {
+	Node       string
+	TunnelAddr netip.Addr // the other node's tunnel address, the next hop of routes to its blocks
+	MAC        string     // the other node's VTEP MAC
+	HostAddr   netip.Addr // the other node's IP: the outer destination
 }
 
 // Table is felix's part of one iptables table.
