@@ -104,6 +104,7 @@ func Run(ctx context.Context, opts Options) error {
 	routes := time.NewTimer(time.Hour)
 	routes.Stop()
 	dirty, wantResync, synced := false, true, false
+	mtu := &mtuTracker{file: cfg.MTUFile, log: log}
 	stats.live.Store(true)
 	for {
 		select {
@@ -147,7 +148,9 @@ func Run(ctx context.Context, opts Options) error {
 			return ErrRestart
 		}
 		cfg = next
-		c.SetConfig(calcConfig(cfg))
+		cc := calcConfig(cfg)
+		cc.HostMTU = mtu.host(dp, c.NodeIPv4(), wantResync)
+		c.SetConfig(cc)
 		st := c.State()
 		start := time.Now()
 		var rep dataplane.Report
@@ -171,6 +174,7 @@ func Run(ctx context.Context, opts Options) error {
 				log.Warn("resync repaired changes made behind felix's back", "repaired", rep.Repaired)
 			}
 		}
+		mtu.write(st.VethMTU)
 		if rep.Changed() {
 			log.Info("dataplane updated", "routes+", len(rep.RoutesAdded), "routes-", len(rep.RoutesRemoved),
 				"chains", len(rep.ChainsWritten), "chains-", len(rep.ChainsDeleted), "ipsets", len(rep.IPSetsWritten),
@@ -203,6 +207,10 @@ func calcConfig(cfg config.Config) calc.Config {
 	cc.FailsafeInbound = cfg.FailsafeInboundHostPorts
 	cc.FailsafeOutbound = cfg.FailsafeOutboundHostPorts
 	cc.IPIPMTU = cfg.IPIPMTU
+	cc.VXLANEnabled = cfg.VXLANEnabled
+	cc.VXLANVNI = cfg.VXLANVNI
+	cc.VXLANPort = cfg.VXLANPort
+	cc.VXLANMTU = cfg.VXLANMTU
 	cc.LogPrefix = cfg.LogPrefix
 	cc.IPv6Support = cfg.IPv6Support
 	return cc

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -90,6 +91,7 @@ func TestAnIptablesRefreshIntervalOfZeroDisablesThePeriodicResync(t *testing.T) 
 	port := freePort(t)
 	env := map[string]string{
 		"FELIX_FELIXHOSTNAME":            "felix-test-host",
+		"CALICO_NODENAME_FILE":           filepath.Join(t.TempDir(), "nodename"), // the MTU file goes beside it
 		"FELIX_IPTABLESREFRESHINTERVAL":  "0",
 		"FELIX_IPV6SUPPORT":              "false",
 		"FELIX_PROMETHEUSMETRICSENABLED": "true",

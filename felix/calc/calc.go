@@ -56,18 +56,22 @@ type Calculator struct {
 	// State; nil when an affinity, node, pool, remote endpoint or the IPv6 setting changed since.
 	otherRoutes   []desired.Route
 	otherRoutesV6 bool // the IPv6Support otherRoutes were computed with
+	otherVXLAN    bool // whether VXLAN was on when otherRoutes were computed
 }
 
 type pool struct {
 	cidr        netip.Prefix
 	ipipMode    string
+	vxlanMode   string
 	natOutgoing bool
 }
 
 type node struct {
 	name       string
 	ipv4       netip.Prefix // address with its subnet length; invalid when unknown
-	tunnelAddr netip.Addr
+	tunnelAddr netip.Addr   // IPIP
+	vxlanAddr  netip.Addr   // VXLAN tunnel address
+	vxlanMAC   string       // VTEP MAC
 }
 
 type endpoint struct {
@@ -260,7 +264,8 @@ func (c *Calculator) set(ev datastore.Event) {
 			slog.Warn("ignoring IPPool with an invalid CIDR", "pool", p.Name, "cidr", p.Spec.CIDR)
 			return
 		}
-		c.pools[ev.Key] = pool{cidr: cidr.Masked(), ipipMode: p.Spec.IPIPMode, natOutgoing: p.Spec.NATOutgoing}
+		c.pools[ev.Key] = pool{cidr: cidr.Masked(), ipipMode: p.Spec.IPIPMode, vxlanMode: p.Spec.VXLANMode,
+			natOutgoing: p.Spec.NATOutgoing}
 	case *api.Node:
 		c.otherRoutes = nil
 		n := node{name: r.Name}
@@ -272,6 +277,10 @@ func (c *Calculator) set(ev datastore.Event) {
 			}
 			n.tunnelAddr, _ = netip.ParseAddr(b.IPv4IPIPTunnelAddr)
 		}
+		if a, err := netip.ParseAddr(r.Spec.IPv4VXLANTunnelAddr); err == nil && a.Is4() {
+			n.vxlanAddr = a
+		}
+		n.vxlanMAC = r.Spec.VXLANTunnelMACAddr
 		c.nodes[ev.Key] = n
 		c.nodeByName[n.name] = n
 	case *api.NetworkPolicy:
@@ -537,4 +546,12 @@ func parsePrefixes(list []string) []netip.Prefix {
 		out = append(out, p.Masked())
 	}
 	return out
+}
+
+// NodeIPv4 is this host's IPv4 address as its Node resource gives it; invalid while unknown.
+func (c *Calculator) NodeIPv4() netip.Addr {
+	if n, ok := c.nodeByName[c.host]; ok && n.ipv4.IsValid() {
+		return n.ipv4.Addr()
+	}
+	return netip.Addr{}
 }

@@ -15,7 +15,12 @@ type Config struct {
 	DefaultEndpointToHostAction string          // Drop (also when empty), Accept or Return, in any case
 	FailsafeInbound             []api.ProtoPort // host ports that stay open whatever the policy says
 	FailsafeOutbound            []api.ProtoPort
-	IPIPMTU                     int    // tunl0 MTU; 0 means 1480
+	IPIPMTU                     int    // tunl0 MTU; 0: HostMTU − 20
+	VXLANEnabled                *bool  // nil: VXLAN when an IPv4 pool has vxlanMode on; false: never; true: always
+	VXLANVNI                    int    // 0 means 4096
+	VXLANPort                   int    // 0 means 4789
+	VXLANMTU                    int    // vxlan.calico MTU; 0: HostMTU − 50
+	HostMTU                     int    // MTU of the host interface that carries the node's address; 0 means 1500
 	LogPrefix                   string // prefix of packets logged by Log rules; "" means "calico-packet"
 	IPv6Support                 bool   // program IPv6 workload routes, blackholes and sysctls
 }
@@ -23,8 +28,13 @@ type Config struct {
 // Defaults of the settings in Config.
 const (
 	DefaultInterfacePrefix = "cali"
-	DefaultIPIPMTU         = 1480
-	DefaultLogPrefix       = "calico-packet"
+	DefaultHostMTU         = 1500
+	DefaultVXLANVNI        = 4096
+	DefaultVXLANPort       = 4789
+	// IPIPOverhead and VXLANOverhead are what each encapsulation adds to a packet (IPv4 outer headers).
+	IPIPOverhead     = 20
+	VXLANOverhead    = 50
+	DefaultLogPrefix = "calico-packet"
 )
 
 // DefaultConfig is the Config with felix's built-in settings.
@@ -42,7 +52,6 @@ func DefaultConfig() Config {
 			{Protocol: "tcp", Port: 2379}, {Protocol: "tcp", Port: 2380}, {Protocol: "tcp", Port: 5473},
 			{Protocol: "tcp", Port: 6443}, {Protocol: "tcp", Port: 6666}, {Protocol: "tcp", Port: 6667},
 		},
-		IPIPMTU:     DefaultIPIPMTU,
 		LogPrefix:   DefaultLogPrefix,
 		IPv6Support: true,
 	}
@@ -62,9 +71,37 @@ func (c Config) interfacePrefixes() []string {
 	return out
 }
 
+func (c Config) hostMTU() int {
+	if c.HostMTU > 0 {
+		return c.HostMTU
+	}
+	return DefaultHostMTU
+}
+
 func (c Config) ipipMTU() int {
 	if c.IPIPMTU > 0 {
 		return c.IPIPMTU
 	}
-	return DefaultIPIPMTU
+	return c.hostMTU() - IPIPOverhead
+}
+
+func (c Config) vxlanMTU() int {
+	if c.VXLANMTU > 0 {
+		return c.VXLANMTU
+	}
+	return c.hostMTU() - VXLANOverhead
+}
+
+func (c Config) vxlanVNI() int {
+	if c.VXLANVNI > 0 {
+		return c.VXLANVNI
+	}
+	return DefaultVXLANVNI
+}
+
+func (c Config) vxlanPort() int {
+	if c.VXLANPort > 0 {
+		return c.VXLANPort
+	}
+	return DefaultVXLANPort
 }

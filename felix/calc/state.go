@@ -12,8 +12,11 @@ import (
 	"github.com/calico-l3/calico/felix/rules"
 )
 
-// TunnelName is the IPIP device felix manages.
-const TunnelName = "tunl0"
+// TunnelName is the IPIP device felix manages; VXLANName the VXLAN one.
+const (
+	TunnelName = "tunl0"
+	VXLANName  = "vxlan.calico"
+)
 
 // State computes the complete desired state of this host from what the Calculator holds, reusing what earlier
 // calls and the events since computed: a State costs about as much as this host's local endpoints and the
@@ -31,7 +34,10 @@ func (c *Calculator) State() *desired.State {
 		IPSets:     map[string]desired.IPSet{},
 	}
 	pools := c.familyPools(false)
-	ipip, nat := addPoolIPSets(st, pools, rules.IPSetAllPools, rules.IPSetMasqPools)
+	ipip, vxlan, nat := addPoolIPSets(st, pools, rules.IPSetAllPools, rules.IPSetMasqPools)
+	if c.cfg.VXLANEnabled != nil {
+		vxlan = *c.cfg.VXLANEnabled
+	}
 	base := rules.Config{
 		InterfacePrefixes:    c.cfg.interfacePrefixes(),
 		EndpointToHostAction: c.cfg.DefaultEndpointToHostAction,
@@ -41,11 +47,14 @@ func (c *Calculator) State() *desired.State {
 	}
 	cfg4 := base
 	cfg4.IPVersion, cfg4.IPIP, cfg4.NATOutgoing = 4, ipip, nat
+	if vxlan {
+		cfg4.VXLANPort = c.cfg.vxlanPort()
+	}
 	families := []family{c.family(0, cfg4)}
 	st.Tables = families[0].r.Static()
 	families[0].filter = st.Tables[rules.TableFilter]
 	if c.cfg.IPv6Support {
-		_, nat6 := addPoolIPSets(st, c.familyPools(true), rules.IPSetAllPoolsV6, rules.IPSetMasqPoolsV6)
+		_, _, nat6 := addPoolIPSets(st, c.familyPools(true), rules.IPSetAllPoolsV6, rules.IPSetMasqPoolsV6)
 		cfg6 := base
 		cfg6.IPVersion, cfg6.NATOutgoing = 6, nat6
 		f6 := c.family(1, cfg6)
@@ -55,14 +64,21 @@ func (c *Calculator) State() *desired.State {
 	}
 	routes := newRouteSet()
 	c.addEndpoints(st, families, routes)
-	if c.otherRoutes == nil || c.otherRoutesV6 != c.cfg.IPv6Support {
-		c.otherRoutes, c.otherRoutesV6 = c.computeOtherRoutes(pools, ipip), c.cfg.IPv6Support
+	if c.otherRoutes == nil || c.otherRoutesV6 != c.cfg.IPv6Support || c.otherVXLAN != vxlan {
+		c.otherRoutes = c.computeOtherRoutes(pools, ipip, vxlan)
+		c.otherRoutesV6, c.otherVXLAN = c.cfg.IPv6Support, vxlan
 	}
 	for _, r := range c.otherRoutes {
 		routes.add(r)
 	}
+	st.VethMTU = c.cfg.hostMTU()
 	if ipip {
 		c.addIPIP(st)
+		st.VethMTU = min(st.VethMTU, st.Tunnel.MTU)
+	}
+	if vxlan {
+		c.addVXLAN(st)
+		st.VethMTU = min(st.VethMTU, c.cfg.vxlanMTU())
 	}
 	st.Routes = routes.sorted()
 	return st
@@ -92,16 +108,16 @@ func (c *Calculator) family(i int, cfg rules.Config) family {
 }
 
 // computeOtherRoutes lists the routes that do not go to local workloads: blackholes for this host's blocks, and
-// with IPIP the routes to other hosts' blocks and borrowed addresses.
-func (c *Calculator) computeOtherRoutes(pools []pool, ipip bool) []desired.Route {
+// with IPIP or VXLAN the routes to other hosts' blocks and borrowed addresses in those pools.
+func (c *Calculator) computeOtherRoutes(pools []pool, ipip, vxlan bool) []desired.Route {
 	routes := newRouteSet()
 	for _, a := range c.affinities {
 		if a.confirmed && a.host == c.host && (a.cidr.Addr().Is4() || c.cfg.IPv6Support) {
 			routes.add(desired.Route{Dst: a.cidr, Type: desired.Blackhole})
 		}
 	}
-	if ipip {
-		c.ipipRoutes(pools, routes)
+	if ipip || vxlan {
+		c.encapRoutes(pools, vxlan, routes)
 	}
 	out := routes.sorted()
 	if out == nil {
@@ -110,9 +126,9 @@ func (c *Calculator) computeOtherRoutes(pools []pool, ipip bool) []desired.Route
 	return out
 }
 
-// addPoolIPSets adds the all-pools and masq-pools ipsets of one family and says whether any of its pools uses IPIP
-// or natOutgoing.
-func addPoolIPSets(st *desired.State, pools []pool, allName, masqName string) (ipip, nat bool) {
+// addPoolIPSets adds the all-pools and masq-pools ipsets of one family and says whether any of its pools uses IPIP,
+// VXLAN or natOutgoing.
+func addPoolIPSets(st *desired.State, pools []pool, allName, masqName string) (ipip, vxlan, nat bool) {
 	var all, masq []string
 	for _, p := range pools {
 		all = append(all, member(p.cidr))
@@ -120,14 +136,16 @@ func addPoolIPSets(st *desired.State, pools []pool, allName, masqName string) (i
 			masq = append(masq, member(p.cidr))
 			nat = true
 		}
-		if p.ipipMode == api.EncapAlways || p.ipipMode == api.EncapCrossSubnet {
-			ipip = true
-		}
+		ipip = ipip || encapOn(p.ipipMode)
+		vxlan = vxlan || encapOn(p.vxlanMode)
 	}
 	st.IPSets[allName] = desired.IPSet{Type: desired.HashNet, Members: all}
 	st.IPSets[masqName] = desired.IPSet{Type: desired.HashNet, Members: masq}
-	return ipip, nat
+	return ipip, vxlan, nat
 }
+
+// encapOn says whether an ipipMode or vxlanMode encapsulates at all.
+func encapOn(mode string) bool { return mode == api.EncapAlways || mode == api.EncapCrossSubnet }
 
 // addEndpoints adds what the local endpoints need: their routes and interface sysctls, and in the filter table of
 // each family their chains and the dispatch chains, the chains of the profiles and policies they use, and the
@@ -253,6 +271,31 @@ func (c *Calculator) addIPIP(st *desired.State) {
 	st.IPSets[rules.IPSetAllHosts] = desired.IPSet{Type: desired.HashNet, Members: sortedUnique(hosts)}
 }
 
+// addVXLAN adds the VXLAN device with every other node that has a VTEP (tunnel address, MAC and node address),
+// and the all-vxlan-net ipset the VXLAN rules match on. Without this node's own address there is no local end,
+// so no device yet.
+func (c *Calculator) addVXLAN(st *desired.State) {
+	this := c.nodeByName[c.host]
+	var hosts []string
+	var vteps []desired.VTEP
+	for _, n := range c.nodes {
+		if n.name == c.host || !n.ipv4.IsValid() {
+			continue
+		}
+		hosts = append(hosts, n.ipv4.Addr().String())
+		if n.vxlanAddr.IsValid() && n.vxlanMAC != "" {
+			vteps = append(vteps, desired.VTEP{Node: n.name, TunnelAddr: n.vxlanAddr, MAC: n.vxlanMAC, HostAddr: n.ipv4.Addr()})
+		}
+	}
+	st.IPSets[rules.IPSetAllVXLANHosts] = desired.IPSet{Type: desired.HashNet, Members: sortedUnique(hosts)}
+	if !this.ipv4.IsValid() {
+		return
+	}
+	slices.SortFunc(vteps, func(a, b desired.VTEP) int { return cmp.Compare(a.Node, b.Node) })
+	st.VXLAN = &desired.VXLAN{Name: VXLANName, VNI: c.cfg.vxlanVNI(), Port: c.cfg.vxlanPort(), MTU: c.cfg.vxlanMTU(),
+		MAC: this.vxlanMAC, LocalAddr: this.ipv4.Addr(), Address: this.vxlanAddr, VTEPs: vteps}
+}
+
 func addChains(t *desired.Table, chains map[string][]desired.Rule) {
 	for name, rs := range chains {
 		t.Chains[name] = rs
@@ -352,27 +395,38 @@ func (p *policy) selects(ep *endpoint, labels map[string]string) bool {
 	return p.selector.Evaluate(labels)
 }
 
-// ipipRoutes adds the routes to other hosts' blocks in IPIP pools (BIRD leaves those to felix): through tunl0 for
-// ipipMode Always, and for CrossSubnet when the other host is outside this host's subnet; directly via the other
-// host's address for CrossSubnet inside it. An address of such a pool used by another host's workload outside that
-// host's own blocks (a borrowed address) gets a host route the same way.
-func (c *Calculator) ipipRoutes(pools []pool, routes *routeSet) {
+// encapRoutes adds the routes to other hosts' blocks in IPIP and VXLAN pools (BIRD leaves those to felix). IPIP:
+// through tunl0 via the other host's address; VXLAN: through vxlan.calico via the other host's tunnel address (no
+// route while that host has none yet). Both for mode Always, and for CrossSubnet when the other host is outside
+// this host's subnet; inside it, CrossSubnet routes directly via the other host's address. An address of such a
+// pool used by another host's workload outside that host's own blocks (a borrowed address) gets a host route the
+// same way.
+func (c *Calculator) encapRoutes(pools []pool, vxlan bool, routes *routeSet) {
 	this := c.nodeByName[c.host]
 	route := func(dst netip.Prefix, host string) {
 		pl, ok := poolFor(pools, dst)
-		if !ok || (pl.ipipMode != api.EncapAlways && pl.ipipMode != api.EncapCrossSubnet) {
+		if !ok {
 			return
+		}
+		mode := pl.ipipMode
+		if !encapOn(mode) {
+			if mode = pl.vxlanMode; !encapOn(mode) || !vxlan {
+				return
+			}
 		}
 		n, ok := c.nodeByName[host]
 		if !ok || !n.ipv4.IsValid() {
 			return // no address to route to yet
 		}
 		gw := n.ipv4.Addr()
-		if pl.ipipMode == api.EncapCrossSubnet && this.ipv4.IsValid() && this.ipv4.Masked().Contains(gw) {
+		switch {
+		case mode == api.EncapCrossSubnet && this.ipv4.IsValid() && this.ipv4.Masked().Contains(gw):
 			routes.add(desired.Route{Dst: dst, Type: desired.Unicast, Gateway: gw})
-			return
+		case encapOn(pl.ipipMode):
+			routes.add(desired.Route{Dst: dst, Type: desired.Unicast, Iface: TunnelName, Gateway: gw, OnLink: true})
+		case n.vxlanAddr.IsValid() && n.vxlanMAC != "":
+			routes.add(desired.Route{Dst: dst, Type: desired.Unicast, Iface: VXLANName, Gateway: n.vxlanAddr, OnLink: true})
 		}
-		routes.add(desired.Route{Dst: dst, Type: desired.Unicast, Iface: TunnelName, Gateway: gw, OnLink: true})
 	}
 
 	blocks := map[string][]netip.Prefix{} // other hosts' confirmed IPv4 blocks

@@ -5,6 +5,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -20,18 +21,25 @@ type Config struct {
 	IptablesRefreshInterval     time.Duration
 	RouteRefreshInterval        time.Duration
 	IPIPEnabled                 bool
-	IPIPMTU                     int
-	InterfacePrefix             string
-	ChainInsertMode             string // Insert or Append
-	LogSeverityScreen           string
-	LogPrefix                   string
-	HealthEnabled               bool
-	HealthHost                  string
-	HealthPort                  int
-	PrometheusMetricsEnabled    bool
-	PrometheusMetricsPort       int
-	FailsafeInboundHostPorts    []api.ProtoPort
-	FailsafeOutboundHostPorts   []api.ProtoPort
+	IPIPMTU                     int   // tunl0 MTU; 0: the host interface's MTU − 20
+	VXLANEnabled                *bool // nil: by the pools (a pool with vxlanMode on); false: never; true: always
+	VXLANVNI                    int
+	VXLANPort                   int
+	VXLANMTU                    int // vxlan.calico MTU; 0: the host interface's MTU − 50
+	// MTUFile is where felix writes the MTU workload interfaces should get, for the CNI plugin: "mtu" beside the
+	// node-name file (CALICO_NODENAME_FILE, /var/lib/calico/nodename), as in Calico.
+	MTUFile                   string
+	InterfacePrefix           string
+	ChainInsertMode           string // Insert or Append
+	LogSeverityScreen         string
+	LogPrefix                 string
+	HealthEnabled             bool
+	HealthHost                string
+	HealthPort                int
+	PrometheusMetricsEnabled  bool
+	PrometheusMetricsPort     int
+	FailsafeInboundHostPorts  []api.ProtoPort
+	FailsafeOutboundHostPorts []api.ProtoPort
 }
 
 // Defaults are felix's built-in settings.
@@ -41,7 +49,9 @@ func Defaults() Config {
 		DefaultEndpointToHostAction: "Drop",
 		IptablesRefreshInterval:     90 * time.Second,
 		RouteRefreshInterval:        90 * time.Second,
-		IPIPMTU:                     1480,
+		VXLANVNI:                    4096,
+		VXLANPort:                   4789,
+		MTUFile:                     "/var/lib/calico/mtu",
 		InterfacePrefix:             "cali",
 		ChainInsertMode:             "Insert",
 		LogSeverityScreen:           "Info",
@@ -95,6 +105,12 @@ func fromSpec(c *Config, s *api.FelixConfigurationSpec) {
 	setPtr(&c.IPv6Support, s.IPv6Support)
 	setPtr(&c.IPIPEnabled, s.IPIPEnabled)
 	setPtr(&c.IPIPMTU, s.IPIPMTU)
+	if s.VXLANEnabled != nil {
+		c.VXLANEnabled = s.VXLANEnabled
+	}
+	setPtr(&c.VXLANVNI, s.VXLANVNI)
+	setPtr(&c.VXLANPort, s.VXLANPort)
+	setPtr(&c.VXLANMTU, s.VXLANMTU)
 	setPtr(&c.HealthEnabled, s.HealthEnabled)
 	setPtr(&c.HealthPort, s.HealthPort)
 	setPtr(&c.PrometheusMetricsEnabled, s.PrometheusMetricsEnabled)
@@ -138,6 +154,16 @@ func fromEnv(c *Config, getenv func(string) string) error {
 	if err := oneOf("FELIX_CHAININSERTMODE", c.ChainInsertMode, "Insert", "Append"); err != nil {
 		return err
 	}
+	if v := strings.TrimSpace(getenv("CALICO_NODENAME_FILE")); v != "" {
+		c.MTUFile = filepath.Join(filepath.Dir(v), "mtu")
+	}
+	if v := strings.TrimSpace(getenv("FELIX_VXLANENABLED")); v != "" {
+		b, err := strconv.ParseBool(strings.ToLower(v))
+		if err != nil {
+			return fmt.Errorf("FELIX_VXLANENABLED=%q: not a boolean (true or false)", v)
+		}
+		c.VXLANEnabled = &b
+	}
 	for name, dst := range map[string]*time.Duration{"FELIX_IPTABLESREFRESHINTERVAL": &c.IptablesRefreshInterval, "FELIX_ROUTEREFRESHINTERVAL": &c.RouteRefreshInterval} {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
 			d, err := parseSeconds(v)
@@ -162,6 +188,9 @@ func fromEnv(c *Config, getenv func(string) string) error {
 		min, max int
 	}{
 		{[]string{"FELIX_IPINIPMTU", "FELIX_IPIPMTU"}, &c.IPIPMTU, 576, 65535},
+		{[]string{"FELIX_VXLANMTU"}, &c.VXLANMTU, 576, 65535},
+		{[]string{"FELIX_VXLANVNI"}, &c.VXLANVNI, 1, 1<<24 - 1},
+		{[]string{"FELIX_VXLANPORT"}, &c.VXLANPort, 1, 65535},
 		{[]string{"FELIX_HEALTHPORT"}, &c.HealthPort, 1, 65535},
 		{[]string{"FELIX_PROMETHEUSMETRICSPORT"}, &c.PrometheusMetricsPort, 1, 65535},
 	} {

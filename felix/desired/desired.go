@@ -15,7 +15,10 @@ type State struct {
 	Sysctls    map[string]string    // host-wide sysctls, e.g. "net/ipv4/ip_forward": "1"
 	Tunnel     *Tunnel              // the IPIP device; nil means it must not exist
 	VXLAN      *VXLAN               // the VXLAN device and its peers; nil means it must not exist
-	Tables     map[string]*Table    // iptables tables by name: "filter", "nat", "mangle", "raw" (IPv4)
+	// VethMTU is the MTU workload interfaces should have: the host interface's less the encapsulation in use, or
+	// the configured tunnel MTU. Felix writes it where the CNI plugin reads it.
+	VethMTU int
+	Tables  map[string]*Table // iptables tables by name: "filter", "nat", "mangle", "raw" (IPv4)
 	// Tables6 are the ip6tables tables, by name as in Tables. nil means felix leaves ip6tables alone (IPv6
 	// support off); a non-nil map, even an empty one, makes felix own its cali- chains and hooks there, so
 	// whatever it left in a table absent from the map is removed.

@@ -131,12 +131,15 @@ func goldenCases(t *testing.T) map[string]goldenCase {
 	r := New(testConfig(ActionDrop))
 	ipipNAT := testConfig(ActionAccept)
 	ipipNAT.IPIP, ipipNAT.NATOutgoing = true, true
+	vxlan := testConfig(ActionDrop)
+	vxlan.VXLANPort = 4789
 	v6 := func(cfg Config) Config { cfg.IPVersion = 6; return cfg }
 	r6 := New(v6(testConfig(ActionDrop)))
 	return map[string]goldenCase{
 		"static-drop":              {4, New(testConfig(ActionDrop)).Static()},
 		"static-accept-ipip-nat":   {4, New(ipipNAT).Static()},
 		"static-return":            {4, New(testConfig(ActionReturn)).Static()},
+		"static-vxlan":             {4, New(vxlan).Static()},
 		"endpoint-two-profiles":    {4, filter(r.Dispatch([]string{"cali1234567890a", "cali0a1b2c3d4e5"}), r.Endpoint(Endpoint{Iface: "cali1234567890a", Profiles: []string{"net1", "net2"}}))},
 		"profile-cni-default":      {4, filter(must(r.Profile("net1", cniProfile)))},
 		"profile-matches":          {4, filter(must(r.Profile("matches", matchesProfile)))},
@@ -146,6 +149,7 @@ func goldenCases(t *testing.T) map[string]goldenCase {
 		// IPIP is asked for but ignored: it carries IPv4 only.
 		"static-drop-v6":            {6, r6.Static()},
 		"static-accept-ipip-nat-v6": {6, New(v6(ipipNAT)).Static()},
+		"static-vxlan-v6":           {6, New(v6(vxlan)).Static()}, // VXLAN is IPv4 only here too
 		"profile-cni-default-v6":    {6, filter(must(r6.Profile("net1", cniProfile)))},
 		"profile-matches-v6":        {6, filter(must(r6.Profile("matches", matchesProfile)))},
 		"policy-pass-v6":            {6, filter(must(r6.Policy(passPolicy)))},

@@ -55,11 +55,13 @@ const (
 
 // Names of the ipsets the static chains refer to.
 const (
-	IPSetAllPools    = "cali40all-ipam-pools"  // every IPv4 pool CIDR
-	IPSetMasqPools   = "cali40masq-ipam-pools" // IPv4 pools with natOutgoing
-	IPSetAllHosts    = "cali40all-hosts-net"   // the IPv4 addresses of all nodes, for IPIP
-	IPSetAllPoolsV6  = "cali60all-ipam-pools"  // every IPv6 pool CIDR
-	IPSetMasqPoolsV6 = "cali60masq-ipam-pools" // IPv6 pools with natOutgoing
+	IPSetAllPools  = "cali40all-ipam-pools"  // every IPv4 pool CIDR
+	IPSetMasqPools = "cali40masq-ipam-pools" // IPv4 pools with natOutgoing
+	IPSetAllHosts  = "cali40all-hosts-net"   // the IPv4 addresses of all nodes, for IPIP
+	// IPSetAllVXLANHosts are the IPv4 addresses of the other nodes, from which VXLAN is accepted.
+	IPSetAllVXLANHosts = "cali40all-vxlan-net"
+	IPSetAllPoolsV6    = "cali60all-ipam-pools"  // every IPv6 pool CIDR
+	IPSetMasqPoolsV6   = "cali60masq-ipam-pools" // IPv6 pools with natOutgoing
 )
 
 // Prefixes of the ipset names of each family (then comes the set's ID, e.g. "s:<hash>" for a selector).
@@ -103,6 +105,9 @@ type Config struct {
 	// IPIP says some pool uses IPIP: accept IPIP only from Calico hosts and masquerade host traffic leaving tunl0.
 	// IPIP carries IPv4 only, so it is ignored for IPv6.
 	IPIP bool
+	// VXLANPort, when not 0, says VXLAN is on (some pool uses it): accept VXLAN (UDP to this port) only from other
+	// Calico hosts and masquerade host traffic leaving vxlan.calico. IPv4 only, like IPIP.
+	VXLANPort int
 	// NATOutgoing says some pool of this family has natOutgoing: cali-nat-outgoing masquerades traffic from
 	// those pools (ipset cali40masq-ipam-pools, or cali60masq-ipam-pools for IPv6).
 	NATOutgoing bool
@@ -122,7 +127,7 @@ func New(cfg Config) *Renderer {
 		cfg.LogPrefix = "calico-packet"
 	}
 	if cfg.IPVersion == 6 {
-		cfg.IPIP = false
+		cfg.IPIP, cfg.VXLANPort = false, 0
 	} else {
 		cfg.IPVersion = 4
 	}

@@ -74,6 +74,13 @@ func (r *Renderer) filterInput() []desired.Rule {
 				"Allow IPIP packets from Calico hosts"),
 			ruleC("-p 4", "--jump DROP", "Drop IPIP packets from non-Calico hosts"))
 	}
+	if r.cfg.VXLANPort != 0 {
+		vxlan := fmt.Sprintf("-p udp -m udp --dport %d", r.cfg.VXLANPort)
+		rules = append(rules,
+			ruleC(vxlan+" -m set --match-set "+IPSetAllVXLANHosts+" src -m addrtype --dst-type LOCAL", "--jump ACCEPT",
+				"Allow VXLAN packets from Calico hosts"),
+			ruleC(vxlan+" -m addrtype --dst-type LOCAL", "--jump DROP", "Drop VXLAN packets from non-Calico hosts"))
+	}
 	for _, m := range r.workloadIfaces("-i") {
 		rules = append(rules, rule(m, goTo(ChainWorkloadToHost)))
 	}
@@ -101,6 +108,10 @@ func (r *Renderer) filterOutput() []desired.Rule {
 	if r.cfg.IPIP {
 		rules = append(rules, ruleC("-p 4 -m set --match-set "+IPSetAllHosts+" dst -m addrtype --src-type LOCAL",
 			"--jump ACCEPT", "Allow IPIP packets to other Calico hosts"))
+	}
+	if r.cfg.VXLANPort != 0 {
+		rules = append(rules, ruleC(fmt.Sprintf("-p udp -m udp --dport %d -m set --match-set %s dst -m addrtype --src-type LOCAL",
+			r.cfg.VXLANPort, IPSetAllVXLANHosts), "--jump ACCEPT", "Allow VXLAN packets to other Calico hosts"))
 	}
 	return rules
 }
@@ -152,6 +163,11 @@ func (r *Renderer) natPostrouting() []desired.Rule {
 	if r.cfg.IPIP {
 		// Host traffic routed out of tunl0 with a source that is not tunl0's own takes the tunnel address.
 		rules = append(rules, rule("-o tunl0 -m addrtype ! --src-type LOCAL --limit-iface-out -m addrtype --src-type LOCAL",
+			"--jump MASQUERADE"))
+	}
+	if r.cfg.VXLANPort != 0 {
+		// The same for vxlan.calico.
+		rules = append(rules, rule("-o vxlan.calico -m addrtype ! --src-type LOCAL --limit-iface-out -m addrtype --src-type LOCAL",
 			"--jump MASQUERADE"))
 	}
 	return rules
