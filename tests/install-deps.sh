@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the programs the tests and the demo run for real, when they are missing: etcd, BIRD, iptables, ipset,
-# iproute2, runit, conntrack, ping and traceroute (Debian packages), and cnitool (Go module proxy).
+# iproute2, runit, conntrack, ping, traceroute and tcpdump (Debian packages), and cnitool (Go module proxy).
 set -eu
 
 missing=""
@@ -15,6 +15,7 @@ need runsvdir runit
 need conntrack conntrack
 need ping iputils-ping
 need traceroute traceroute
+need tcpdump tcpdump
 
 if [ -n "$missing" ]; then
 	if [ "$(id -u)" != 0 ]; then

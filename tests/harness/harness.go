@@ -24,19 +24,21 @@ var RecordDir = "/run/calico-l3-harness"
 
 // Cluster is a set of hosts on one L2 segment plus the etcd they share.
 type Cluster struct {
-	ID       string
-	Dir      string       // per-cluster state directory
-	Subnet   netip.Prefix // the hosts' link subnet, e.g. 100.64.17.0/24
-	RootIP   netip.Addr   // the root namespace's address on it (etcd listens here)
-	Fabric   string       // the namespace that holds the bridge
-	External *Host        // a router outside the cluster (the hosts' default gateway), for NAT outgoing tests
-	Hosts    []*Host
-	Etcd     string // client endpoint
-	record   *os.File
-	mu       sync.Mutex
-	procs    []*exec.Cmd
-	rootLink string
-	etcdCmd  *exec.Cmd
+	ID        string
+	Dir       string       // per-cluster state directory
+	Subnet    netip.Prefix // the hosts' link subnet, e.g. 100.64.17.0/24
+	RootIP    netip.Addr   // the root namespace's address on it (etcd listens here)
+	Fabric    string       // the namespace that holds the bridge
+	External  *Host        // a router outside the cluster (the hosts' default gateway), for NAT outgoing tests
+	Hosts     []*Host
+	Etcd      string // client endpoint
+	Segments  []*Segment
+	noDefault bool
+	record    *os.File
+	mu        sync.Mutex
+	procs     []*exec.Cmd
+	rootLink  string
+	etcdCmd   *exec.Cmd
 }
 
 // Host is one simulated machine: a network namespace with an address on the cluster subnet.
@@ -52,6 +54,9 @@ type Host struct {
 type Options struct {
 	Hosts int
 	Dir   string // where per-host state lives; a temp dir when empty
+	// NoDefaultRoute leaves hosts with only their own subnet's route (and routes to the cluster's other segments),
+	// as on an air-gapped rack. By default every host's default route points at the external router.
+	NoDefaultRoute bool
 }
 
 // New creates the fabric, the hosts and etcd. On any error everything made so far is removed.
@@ -70,7 +75,7 @@ func New(opts Options) (c *Cluster, err error) {
 			c = nil
 		}
 	}()
-	c.Dir = opts.Dir
+	c.Dir, c.noDefault = opts.Dir, opts.NoDefaultRoute
 	if c.Dir == "" {
 		if c.Dir, err = os.MkdirTemp("", "cluster-"+id+"-"); err != nil {
 			return c, err
@@ -84,7 +89,7 @@ func New(opts Options) (c *Cluster, err error) {
 	if err = c.makeFabric(); err != nil {
 		return c, err
 	}
-	if c.External, err = c.addMachine("ext", 254); err != nil {
+	if c.External, err = c.addMachine("ext", "br0", "p", c.Subnet, 254); err != nil {
 		return c, err
 	}
 	for i := 1; i <= opts.Hosts; i++ {
@@ -164,23 +169,112 @@ func (c *Cluster) makeFabric() error {
 }
 
 // AddHost creates one more host namespace on the fabric. Its default route points at the external router, as a
-// real host's would (proxy ARP for workloads' 169.254.1.1 gateway needs the host to have a route to it).
+// real host's would, unless the cluster has NoDefaultRoute; it gets a route to every segment already added.
 func (c *Cluster) AddHost(name string) (*Host, error) {
-	h, err := c.addMachine(name, 10+len(c.Hosts)+1)
+	h, err := c.addMachine(name, "br0", "p", c.Subnet, 10+len(c.Hosts)+1)
 	if err != nil {
 		return nil, err
 	}
-	if err := run("ip", "-n", h.NetNS, "route", "add", "default", "via", c.External.IP.String()); err != nil {
-		return nil, err
+	if !c.noDefault {
+		if err := run("ip", "-n", h.NetNS, "route", "add", "default", "via", c.External.IP.String()); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range c.Segments {
+		if err := run("ip", "-n", h.NetNS, "route", "add", s.Subnet.String(), "via", s.Router.IP.String()); err != nil {
+			return nil, err
+		}
 	}
 	c.Hosts = append(c.Hosts, h)
 	return h, nil
 }
 
-// addMachine creates a namespace with eth0 on the fabric at .<last> of the subnet.
-func (c *Cluster) addMachine(name string, last int) (*Host, error) {
+// Segment is another L2 subnet, joined to the cluster's subnet by a router namespace that forwards between the two
+// and knows nothing but the two subnets.
+type Segment struct {
+	Subnet   netip.Prefix
+	Router   *Host      // the router; Router.IP is its address on the cluster subnet (.253 - index)
+	RouterIP netip.Addr // its address on the segment (.1)
+	bridge   string
+	port     string // prefix of the segment's bridge ports in the fabric namespace
+	hosts    int
+}
+
+// AddSegment creates a new subnet behind a router. Hosts already on the cluster subnet and the root namespace (etcd)
+// get a route to it via the router; hosts added to it later (AddHostOn) get a route to the cluster subnet and to
+// the other segments.
+func (c *Cluster) AddSegment() (*Segment, error) {
+	subnet, err := freeSubnet()
+	if err != nil {
+		return nil, err
+	}
+	i := len(c.Segments) + 1
+	s := &Segment{Subnet: subnet, bridge: fmt.Sprintf("br%d", i), port: fmt.Sprintf("s%d-", i)}
+	s.RouterIP = subnet.Addr().Next()
+	for _, step := range [][]string{
+		{"ip", "-n", c.Fabric, "link", "add", s.bridge, "type", "bridge"},
+		{"ip", "-n", c.Fabric, "link", "set", s.bridge, "up"},
+	} {
+		if err := run(step...); err != nil {
+			return nil, err
+		}
+	}
+	if s.Router, err = c.addMachine(fmt.Sprintf("rtr%d", i), "br0", "p", c.Subnet, 253-i); err != nil {
+		return nil, err
+	}
+	port := s.port + "rtr"
+	for _, step := range [][]string{
+		{"ip", "-n", c.Fabric, "link", "add", port, "type", "veth", "peer", "name", "eth1", "netns", s.Router.NetNS},
+		{"ip", "-n", c.Fabric, "link", "set", port, "master", s.bridge, "up"},
+		{"ip", "-n", s.Router.NetNS, "addr", "add", netip.PrefixFrom(s.RouterIP, subnet.Bits()).String(), "dev", "eth1"},
+		{"ip", "-n", s.Router.NetNS, "link", "set", "eth1", "up"},
+		{"ip", "route", "add", subnet.String(), "via", s.Router.IP.String(), "dev", c.rootLink},
+	} {
+		if err := run(step...); err != nil {
+			return nil, err
+		}
+	}
+	for _, other := range c.Segments {
+		if err := run("ip", "-n", s.Router.NetNS, "route", "add", other.Subnet.String(), "via", other.Router.IP.String()); err != nil {
+			return nil, err
+		}
+	}
+	for _, h := range c.Hosts {
+		if err := run("ip", "-n", h.NetNS, "route", "add", subnet.String(), "via", s.Router.IP.String()); err != nil {
+			return nil, err
+		}
+	}
+	c.Segments = append(c.Segments, s)
+	return s, nil
+}
+
+// AddHostOn creates a host on a segment, at .11, .12, … of its subnet, with routes to the cluster subnet and the
+// other segments through the segment's router, and no default route.
+func (c *Cluster) AddHostOn(s *Segment, name string) (*Host, error) {
+	s.hosts++
+	h, err := c.addMachine(name, s.bridge, s.port, s.Subnet, 10+s.hosts)
+	if err != nil {
+		return nil, err
+	}
+	if err := run("ip", "-n", h.NetNS, "route", "add", c.Subnet.String(), "via", s.RouterIP.String()); err != nil {
+		return nil, err
+	}
+	for _, other := range c.Segments {
+		if other != s {
+			if err := run("ip", "-n", h.NetNS, "route", "add", other.Subnet.String(), "via", s.RouterIP.String()); err != nil {
+				return nil, err
+			}
+		}
+	}
+	c.Hosts = append(c.Hosts, h)
+	return h, nil
+}
+
+// addMachine creates a namespace with eth0 on a bridge of the fabric at .<last> of subnet; its fabric-side port is
+// named <port><last>.
+func (c *Cluster) addMachine(name, bridge, port string, subnet netip.Prefix, last int) (*Host, error) {
 	h := &Host{Name: name, NetNS: fmt.Sprintf("cl%s-%s", c.ID, name), c: c, Dir: filepath.Join(c.Dir, name)}
-	a := c.Subnet.Addr().As4()
+	a := subnet.Addr().As4()
 	a[3] = byte(last)
 	h.IP = netip.AddrFrom4(a)
 	if err := os.MkdirAll(h.Dir, 0o755); err != nil {
@@ -190,12 +284,12 @@ func (c *Cluster) addMachine(name string, last int) (*Host, error) {
 		return nil, err
 	}
 	c.note("netns", h.NetNS)
-	port := fmt.Sprintf("p%d", last)
+	port = fmt.Sprintf("%s%d", port, last)
 	for _, s := range [][]string{
 		{"ip", "-n", c.Fabric, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", h.NetNS},
-		{"ip", "-n", c.Fabric, "link", "set", port, "master", "br0", "up"},
+		{"ip", "-n", c.Fabric, "link", "set", port, "master", bridge, "up"},
 		{"ip", "-n", h.NetNS, "link", "set", "lo", "up"},
-		{"ip", "-n", h.NetNS, "addr", "add", netip.PrefixFrom(h.IP, 24).String(), "dev", "eth0"},
+		{"ip", "-n", h.NetNS, "addr", "add", netip.PrefixFrom(h.IP, subnet.Bits()).String(), "dev", "eth0"},
 		{"ip", "-n", h.NetNS, "link", "set", "eth0", "up"},
 		{"ip", "netns", "exec", h.NetNS, "sysctl", "-qw", "net.ipv4.ip_forward=1"},
 	} {

@@ -38,3 +38,40 @@ func TestAClusterConnectsItsHostsAndCleansUpAfterItself(t *testing.T) {
 		t.Errorf("link %s left behind", c.rootLink)
 	}
 }
+
+func TestASegmentIsReachableOnlyThroughItsRouter(t *testing.T) {
+	if testing.Short() || os.Getuid() != 0 {
+		t.Skip("needs root to create network namespaces; skipped with -short")
+	}
+	c, err := New(Options{Hosts: 1, NoDefaultRoute: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	seg, err := c.AddSegment()
+	if err != nil {
+		t.Fatal(err)
+	}
+	far, err := c.AddHostOn(seg, "far")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h1 := c.Hosts[0]
+	if !seg.Subnet.Contains(far.IP) || c.Subnet.Contains(far.IP) {
+		t.Fatalf("far (%s) should be on the segment %s, not on %s", far.IP, seg.Subnet, c.Subnet)
+	}
+	for _, h := range []*Host{h1, far} {
+		if out, _ := h.Run("ip", "route"); strings.Contains(out, "default") {
+			t.Errorf("%s should have no default route:\n%s", h.Name, out)
+		}
+	}
+	if out, err := h1.Run("traceroute", "-n", "-w1", "-q1", far.IP.String()); err != nil || !strings.Contains(out, seg.Router.IP.String()) {
+		t.Errorf("host1 should reach far through the router %s: %v\n%s", seg.Router.IP, err, out)
+	}
+	if out, err := far.Run("ping", "-c1", "-W2", c.RootIP.String()); err != nil {
+		t.Errorf("far should reach the root namespace (etcd) through the router: %v\n%s", err, out)
+	}
+	if out, _ := seg.Router.Run("ip", "route"); strings.Contains(out, "default") || strings.Count(strings.TrimSpace(out), "\n") != 1 {
+		t.Errorf("the router should know only the two subnets:\n%s", out)
+	}
+}

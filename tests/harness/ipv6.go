@@ -19,7 +19,8 @@ func (h *Host) IP6() netip.Addr {
 
 // EnableIPv6 makes the cluster dual-stack: the external router and every host get their IP6 on eth0 (without
 // duplicate address detection, so the address is usable at once, as BIRD needs for its source address), the
-// router forwards IPv6, and each host's IPv6 default route points at the router. Call it after the last AddHost.
+// router forwards IPv6, and each host's IPv6 default route points at the router (unless the cluster has
+// NoDefaultRoute). Call it after the last AddHost.
 func (c *Cluster) EnableIPv6() error {
 	machines := append([]*Host{c.External}, c.Hosts...)
 	for _, h := range machines {
@@ -29,7 +30,7 @@ func (c *Cluster) EnableIPv6() error {
 		}
 		if h == c.External {
 			steps = append(steps, []string{"ip", "netns", "exec", h.NetNS, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"})
-		} else {
+		} else if !c.noDefault {
 			steps = append(steps, []string{"ip", "-n", h.NetNS, "-6", "route", "add", "default", "via", c.External.IP6().String(), "dev", "eth0"})
 		}
 		for _, s := range steps {
