@@ -1,9 +1,9 @@
 // Package dataplane makes the host's kernel match felix's desired state (felix/desired): routes of felix's own
-// route protocol, the IPIP tunnel device, host and interface sysctls, ipsets and iptables. It is the only part
-// of felix that touches the kernel.
+// route protocol, the IPIP tunnel device, the VXLAN device and its peers, host and interface sysctls, ipsets and
+// iptables. It is the only part of felix that touches the kernel.
 //
-// Each kind of state has a pure planner (planTable, planIPSets, planRoutes, planTunnel) that compares the
-// desired state with what the kernel holds and says what to write; the rest of the package reads the kernel,
+// Each kind of state has a pure planner (planTable, planIPSets, planRoutes, planTunnel, planVXLAN) that compares
+// the desired state with what the kernel holds and says what to write; the rest of the package reads the kernel,
 // runs those plans and reports what it changed. iptables is written with one `iptables-restore --noflush`
 // transaction per table and only where something differs; every rule carries a hash comment, so drift is found
 // by comparing hashes and repaired in place. felix remembers what it wrote, so a steady-state Apply neither
@@ -56,6 +56,7 @@ type Report struct {
 	SysctlsSet                                 []string // "path=value", path relative to /proc/sys
 	InterfacesWaiting                          []string // desired interfaces that do not exist yet
 	TunnelChanges                              []string
+	VXLANChanges                               []string // the VXLAN device and its neighbour and FDB entries
 	ConntrackFlushed                           []string // addresses whose conntrack entries were deleted
 	// Repaired lists what a Resync found changed behind felix's back: "iptables table/chain",
 	// "ip6tables table/chain", "ipset name".
@@ -75,7 +76,7 @@ type Exec struct {
 func (r Report) Changed() bool {
 	return len(r.RoutesAdded)+len(r.RoutesReplaced)+len(r.RoutesRemoved)+len(r.ChainsWritten)+
 		len(r.ChainsDeleted)+len(r.HooksWritten)+len(r.IPSetsWritten)+len(r.IPSetsDeleted)+len(r.SysctlsSet)+
-		len(r.TunnelChanges)+len(r.ConntrackFlushed) > 0
+		len(r.TunnelChanges)+len(r.VXLANChanges)+len(r.ConntrackFlushed) > 0
 }
 
 // Runs counts the executions of one program, e.g. "iptables-restore".
@@ -231,6 +232,7 @@ func (d *Dataplane) sync(ctx context.Context, st *desired.State, resync bool) (R
 
 	var errs []error
 	errs = append(errs, d.syncTunnel(st.Tunnel, &rep))
+	errs = append(errs, d.syncVXLAN(st.VXLAN, &rep)) // before the links are read: routes may go through it
 	links, err := d.links(resync)
 	if err != nil {
 		return rep, errors.Join(append(errs, err)...)

@@ -119,7 +119,9 @@ func (d *Dataplane) followLinks(updates <-chan netlink.LinkUpdate, stop chan str
 				}
 			}
 		}
-		if u.Header.Type == unix.RTM_NEWLINK && (strings.HasPrefix(a.Name, lt.prefix) || a.Name == DefaultTunnelName) {
+		// A new workload interface, or any change to a device felix owns (also its deletion), asks for an apply.
+		ownDevice := a.Name == DefaultTunnelName || a.Name == DefaultVXLANName
+		if (u.Header.Type == unix.RTM_NEWLINK && strings.HasPrefix(a.Name, lt.prefix)) || ownDevice {
 			for w := range lt.watchers {
 				select {
 				case w <- a.Name:
