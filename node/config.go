@@ -22,7 +22,7 @@ type Config struct {
 	IPMethod       string // IP_AUTODETECTION_METHOD
 	IP6Method      string // IP6_AUTODETECTION_METHOD
 	AS             string
-	Backend        string // bird (default) or none
+	Backend        string // bird (default), vxlan (felix routes over VXLAN, no BGP) or none (policy only)
 	NoDefaultPools bool
 	Pools          []PoolConfig
 	DatastoreWait  time.Duration // how long to wait for etcd before giving up
@@ -76,8 +76,10 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if c.DisableIPCheck, err = parseBool("DISABLE_NODE_IP_CHECK", getenv("DISABLE_NODE_IP_CHECK"), false); err != nil {
 		return c, err
 	}
-	if c.Backend != "bird" && c.Backend != "none" {
-		return c, fmt.Errorf("CALICO_NETWORKING_BACKEND=%q is not supported: use bird or none", c.Backend)
+	switch c.Backend {
+	case "bird", "vxlan", "none":
+	default:
+		return c, fmt.Errorf("CALICO_NETWORKING_BACKEND=%q is not supported: use bird, vxlan or none", c.Backend)
 	}
 	if c.IP != "" && c.IP != "autodetect" && c.IP != "none" {
 		if _, err := parseAddr(c.IP, false); err != nil {

@@ -29,7 +29,9 @@ func TestConfigFromEnvRejectsBadValuesNamingTheVariable(t *testing.T) {
 		{"can-reach without a target", env("IP_AUTODETECTION_METHOD", "can-reach="), `can-reach needs a destination`},
 		{"a bad AS", env("AS", "70000.1"), `AS="70000.1"`},
 		{"an unknown backend", env("CALICO_NETWORKING_BACKEND", "gobgp"), `CALICO_NETWORKING_BACKEND="gobgp" is not supported`},
+		{"an unknown backend names the supported ones", env("CALICO_NETWORKING_BACKEND", "ipip"), `use bird, vxlan or none`},
 		{"an unknown IPIP mode", env("CALICO_IPV4POOL_IPIP", "sometimes"), `CALICO_IPV4POOL_IPIP="sometimes": unrecognized mode`},
+		{"an unknown VXLAN mode", env("CALICO_IPV4POOL_VXLAN", "often"), `CALICO_IPV4POOL_VXLAN="often": unrecognized mode`},
 		{"a bad pool CIDR", env("CALICO_IPV4POOL_CIDR", "10.0.0.0/33"), `CALICO_IPV4POOL_CIDR="10.0.0.0/33"`},
 		{"an IPv6 CIDR in the IPv4 pool", env("CALICO_IPV4POOL_CIDR", "fd00::/64"), `not a valid IPv4 CIDR`},
 		{"a non-numeric block size", env("CALICO_IPV4POOL_BLOCK_SIZE", "big"), `CALICO_IPV4POOL_BLOCK_SIZE="big": not a number`},
@@ -56,6 +58,27 @@ func TestConfigFromEnvDefaults(t *testing.T) {
 	}
 	if len(c.Pools) != 1 || c.Pools[0].CIDR != "192.168.0.0/16" || c.Pools[0].BlockSize != 26 || !c.Pools[0].NATOutgoing || c.Pools[0].IPIPMode != "Never" {
 		t.Errorf("default pool: got %+v", c.Pools)
+	}
+}
+
+func TestConfigFromEnvAcceptsCalicosBackends(t *testing.T) {
+	for _, b := range []string{"bird", "vxlan", "none"} {
+		c, err := ConfigFromEnv(env("CALICO_NETWORKING_BACKEND", b))
+		if err != nil || c.Backend != b {
+			t.Errorf("CALICO_NETWORKING_BACKEND=%s: got backend %q, error %v", b, c.Backend, err)
+		}
+	}
+}
+
+func TestConfigFromEnvReadsTheDefaultPoolsVXLANMode(t *testing.T) {
+	cases := []struct{ value, want string }{
+		{"", "Never"}, {"Always", "Always"}, {"cross-subnet", "CrossSubnet"}, {"CrossSubnet", "CrossSubnet"}, {"off", "Never"},
+	}
+	for _, c := range cases {
+		cfg, err := ConfigFromEnv(env("CALICO_IPV4POOL_VXLAN", c.value))
+		if err != nil || len(cfg.Pools) != 1 || cfg.Pools[0].VXLANMode != c.want || cfg.Pools[0].IPIPMode != "Never" {
+			t.Errorf("CALICO_IPV4POOL_VXLAN=%q: got %+v (%v), want vxlanMode %s", c.value, cfg.Pools, err, c.want)
+		}
 	}
 }
 

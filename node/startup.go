@@ -62,6 +62,7 @@ func (s *Startup) Run(ctx context.Context) error {
 	}
 	api.SetTypeMeta(node)
 
+	// The vxlan backend needs the address as much as bird does: felix uses it as the node's VTEP address.
 	if s.Config.Backend != "none" || s.Config.IP != "" {
 		if err := s.configureAddresses(ctx, node); err != nil {
 			return err
@@ -373,8 +374,8 @@ func (s *Startup) createPools(ctx context.Context) error {
 		if _, err := s.Datastore.Create(ctx, p); err != nil && !errors.Is(err, datastore.ErrAlreadyExists) {
 			return fmt.Errorf("creating default pool %s: %w", p.Spec.CIDR, err)
 		}
-		s.Log.Info(fmt.Sprintf("Created default IPv%s pool (%s) with NAT outgoing %t. IPIP mode: %s",
-			map[bool]string{false: "4", true: "6"}[v6], p.Spec.CIDR, p.Spec.NATOutgoing, p.Spec.IPIPMode))
+		s.Log.Info(fmt.Sprintf("Created default IPv%s pool (%s) with NAT outgoing %t. IPIP mode: %s. VXLAN mode: %s",
+			map[bool]string{false: "4", true: "6"}[v6], p.Spec.CIDR, p.Spec.NATOutgoing, p.Spec.IPIPMode, p.Spec.VXLANMode))
 		if p.Spec.IPIPMode != api.EncapNever {
 			if err := s.enableIPIP(ctx); err != nil {
 				return err

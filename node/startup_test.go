@@ -154,6 +154,33 @@ func TestStartupWithAnIPIPPoolEnablesIPIPInFelix(t *testing.T) {
 	}
 }
 
+func TestStartupWithTheVXLANBackendWritesTheAddressAndAVXLANDefaultPool(t *testing.T) {
+	h := newHarness(t)
+	logs, err := h.run("NODENAME", "n1", "CALICO_NETWORKING_BACKEND", "vxlan", "CALICO_IPV4POOL_CIDR", "10.1.0.0/16",
+		"CALICO_IPV4POOL_VXLAN", "Always")
+	if err != nil {
+		t.Fatalf("startup: %v\n%s", err, logs)
+	}
+	n := h.get("Node", "n1").(*api.Node)
+	if n.Spec.BGP == nil || n.Spec.BGP.IPv4Address != "10.0.0.5/24" {
+		t.Errorf("felix needs the node's IPv4 address as its VTEP address, got %+v", n.Spec.BGP)
+	}
+	if n.Spec.BGP != nil && n.Spec.BGP.ASNumber != nil {
+		t.Errorf("no AS given, yet the node got AS %s", n.Spec.BGP.ASNumber)
+	}
+	pool := h.get("IPPool", "default-ipv4-ippool").(*api.IPPool)
+	if pool.Spec.VXLANMode != api.EncapAlways || pool.Spec.IPIPMode != api.EncapNever {
+		t.Errorf("default pool: got vxlanMode %q, ipipMode %q, want Always and Never", pool.Spec.VXLANMode, pool.Spec.IPIPMode)
+	}
+	if !strings.Contains(logs, "VXLAN mode: Always") {
+		t.Errorf("the pool's log line should give its VXLAN mode:\n%s", logs)
+	}
+	k, _ := api.LookupKind("FelixConfiguration")
+	if r, err := h.ds.Get(context.Background(), k, "", "default"); err == nil && r.(*api.FelixConfiguration).Spec.IPIPEnabled != nil {
+		t.Errorf("a VXLAN pool must not turn IPIP on in felix: %+v", r.(*api.FelixConfiguration).Spec)
+	}
+}
+
 func TestStartupGivesUpOnAnUnreachableDatastoreAfterTheBoundedWait(t *testing.T) {
 	ds, _ := datastore.New(datastore.Config{Endpoints: []string{"http://127.0.0.1:1"}, RequestTimeout: 200 * time.Millisecond})
 	defer ds.Close()

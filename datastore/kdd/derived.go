@@ -31,13 +31,16 @@ import (
 	"github.com/calico-l3/calico/k8s/conversion"
 )
 
-// The annotations of a Kubernetes Node that hold its Calico Node's spec.bgp, as Calico names them.
+// The annotations of a Kubernetes Node that hold its Calico Node's spec.bgp and VXLAN tunnel fields, as Calico
+// names them.
 const (
-	nodeAnnotationIPv4Address        = "projectcalico.org/IPv4Address"
-	nodeAnnotationIPv6Address        = "projectcalico.org/IPv6Address"
-	nodeAnnotationASNumber           = "projectcalico.org/ASNumber"
-	nodeAnnotationIPv4IPIPTunnelAddr = "projectcalico.org/IPv4IPIPTunnelAddr"
-	nodeAnnotationRRClusterID        = "projectcalico.org/RouteReflectorClusterID"
+	nodeAnnotationIPv4Address         = "projectcalico.org/IPv4Address"
+	nodeAnnotationIPv6Address         = "projectcalico.org/IPv6Address"
+	nodeAnnotationASNumber            = "projectcalico.org/ASNumber"
+	nodeAnnotationIPv4IPIPTunnelAddr  = "projectcalico.org/IPv4IPIPTunnelAddr"
+	nodeAnnotationRRClusterID         = "projectcalico.org/RouteReflectorClusterID"
+	nodeAnnotationIPv4VXLANTunnelAddr = "projectcalico.org/IPv4VXLANTunnelAddr"
+	nodeAnnotationVXLANTunnelMACAddr  = "projectcalico.org/VXLANTunnelMACAddr"
 )
 
 // DefaultAllowProfileName is the profile the Kubernetes datastore always serves: allow everything both ways.
@@ -47,20 +50,28 @@ const DefaultAllowProfileName = "projectcalico-default-allow"
 // podInterface is the interface Calico gives every pod's endpoint in the Kubernetes datastore.
 const podInterface = "eth0"
 
-// nodeBGPAnnotations pairs each BGP string field with its annotation (the AS number is handled apart: it is not
-// a string).
-func nodeBGPAnnotations(b *api.NodeBGPSpec) []struct {
+// annotatedField is a string field of a Node spec and the annotation that holds it.
+type annotatedField struct {
 	annotation string
 	value      *string
-} {
-	return []struct {
-		annotation string
-		value      *string
-	}{
+}
+
+// nodeBGPAnnotations pairs each BGP string field with its annotation (the AS number is handled apart: it is not
+// a string).
+func nodeBGPAnnotations(b *api.NodeBGPSpec) []annotatedField {
+	return []annotatedField{
 		{nodeAnnotationIPv4Address, &b.IPv4Address},
 		{nodeAnnotationIPv6Address, &b.IPv6Address},
 		{nodeAnnotationIPv4IPIPTunnelAddr, &b.IPv4IPIPTunnelAddr},
 		{nodeAnnotationRRClusterID, &b.RouteReflectorClusterID},
+	}
+}
+
+// nodeSpecAnnotations pairs each annotated string field outside spec.bgp with its annotation.
+func nodeSpecAnnotations(s *api.NodeSpec) []annotatedField {
+	return []annotatedField{
+		{nodeAnnotationIPv4VXLANTunnelAddr, &s.IPv4VXLANTunnelAddr},
+		{nodeAnnotationVXLANTunnelMACAddr, &s.VXLANTunnelMACAddr},
 	}
 }
 
@@ -74,8 +85,9 @@ func setKubeMeta(m *api.ObjectMeta, o metav1.Object) {
 	}
 }
 
-// nodeFromKube is the Calico Node of a Kubernetes Node: same name and labels, spec.bgp from the
-// projectcalico.org annotations (nil when none is set), and an orchRef to the Kubernetes node.
+// nodeFromKube is the Calico Node of a Kubernetes Node: same name and labels, spec.bgp (nil when none is set)
+// and the VXLAN tunnel address and MAC from the projectcalico.org annotations, and an orchRef to the Kubernetes
+// node.
 //
 // An annotation with an empty value counts as absent. A projectcalico.org/ASNumber that does not parse (decimal
 // or dotted "1.10") is skipped, not an error: the node then uses the cluster's AS number, as it would without
@@ -88,7 +100,7 @@ func nodeFromKube(k *corev1.Node) *api.Node {
 	setKubeMeta(&n.ObjectMeta, k)
 
 	var b api.NodeBGPSpec
-	for _, a := range nodeBGPAnnotations(&b) {
+	for _, a := range append(nodeBGPAnnotations(&b), nodeSpecAnnotations(&n.Spec)...) {
 		*a.value = strings.TrimSpace(k.Annotations[a.annotation])
 	}
 	if s := strings.TrimSpace(k.Annotations[nodeAnnotationASNumber]); s != "" {
@@ -103,9 +115,10 @@ func nodeFromKube(k *corev1.Node) *api.Node {
 	return n
 }
 
-// applyNodeToKube writes a Calico Node into its Kubernetes Node k: each spec.bgp field into its annotation
-// (removing the annotation when the field is empty or bgp is nil) and metadata.labels as k's labels (all of
-// them: labels missing from n are removed from k). Other annotations and everything else of k are kept.
+// applyNodeToKube writes a Calico Node into its Kubernetes Node k: each spec.bgp field and the VXLAN tunnel
+// address and MAC into its annotation (removing the annotation when the field is empty or bgp is nil) and
+// metadata.labels added to k's labels (none removed: see below). Other annotations and everything else of k are
+// kept.
 //
 // It refuses, with an error naming the field, what a Kubernetes Node cannot hold: a different name, a
 // namespace, metadata.annotations (the Node's annotations are Kubernetes'; Calico's live in spec.bgp), and
@@ -137,7 +150,7 @@ func applyNodeToKube(n *api.Node, k *corev1.Node) error {
 	if annotations == nil {
 		annotations = map[string]string{}
 	}
-	for _, a := range nodeBGPAnnotations(&b) {
+	for _, a := range append(nodeBGPAnnotations(&b), nodeSpecAnnotations(&n.Spec)...) { // read only
 		setOrDelete(annotations, a.annotation, *a.value)
 	}
 	asn := ""

@@ -35,9 +35,11 @@ func TestNodeFromKubeReadsCalicoAnnotations(t *testing.T) {
 		name        string
 		annotations map[string]string
 		want        *api.NodeBGPSpec
+		wantVXLAN   [2]string // spec.ipv4VXLANTunnelAddr and spec.vxlanTunnelMACAddr
 	}{
-		{"a node without Calico annotations has no BGP spec", map[string]string{"other": "x"}, nil},
-		{"empty annotations count as absent", map[string]string{nodeAnnotationIPv4Address: ""}, nil},
+		{"a node without Calico annotations has no BGP spec", map[string]string{"other": "x"}, nil, [2]string{}},
+		{"empty annotations count as absent", map[string]string{nodeAnnotationIPv4Address: "", nodeAnnotationIPv4VXLANTunnelAddr: " "},
+			nil, [2]string{}},
 		{"every BGP annotation fills its field", map[string]string{
 			nodeAnnotationIPv4Address:        "172.18.0.11/24",
 			nodeAnnotationIPv6Address:        "fd00::11/64",
@@ -45,18 +47,31 @@ func TestNodeFromKubeReadsCalicoAnnotations(t *testing.T) {
 			nodeAnnotationIPv4IPIPTunnelAddr: "10.65.1.0",
 			nodeAnnotationRRClusterID:        "244.0.0.1",
 		}, &api.NodeBGPSpec{ASNumber: asn(64513), IPv4Address: "172.18.0.11/24", IPv6Address: "fd00::11/64",
-			IPv4IPIPTunnelAddr: "10.65.1.0", RouteReflectorClusterID: "244.0.0.1"}},
+			IPv4IPIPTunnelAddr: "10.65.1.0", RouteReflectorClusterID: "244.0.0.1"}, [2]string{}},
+		{"the VXLAN annotations fill the spec's VXLAN fields, not spec.bgp", map[string]string{
+			nodeAnnotationIPv4VXLANTunnelAddr: "10.66.1.0",
+			nodeAnnotationVXLANTunnelMACAddr:  "66:a3:1b:0c:5e:01",
+		}, nil, [2]string{"10.66.1.0", "66:a3:1b:0c:5e:01"}},
+		{"IPIP and VXLAN tunnel addresses side by side", map[string]string{
+			nodeAnnotationIPv4Address:         "172.18.0.11/24",
+			nodeAnnotationIPv4IPIPTunnelAddr:  "10.65.1.0",
+			nodeAnnotationIPv4VXLANTunnelAddr: "10.66.1.0",
+			nodeAnnotationVXLANTunnelMACAddr:  "66:a3:1b:0c:5e:01",
+		}, &api.NodeBGPSpec{IPv4Address: "172.18.0.11/24", IPv4IPIPTunnelAddr: "10.65.1.0"}, [2]string{"10.66.1.0", "66:a3:1b:0c:5e:01"}},
 		{"a dotted AS number is read", map[string]string{nodeAnnotationASNumber: "1.10"},
-			&api.NodeBGPSpec{ASNumber: asn(1<<16 | 10)}},
+			&api.NodeBGPSpec{ASNumber: asn(1<<16 | 10)}, [2]string{}},
 		{"a bad AS number is skipped and the rest kept", map[string]string{
 			nodeAnnotationIPv4Address: "172.18.0.11/24", nodeAnnotationASNumber: "sixty-four"},
-			&api.NodeBGPSpec{IPv4Address: "172.18.0.11/24"}},
-		{"a bad AS number alone leaves no BGP spec", map[string]string{nodeAnnotationASNumber: "99999999999"}, nil},
+			&api.NodeBGPSpec{IPv4Address: "172.18.0.11/24"}, [2]string{}},
+		{"a bad AS number alone leaves no BGP spec", map[string]string{nodeAnnotationASNumber: "99999999999"}, nil, [2]string{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := nodeFromKube(kubeNode("host-1", tc.annotations))
 			if !reflect.DeepEqual(n.Spec.BGP, tc.want) {
 				t.Errorf("spec.bgp = %+v, want %+v", n.Spec.BGP, tc.want)
+			}
+			if got := [2]string{n.Spec.IPv4VXLANTunnelAddr, n.Spec.VXLANTunnelMACAddr}; got != tc.wantVXLAN {
+				t.Errorf("spec.ipv4VXLANTunnelAddr, spec.vxlanTunnelMACAddr = %q, want %q", got, tc.wantVXLAN)
 			}
 			if n.Kind != "Node" || n.APIVersion != api.Group || n.Name != "host-1" {
 				t.Errorf("type or name: %+v %q", n.TypeMeta, n.Name)
@@ -81,16 +96,20 @@ func TestNodeRoundTripsThroughItsKubernetesNode(t *testing.T) {
 	full := &api.NodeBGPSpec{ASNumber: asn(64513), IPv4Address: "172.18.0.11/24", IPv6Address: "fd00::11/64",
 		IPv4IPIPTunnelAddr: "10.65.1.0", RouteReflectorClusterID: "244.0.0.1"}
 	for _, tc := range []struct {
-		name string
-		bgp  *api.NodeBGPSpec
+		name       string
+		bgp        *api.NodeBGPSpec
+		vxlan, mac string
 	}{
-		{"all BGP fields are kept", full},
-		{"only an IPv4 address is kept", &api.NodeBGPSpec{IPv4Address: "172.18.0.11/24"}},
-		{"no BGP stays no BGP", nil},
+		{"all BGP fields are kept", full, "", ""},
+		{"all BGP fields and the VXLAN address and MAC are kept", full, "10.66.1.0", "66:a3:1b:0c:5e:01"},
+		{"only an IPv4 address is kept", &api.NodeBGPSpec{IPv4Address: "172.18.0.11/24"}, "", ""},
+		{"no BGP stays no BGP", nil, "", ""},
+		{"a VXLAN address and MAC without BGP are kept", nil, "10.66.1.0", "66:a3:1b:0c:5e:01"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := api.SetTypeMeta(&api.Node{ObjectMeta: api.ObjectMeta{Name: "host-1", Labels: map[string]string{"rack": "a"}},
-				Spec: api.NodeSpec{BGP: tc.bgp, OrchRefs: []api.OrchRef{{NodeName: "host-1", Orchestrator: "k8s"}}}})
+				Spec: api.NodeSpec{BGP: tc.bgp, IPv4VXLANTunnelAddr: tc.vxlan, VXLANTunnelMACAddr: tc.mac,
+					OrchRefs: []api.OrchRef{{NodeName: "host-1", Orchestrator: "k8s"}}}})
 			k := kubeNode("host-1", map[string]string{"kubeadm.alpha.kubernetes.io/cri-socket": "x"})
 			if err := applyNodeToKube(n, k); err != nil {
 				t.Fatal(err)
@@ -112,27 +131,38 @@ func TestEmptiedNodeFieldsRemoveTheirAnnotations(t *testing.T) {
 	all := map[string]string{
 		nodeAnnotationIPv4Address: "172.18.0.11/24", nodeAnnotationIPv6Address: "fd00::11/64",
 		nodeAnnotationASNumber: "64513", nodeAnnotationIPv4IPIPTunnelAddr: "10.65.1.0",
-		nodeAnnotationRRClusterID: "244.0.0.1", "keep": "me",
+		nodeAnnotationRRClusterID: "244.0.0.1", nodeAnnotationIPv4VXLANTunnelAddr: "10.66.1.0",
+		nodeAnnotationVXLANTunnelMACAddr: "66:a3:1b:0c:5e:01", "keep": "me",
 	}
 	for _, tc := range []struct {
-		name string
-		bgp  *api.NodeBGPSpec
-		want map[string]string
+		name  string
+		bgp   *api.NodeBGPSpec
+		vxlan [2]string // spec.ipv4VXLANTunnelAddr and spec.vxlanTunnelMACAddr
+		want  map[string]string
 	}{
-		{"nil bgp removes every Calico annotation", nil, map[string]string{"keep": "me"}},
+		{"nil bgp and no VXLAN fields remove every Calico annotation", nil, [2]string{}, map[string]string{"keep": "me"}},
 		{"an emptied field removes only its annotation",
-			&api.NodeBGPSpec{ASNumber: asn(64513), IPv4Address: "172.18.0.11/24"},
-			map[string]string{nodeAnnotationIPv4Address: "172.18.0.11/24", nodeAnnotationASNumber: "64513", "keep": "me"}},
+			&api.NodeBGPSpec{ASNumber: asn(64513), IPv4Address: "172.18.0.11/24"}, [2]string{"10.66.1.0", "66:a3:1b:0c:5e:01"},
+			map[string]string{nodeAnnotationIPv4Address: "172.18.0.11/24", nodeAnnotationASNumber: "64513",
+				nodeAnnotationIPv4VXLANTunnelAddr: "10.66.1.0", nodeAnnotationVXLANTunnelMACAddr: "66:a3:1b:0c:5e:01", "keep": "me"}},
+		{"emptied VXLAN fields remove their annotations and leave spec.bgp's",
+			&api.NodeBGPSpec{IPv4Address: "172.18.0.11/24", IPv6Address: "fd00::11/64", ASNumber: asn(64513),
+				IPv4IPIPTunnelAddr: "10.65.1.0", RouteReflectorClusterID: "244.0.0.1"}, [2]string{},
+			map[string]string{nodeAnnotationIPv4Address: "172.18.0.11/24", nodeAnnotationIPv6Address: "fd00::11/64",
+				nodeAnnotationASNumber: "64513", nodeAnnotationIPv4IPIPTunnelAddr: "10.65.1.0",
+				nodeAnnotationRRClusterID: "244.0.0.1", "keep": "me"}},
 		{"a changed field rewrites its annotation",
 			&api.NodeBGPSpec{IPv4Address: "172.18.0.12/24", IPv6Address: "fd00::11/64", ASNumber: asn(65000),
-				IPv4IPIPTunnelAddr: "10.65.1.0", RouteReflectorClusterID: "244.0.0.1"},
+				IPv4IPIPTunnelAddr: "10.65.1.0", RouteReflectorClusterID: "244.0.0.1"}, [2]string{"10.66.2.0", "66:a3:1b:0c:5e:02"},
 			map[string]string{nodeAnnotationIPv4Address: "172.18.0.12/24", nodeAnnotationIPv6Address: "fd00::11/64",
 				nodeAnnotationASNumber: "65000", nodeAnnotationIPv4IPIPTunnelAddr: "10.65.1.0",
-				nodeAnnotationRRClusterID: "244.0.0.1", "keep": "me"}},
+				nodeAnnotationRRClusterID: "244.0.0.1", nodeAnnotationIPv4VXLANTunnelAddr: "10.66.2.0",
+				nodeAnnotationVXLANTunnelMACAddr: "66:a3:1b:0c:5e:02", "keep": "me"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k := kubeNode("host-1", copyMap(all))
-			n := &api.Node{ObjectMeta: api.ObjectMeta{Name: "host-1"}, Spec: api.NodeSpec{BGP: tc.bgp}}
+			n := &api.Node{ObjectMeta: api.ObjectMeta{Name: "host-1"},
+				Spec: api.NodeSpec{BGP: tc.bgp, IPv4VXLANTunnelAddr: tc.vxlan[0], VXLANTunnelMACAddr: tc.vxlan[1]}}
 			if err := applyNodeToKube(n, k); err != nil {
 				t.Fatal(err)
 			}

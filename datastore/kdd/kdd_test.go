@@ -195,12 +195,19 @@ func TestDerivedResourcesComeFromKubernetesObjectsAndAreReadOnly(t *testing.T) {
 	// to change instead.
 	n := node.(*api.Node)
 	n.Spec.BGP.IPv4IPIPTunnelAddr = "10.65.3.1"
-	if _, err := c.Update(ctx, n); err != nil {
+	n.Spec.IPv4VXLANTunnelAddr, n.Spec.VXLANTunnelMACAddr = "10.66.3.1", "66:a3:1b:0c:5e:03"
+	stored, err := c.Update(ctx, n)
+	if err != nil {
 		t.Fatal(err)
 	}
 	kn, _ := s.CoreV1().Nodes().Get(ctx, "host1", metav1.GetOptions{})
-	if kn.Annotations["projectcalico.org/IPv4IPIPTunnelAddr"] != "10.65.3.1" {
-		t.Errorf("the tunnel address did not reach the Kubernetes Node's annotations: %v", kn.Annotations)
+	if kn.Annotations["projectcalico.org/IPv4IPIPTunnelAddr"] != "10.65.3.1" ||
+		kn.Annotations["projectcalico.org/IPv4VXLANTunnelAddr"] != "10.66.3.1" ||
+		kn.Annotations["projectcalico.org/VXLANTunnelMACAddr"] != "66:a3:1b:0c:5e:03" {
+		t.Errorf("the tunnel addresses and VTEP MAC did not reach the Kubernetes Node's annotations: %v", kn.Annotations)
+	}
+	if sn := stored.(*api.Node); sn.Spec.IPv4VXLANTunnelAddr != "10.66.3.1" || sn.Spec.VXLANTunnelMACAddr != "66:a3:1b:0c:5e:03" {
+		t.Errorf("the stored Node should read back its VXLAN fields, got %+v", sn.Spec)
 	}
 	p := profile.(*api.Profile)
 	if _, err := c.Update(ctx, p); !errors.Is(err, ErrReadOnly) || !strings.Contains(err.Error(), "Namespace") {
