@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/calico-l3/calico/tests/harness"
 )
 
 // BenchmarkConvergence measures, on a mesh of 3 and of 10 hosts (each running startup, confd, BIRD and felix):
@@ -37,15 +39,17 @@ metadata: {name: default}
 spec: {nodeMeshMaxRestartTime: 1s}
 `
 
-func benchConvergence(b *testing.B, hosts int) {
-	c, nodes := startCluster(b, hosts, benchPool)
+func fastPing(args ...string) bool {
+	return exec.Command("ip", append([]string{"netns", "exec"}, args...)...).Run() == nil
+}
+
+// addToPing adds n pods, each on a host other than nodes[1] (the prober's), and times each from its `cnitool add`
+// until the prober pings it.
+func addToPing(b *testing.B, c *harness.Cluster, nodes []*node, n int) []time.Duration {
 	prober := addPod(b, c, nodes[1], "probe")
-	fastPing := func(args ...string) bool {
-		return exec.Command("ip", append([]string{"netns", "exec"}, args...)...).Run() == nil
-	}
-	var addToPing []time.Duration
-	for i := 0; i < 50; i++ {
-		owner := nodes[(i%(hosts-1)+2)%hosts] // every host but the prober's
+	var took []time.Duration
+	for i := 0; i < n; i++ {
+		owner := nodes[(i%(len(nodes)-1)+2)%len(nodes)] // every host but the prober's
 		start := time.Now()
 		p := addPod(b, c, owner, fmt.Sprintf("b%d", i))
 		for !fastPing(prober.netns, "ping", "-c1", "-W0.05", p.ip) {
@@ -53,10 +57,14 @@ func benchConvergence(b *testing.B, hosts int) {
 				b.Fatalf("pod %s (%s on %s) unreachable from the prober after 30s", p.name, p.ip, owner.h.Name)
 			}
 		}
-		addToPing = append(addToPing, time.Since(start))
+		took = append(took, time.Since(start))
 	}
+	return took
+}
 
-	// The floor: a route written by hand on the prober's host to an address on another host.
+// handRoutedFloor times a route written by hand on nodes[1] to an address on nodes[0] until nodes[1] pings it:
+// the kernel and ping alone, with no datastore, BGP or felix in between.
+func handRoutedFloor(b *testing.B, nodes []*node) []time.Duration {
 	var floor []time.Duration
 	for i := 0; i < 20; i++ {
 		addr := fmt.Sprintf("10.250.%d.1", i)
@@ -74,6 +82,13 @@ func benchConvergence(b *testing.B, hosts int) {
 		}
 		floor = append(floor, time.Since(start))
 	}
+	return floor
+}
+
+func benchConvergence(b *testing.B, hosts int) {
+	c, nodes := startCluster(b, hosts, benchPool)
+	addToPing := addToPing(b, c, nodes, 50)
+	floor := handRoutedFloor(b, nodes)
 
 	// Kill hosts' BIRDs one at a time (keeping the prober's host and host1) and time the withdrawal of their blocks.
 	var withdraw []time.Duration
@@ -97,6 +112,49 @@ func benchConvergence(b *testing.B, hosts int) {
 	b.ReportMetric(ms(pct(floor, 50)), "floor-p50-ms")
 	b.ReportMetric(ms(pct(withdraw, 50)), "kill-to-withdraw-p50-ms")
 	b.ReportMetric(ms(pct(withdraw, 99)), "kill-to-withdraw-p99-ms")
+}
+
+// BenchmarkConvergenceVXLANvsBGP measures add-to-ping (as BenchmarkConvergence) on 3 hosts routed by BGP (startup,
+// confd, BIRD, felix) and on 3 hosts joined by VXLAN (startup and felix alone), in the same run, each with the
+// hand-routed floor of its own cluster.
+func BenchmarkConvergenceVXLANvsBGP(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		c, nodes := startCluster(b, 3, benchPool)
+		bgp, bgpFloor := addToPing(b, c, nodes, 30), handRoutedFloor(b, nodes)
+		for _, n := range nodes {
+			n.stop()
+		}
+		c.Close()
+
+		needRoot(b)
+		vc, err := harness.New(harness.Options{Hosts: 3})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(vc.Close)
+		if out, err := calicoctl(b, vc, vc.Hosts[0], fmt.Sprintf(vxlanPool, "Always"), "create", "-f", "-"); err != nil {
+			b.Fatalf("creating the VXLAN pool: %v\n%s", err, out)
+		}
+		var vnodes []*node
+		b.Cleanup(func() {
+			for _, n := range vnodes {
+				n.stop()
+			}
+		})
+		for _, h := range vc.Hosts {
+			vnodes = append(vnodes, startVXLANNode(b, vc, h))
+		}
+		vxlan, vxlanFloor := addToPing(b, vc, vnodes, 30), handRoutedFloor(b, vnodes)
+
+		b.ReportMetric(ms(pct(bgp, 50)), "bgp-add-to-ping-p50-ms")
+		b.ReportMetric(ms(pct(bgp, 99)), "bgp-add-to-ping-p99-ms")
+		b.ReportMetric(ms(pct(bgpFloor, 50)), "bgp-floor-p50-ms")
+		b.ReportMetric(ms(pct(vxlan, 50)), "vxlan-add-to-ping-p50-ms")
+		b.ReportMetric(ms(pct(vxlan, 99)), "vxlan-add-to-ping-p99-ms")
+		b.ReportMetric(ms(pct(vxlanFloor, 50)), "vxlan-floor-p50-ms")
+		b.ReportMetric(float64(pct(vxlan, 50))/float64(pct(bgp, 50)), "vxlan/bgp-p50-ratio")
+		b.ReportMetric(float64(pct(vxlan, 50))/float64(pct(vxlanFloor, 50)), "vxlan/floor-p50-ratio")
+	}
 }
 
 // blocksVia lists the BGP routes on n that go via gw.

@@ -15,6 +15,8 @@ import (
 
 // node is one host running calico-node's startup and confd, and BIRD.
 type node struct {
+	// autoMTU leaves "mtu" out of the CNI config its pods get, so the plugin takes the MTU felix computed.
+	autoMTU      bool
 	extraEnv     []string
 	h            *harness.Host
 	c            *harness.Cluster

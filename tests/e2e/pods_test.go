@@ -37,8 +37,13 @@ func addPod(t testing.TB, c *harness.Cluster, n *node, name string) *pod {
 	cnitool := cnitoolPath(t)
 	confDir := filepath.Join(n.h.Dir, "net.d")
 	os.MkdirAll(confDir, 0o755)
-	conf := fmt.Sprintf(`{"cniVersion":"1.0.0","name":%q,"type":"calico","etcd_endpoints":%q,"nodename":%q,"mtu":1500,
-"log_file_path":%q,"ipam":{"type":"calico-ipam"}}`, network, c.Etcd, n.h.Name, filepath.Join(n.h.Dir, "cni.log"))
+	mtu := `"mtu":1500,`
+	if n.autoMTU {
+		mtu = ""
+	}
+	conf := fmt.Sprintf(`{"cniVersion":"1.0.0","name":%q,"type":"calico","etcd_endpoints":%q,"nodename":%q,%s
+"nodename_file":%q,"log_file_path":%q,"ipam":{"type":"calico-ipam"}}`, network, c.Etcd, n.h.Name, mtu,
+		filepath.Join(n.h.Dir, "nodename"), filepath.Join(n.h.Dir, "cni.log"))
 	os.WriteFile(filepath.Join(confDir, "10-calico.conf"), []byte(conf), 0o644)
 	p := &pod{name: name, netns: "cl" + c.ID + "-" + name, on: n}
 	if out, err := exec.Command("ip", "netns", "add", p.netns).CombinedOutput(); err != nil {
