@@ -645,11 +645,11 @@ func (f *FelixConfiguration) Validate() error {
 	e.oneOf("spec.iptablesFilterAllowAction", s.IptablesFilterAllowAction, "Accept", "Return")
 	e.oneOf("spec.chainInsertMode", s.ChainInsertMode, "Insert", "Append")
 	e.oneOf("spec.logSeverityScreen", s.LogSeverityScreen, logSeverities...)
-	if s.IPIPMTU != nil && (*s.IPIPMTU < 576 || *s.IPIPMTU > 65535) {
-		e.add("spec.ipipMTU", *s.IPIPMTU, "MTU must be between 576 and 65535")
+	if s.IPIPMTU != nil && *s.IPIPMTU != 0 && (*s.IPIPMTU < 576 || *s.IPIPMTU > 65535) {
+		e.add("spec.ipipMTU", *s.IPIPMTU, "MTU must be 0 (from the host interface) or between 576 and 65535")
 	}
-	if s.VXLANMTU != nil && (*s.VXLANMTU < 576 || *s.VXLANMTU > 65535) {
-		e.add("spec.vxlanMTU", *s.VXLANMTU, "MTU must be between 576 and 65535")
+	if s.VXLANMTU != nil && *s.VXLANMTU != 0 && (*s.VXLANMTU < 576 || *s.VXLANMTU > 65535) {
+		e.add("spec.vxlanMTU", *s.VXLANMTU, "MTU must be 0 (from the host interface) or between 576 and 65535")
 	}
 	if s.VXLANVNI != nil && (*s.VXLANVNI < 1 || *s.VXLANVNI > 1<<24-1) {
 		e.add("spec.vxlanVNI", *s.VXLANVNI, "VNI must be between 1 and 16777215")

@@ -3,6 +3,7 @@ package cni
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -554,6 +555,66 @@ func TestNodeNameComesFromTheNodenameFileWhenTheConfigHasNone(t *testing.T) {
 	e.mustCNITool("del", "file-net", p, "eth0")
 	if eps := e.allEndpoints(); len(eps) != 0 {
 		t.Errorf("expected no endpoints after DEL, got %v", eps)
+	}
+}
+
+// TestVethMTUFollowsFelixsFileUnlessTheConfigSetsOne writes felix's MTU file beside the nodename file and checks
+// both veth ends, as `ip link` shows them, against the MTU the config and the file resolve to.
+func TestVethMTUFollowsFelixsFileUnlessTheConfigSetsOne(t *testing.T) {
+	e := newEnv(t)
+	mtuFile := filepath.Join(e.stateDir, MTUFile)
+	for _, tc := range []struct {
+		name    string
+		file    string // "": no file
+		conf    map[string]any
+		want    int
+		wantErr string // the ADD fails with this in its error instead
+	}{
+		{"no mtu in the config and 1450 in the file gives 1450", "1450\n", nil, 1450, ""},
+		{"mtu 0 in the config also follows the file", "1450\n", map[string]any{"mtu": 0}, 1450, ""},
+		{"mtu 1400 in the config overrides the file", "1450\n", map[string]any{"mtu": 1400}, 1400, ""},
+		{"no mtu and no file gives 1500", "", nil, 1500, ""},
+		{"a malformed file fails the ADD naming it", "14x0\n", nil, 0, `veth MTU file ` + mtuFile + `: got "14x0\n"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_ = os.Remove(mtuFile)
+			if tc.file != "" {
+				if err := os.WriteFile(mtuFile, []byte(tc.file), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e.writeConf("mtu-net", "1.0.0", tc.conf)
+			p := newPod(t)
+			n := namesFor("mtu-net", cnitoolID(p.path), "eth0")
+			removeVethAtCleanup(t, n.hostVeth)
+
+			out, stderr, err := e.cnitool("add", "mtu-net", p, "eth0")
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(stderr, tc.wantErr) {
+					t.Errorf("expected the ADD to fail with %q, got err=%v stderr=%s", tc.wantErr, err, stderr)
+				}
+				e.assertNothingLeft(n)
+				return
+			}
+			if err != nil {
+				t.Fatalf("cnitool add: %v\n%s%s", err, out, stderr)
+			}
+			mtu := fmt.Sprintf(" mtu %d ", tc.want)
+			if got := ip(t, "-o", "link", "show", "dev", n.hostVeth); !strings.Contains(got, mtu) {
+				t.Errorf("expected host veth with%s, got %s", mtu, got)
+			}
+			if got := ip(t, "-n", p.name, "-o", "link", "show", "dev", "eth0"); !strings.Contains(got, mtu) {
+				t.Errorf("expected pod eth0 with%s, got %s", mtu, got)
+			}
+			// A 1.0.0 result has no MTU; should the plugin ever report one, it must be the links'.
+			for _, i := range parseResult(t, out).Interfaces {
+				if i.Mtu != 0 && i.Mtu != tc.want {
+					t.Errorf("expected the result to report MTU %d for %s (or none), got %d", tc.want, i.Name, i.Mtu)
+				}
+			}
+			e.mustCNITool("del", "mtu-net", p, "eth0")
+			e.assertNothingLeft(n)
+		})
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/containernetworking/cni/pkg/types"
@@ -17,8 +18,18 @@ import (
 // DefaultNodenameFile is where calico-node records the name it registered this host under.
 const DefaultNodenameFile = "/var/lib/calico/nodename"
 
-// DefaultMTU is the veth MTU when the config gives none.
+// DefaultMTU is the veth MTU when neither the config nor felix's MTU file gives one.
 const DefaultMTU = 1500
+
+// MTUFile is the file, in the nodename file's directory (calico-node's state directory, /var/lib/calico), where
+// felix writes the veth MTU it computed for the encapsulation in use, as a decimal number and a newline.
+const MTUFile = "mtu"
+
+// MTU limits: IPv4's minimum and the largest a link takes.
+const (
+	minMTU = 68
+	maxMTU = 65535
+)
 
 // NetConf is the network configuration the runtime passes on stdin.
 type NetConf struct {
@@ -39,6 +50,7 @@ type NetConf struct {
 	Nodename     string `json:"nodename"`
 	NodenameFile string `json:"nodename_file"`
 
+	// MTU is the veth MTU; 0 (or absent) means felix's MTU file decides (see VethMTU).
 	MTU         int    `json:"mtu"`
 	LogLevel    string `json:"log_level"`
 	LogFilePath string `json:"log_file_path"`
@@ -256,11 +268,8 @@ func (c *NetConf) checkEtcd(getenv func(string) string) error {
 
 // checkCommon checks the fields both datastores use.
 func (c *NetConf) checkCommon() error {
-	if c.MTU == 0 {
-		c.MTU = DefaultMTU
-	}
-	if c.MTU < 68 || c.MTU > 65535 {
-		return fieldErr("mtu", fmt.Sprintf("got %d", c.MTU), "must be between 68 and 65535")
+	if c.MTU != 0 && (c.MTU < minMTU || c.MTU > maxMTU) {
+		return fieldErr("mtu", fmt.Sprintf("got %d", c.MTU), "must be between %d and %d (or 0: felix's MTU file)", minMTU, maxMTU)
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return fieldErr("log_level", fmt.Sprintf("got %q", c.LogLevel), "must be one of debug, info, warning, error")
@@ -365,4 +374,42 @@ func (c *NetConf) NodeName(hostname func() (string, error)) (string, error) {
 		return "", fmt.Errorf("no nodename in the config, no %s, and no hostname: %w", c.NodenameFile, err)
 	}
 	return strings.ToLower(strings.TrimSpace(h)), nil
+}
+
+// MTUFilePath is felix's MTU file: MTUFile beside the nodename file.
+func (c *NetConf) MTUFilePath() string {
+	return filepath.Join(filepath.Dir(c.NodenameFile), MTUFile)
+}
+
+// VethMTU is the MTU of both veth ends: the config's mtu when non-zero, else the MTU felix wrote to
+// MTUFilePath, else DefaultMTU when there is no such file, as in Calico. readFile is os.ReadFile but in tests.
+func (c *NetConf) VethMTU(readFile func(string) ([]byte, error)) (int, error) {
+	if c.MTU != 0 {
+		return c.MTU, nil
+	}
+	path := c.MTUFilePath()
+	b, err := readFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return DefaultMTU, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("reading the veth MTU from %s: %w", path, err)
+	}
+	mtu, err := ParseMTU(b)
+	if err != nil {
+		return 0, fmt.Errorf("veth MTU file %s: %w", path, err)
+	}
+	return mtu, nil
+}
+
+// ParseMTU reads the contents of felix's MTU file: a decimal MTU from 68 to 65535, surrounding whitespace (the
+// trailing newline) allowed. Anything else is an error: falling back to 1500 would silently give pods an MTU
+// the tunnel cannot carry.
+func ParseMTU(data []byte) (int, error) {
+	s := strings.TrimSpace(string(data))
+	n, err := strconv.Atoi(s)
+	if err != nil || n < minMTU || n > maxMTU {
+		return 0, fmt.Errorf("got %q, want a number from %d to %d", data, minMTU, maxMTU)
+	}
+	return n, nil
 }

@@ -24,10 +24,10 @@ func TestParseConfigAcceptsGoodConfigs(t *testing.T) {
 		wantEtcd string
 	}{
 		{
-			name:     "the issue's example config gets IPv4 only and MTU 1500",
+			name:     "the issue's example config gets IPv4 only and leaves the MTU to felix's file",
 			conf:     `{"cniVersion":"0.3.1","name":"test-calico","type":"calico","etcd_endpoints":"http://127.0.0.1:2379","ipam":{"type":"calico-ipam"}}`,
 			num4:     1,
-			wantMTU:  1500,
+			wantMTU:  0,
 			wantEtcd: "http://127.0.0.1:2379",
 		},
 		{
@@ -42,7 +42,7 @@ func TestParseConfigAcceptsGoodConfigs(t *testing.T) {
 			conf:     `{"name":"n","etcd_endpoints":"http://e:2379","ipam":{"type":"calico-ipam","assign_ipv6":true}}`,
 			num4:     1,
 			num6:     1,
-			wantMTU:  1500,
+			wantMTU:  0,
 			wantEtcd: "http://e:2379",
 		},
 		{
@@ -50,14 +50,14 @@ func TestParseConfigAcceptsGoodConfigs(t *testing.T) {
 			conf:     `{"name":"n","ipam":{"type":"calico-ipam","ipv4_pools":["10.1.0.0/16","pool2"]}}`,
 			env:      map[string]string{"ETCD_ENDPOINTS": "https://10.0.0.1:2379"},
 			num4:     1,
-			wantMTU:  1500,
+			wantMTU:  0,
 			wantEtcd: "https://10.0.0.1:2379",
 		},
 		{
 			name:     "policy type k8s and an empty kubernetes section are accepted",
 			conf:     `{"name":"n","etcd_endpoints":"http://e:2379","policy":{"type":"k8s"},"kubernetes":{},"ipam":{"type":"calico-ipam"}}`,
 			num4:     1,
-			wantMTU:  1500,
+			wantMTU:  0,
 			wantEtcd: "http://e:2379",
 		},
 	}
@@ -99,6 +99,8 @@ func TestParseConfigNamesTheBadField(t *testing.T) {
 		{"a CA file that does not exist is refused", `{"name":"n","etcd_endpoints":"http://e:2379","etcd_ca_cert_file":"` + missing + `",` + ipam + `}`, "etcd_ca_cert_file"},
 		{"an MTU given as a string is refused", `{"name":"n","etcd_endpoints":"http://e:2379","mtu":"1500",` + ipam + `}`, "mtu"},
 		{"an MTU above 65535 is refused", `{"name":"n","etcd_endpoints":"http://e:2379","mtu":70000,` + ipam + `}`, "mtu"},
+		{"an MTU below 68 is refused", `{"name":"n","etcd_endpoints":"http://e:2379","mtu":67,` + ipam + `}`, "mtu"},
+		{"a negative MTU is refused", `{"name":"n","etcd_endpoints":"http://e:2379","mtu":-1,` + ipam + `}`, "mtu"},
 		{"an unknown log level is refused", `{"name":"n","etcd_endpoints":"http://e:2379","log_level":"loud",` + ipam + `}`, "log_level"},
 		{"a relative log file path is refused", `{"name":"n","etcd_endpoints":"http://e:2379","log_file_path":"cni.log",` + ipam + `}`, "log_file_path"},
 		{"a relative nodename file is refused", `{"name":"n","etcd_endpoints":"http://e:2379","nodename_file":"nodename",` + ipam + `}`, "nodename_file"},
@@ -178,6 +180,75 @@ func TestNodeNameResolution(t *testing.T) {
 			}
 			if got != tt.want {
 				t.Errorf("expected node name %q, got %q", tt.want, got)
+			}
+		})
+	}
+}
+
+func TestParseConfigTakesMTUZeroAsFollowFelix(t *testing.T) {
+	c, err := ParseConfig([]byte(`{"name":"n","etcd_endpoints":"http://e:2379","mtu":0,"ipam":{"type":"calico-ipam"}}`), noEnv)
+	if err != nil {
+		t.Fatalf("expected mtu 0 (what install-cni writes for veth_mtu \"0\") to parse, got %v", err)
+	}
+	if c.MTU != 0 || c.MTUFilePath() != "/var/lib/calico/mtu" {
+		t.Errorf("expected MTU 0 and the MTU file /var/lib/calico/mtu, got %d and %s", c.MTU, c.MTUFilePath())
+	}
+}
+
+func TestVethMTUResolution(t *testing.T) {
+	const file = "/state/mtu"
+	denied := errors.New("permission denied")
+	tests := []struct {
+		name       string
+		configured int
+		contents   string
+		readErr    error // os.ErrNotExist: no file
+		want       int
+		wantErr    []string // all in the error
+	}{
+		{"the config's MTU wins over felix's file", 1400, "1450\n", nil, 1400, nil},
+		{"the config's MTU is used when there is no file", 9000, "", os.ErrNotExist, 9000, nil},
+		{"felix's file is used when the config has no MTU", 0, "1450\n", nil, 1450, nil},
+		{"felix's file may lack the newline", 0, "1430", nil, 1430, nil},
+		{"felix's file may carry surrounding whitespace", 0, " 8950\r\n", nil, 8950, nil},
+		{"1500 is used with neither the config's MTU nor the file", 0, "", os.ErrNotExist, 1500, nil},
+		{"a file that is not a number is an error naming the file and content", 0, "auto\n", nil, 0, []string{file, `"auto\n"`}},
+		{"an empty file is an error", 0, "", nil, 0, []string{file, `""`}},
+		{"a file below 68 is an error", 0, "67\n", nil, 0, []string{file, `"67\n"`, "68 to 65535"}},
+		{"a file above 65535 is an error", 0, "65536\n", nil, 0, []string{file, `"65536\n"`}},
+		{"a file with two numbers is an error", 0, "1450\n1480\n", nil, 0, []string{file, `"1450\n1480\n"`}},
+		{"a file that cannot be read is an error, not the default", 0, "", denied, 0, []string{file, "permission denied"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := NetConf{MTU: tt.configured, NodenameFile: "/state/nodename"}
+			var read []string
+			got, err := c.VethMTU(func(path string) ([]byte, error) {
+				read = append(read, path)
+				if tt.readErr != nil {
+					return nil, tt.readErr
+				}
+				return []byte(tt.contents), nil
+			})
+			if tt.configured != 0 && len(read) != 0 {
+				t.Errorf("expected the configured MTU to leave the file unread, read %v", read)
+			}
+			if tt.configured == 0 && (len(read) != 1 || read[0] != file) {
+				t.Errorf("expected %s, beside the nodename file, to be read once; read %v", file, read)
+			}
+			if tt.wantErr != nil {
+				if err == nil {
+					t.Fatalf("expected an error naming %q, got MTU %d", tt.wantErr, got)
+				}
+				for _, w := range tt.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("expected the error to contain %q, got %v", w, err)
+					}
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("expected MTU %d, got %d (%v)", tt.want, got, err)
 			}
 		})
 	}

@@ -5,11 +5,13 @@
 // ADD, for container C, interface I on network N, node H:
 //   - addresses from IPAM under handle "N.C" (one IPv4 unless assign_ipv4 is "false", one IPv6 if assign_ipv6 is
 //     "true"), each as a /32 or /128;
-//   - a veth pair: host end "cali" + 11 hex digits of sha1("N.C.I"), MAC ee:ee:ee:ee:ee:ee, proxy_arp=1,
-//     neigh proxy_delay=0, forwarding=1 (IPv6: proxy_ndp=1, forwarding=1); pod end I with the addresses, a link
-//     route to 169.254.1.1, the default route via it and a permanent neighbour entry giving 169.254.1.1 the host
-//     end's MAC, so the pod never depends on proxy ARP (which fails on a host without a default route) (IPv6:
-//     the default route via the host end's link-local address);
+//   - a veth pair, both ends with the config's mtu when set and non-zero, else the MTU felix writes for the
+//     encapsulation to MTUFile beside the nodename file (/var/lib/calico/mtu; a malformed file fails the ADD
+//     before anything is taken), else 1500, as in Calico: host end "cali" + 11 hex digits of sha1("N.C.I"), MAC
+//     ee:ee:ee:ee:ee:ee, proxy_arp=1, neigh proxy_delay=0, forwarding=1 (IPv6: proxy_ndp=1, forwarding=1); pod
+//     end I with the addresses, a link route to 169.254.1.1, the default route via it and a permanent neighbour
+//     entry giving 169.254.1.1 the host end's MAC, so the pod never depends on proxy ARP (which fails on a host
+//     without a default route) (IPv6: the default route via the host end's link-local address);
 //   - WorkloadEndpoint "H-cni-C-I" ('-' doubled inside each part) in namespace default, and Profile N if missing.
 //
 // The host's route to the pod (W/32 dev cali…) is not added here: felix installs it for every local endpoint.

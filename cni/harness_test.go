@@ -101,14 +101,17 @@ func cnitoolPath(t testing.TB) string {
 	return ""
 }
 
-// env is one test's world: etcd, datastore and IPAM clients, a config directory and the plugin binaries.
+// env is one test's world: etcd, datastore and IPAM clients, a config directory, a calico-node state directory
+// (the configs' nodename_file is there, so felix's MTU file is read from it, never from the host's
+// /var/lib/calico) and the plugin binaries.
 type env struct {
-	t       testing.TB
-	etcd    string
-	ds      *datastore.Etcd
-	ipam    *ipam.IPAM
-	confDir string
-	binDir  string
+	t        testing.TB
+	etcd     string
+	ds       *datastore.Etcd
+	ipam     *ipam.IPAM
+	confDir  string
+	stateDir string
+	binDir   string
 }
 
 // newEnv starts etcd and writes IPPool "pool1" (10.1.240.0/24, /26 blocks) and an IPv6 pool "pool6".
@@ -122,7 +125,7 @@ func newEnv(t testing.TB) *env {
 func newEnvAt(t testing.TB, endpoint string) *env {
 	t.Helper()
 	requireRoot(t)
-	e := &env{t: t, binDir: pluginDir(t), confDir: t.TempDir(), etcd: endpoint}
+	e := &env{t: t, binDir: pluginDir(t), confDir: t.TempDir(), stateDir: t.TempDir(), etcd: endpoint}
 	ds, err := datastore.New(datastore.Config{Endpoints: []string{e.etcd}, RequestTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -156,6 +159,7 @@ func (e *env) conf(name, version string, extra map[string]any) []byte {
 		"type":           "calico",
 		"etcd_endpoints": e.etcd,
 		"nodename":       testNode,
+		"nodename_file":  filepath.Join(e.stateDir, "nodename"),
 		"log_level":      "debug",
 	}
 	ipamSection := map[string]any{"type": "calico-ipam"}
@@ -420,6 +424,7 @@ type result struct {
 	CNIVersion string `json:"cniVersion"`
 	Interfaces []struct {
 		Name, Mac, Sandbox string
+		Mtu                int // a 1.1.0 field; 0 when not reported
 	}
 	IPs []struct {
 		Address   string

@@ -36,7 +36,7 @@ type kddEnv struct {
 func newKDDEnv(t *testing.T) *kddEnv {
 	t.Helper()
 	requireRoot(t)
-	e := &env{t: t, binDir: pluginDir(t), confDir: t.TempDir()}
+	e := &env{t: t, binDir: pluginDir(t), confDir: t.TempDir(), stateDir: t.TempDir()}
 	s := kubetest.Start(t, kubetest.Options{})
 	s.InstallCalicoCRDs(t)
 	c, err := kdd.New(s.Config, 5*time.Second)

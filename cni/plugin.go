@@ -56,6 +56,7 @@ type attachment struct {
 	netns       string
 	handle      string // IPAM handle
 	hostVeth    string
+	mtu         int    // both veth ends; resolved by add (NetConf.VethMTU)
 	endpoint    string // WorkloadEndpoint name
 	namespace   string // WorkloadEndpoint namespace
 
@@ -196,6 +197,11 @@ func (p *plugin) add(ctx context.Context, args *skel.CmdArgs) (*current.Result, 
 	if err := p.endpointFor(a).Validate(); err != nil {
 		return nil, fmt.Errorf("WorkloadEndpoint %s for node %q and container %q: %w", a.endpoint, p.node, a.containerID, err)
 	}
+	// So is a malformed MTU file. Only ADD reads it: DEL must succeed whatever the file says.
+	if a.mtu, err = p.conf.VethMTU(os.ReadFile); err != nil {
+		return nil, err
+	}
+	p.log.Debug("Calico CNI veth MTU", "mtu", a.mtu, "configured", p.conf.MTU, "mtuFile", p.conf.MTUFilePath())
 	// Addresses the handle holds while no endpoint (in the Kubernetes datastore: no veth wired with them) exists
 	// were left by an ADD whose cleanup could not reach the datastore.
 	if err := p.ipam.ReleaseByHandle(ctx, a.handle); err == nil {
@@ -301,7 +307,7 @@ func (p *plugin) attach(ctx context.Context, a attachment, ips []net.IPNet) (*cu
 	if err := p.fail("assign"); err != nil {
 		return nil, err
 	}
-	wired, err := setupPodLink(podLink{Netns: a.netns, IfName: a.ifName, HostVeth: a.hostVeth, MTU: p.conf.MTU, IPs: ips})
+	wired, err := setupPodLink(podLink{Netns: a.netns, IfName: a.ifName, HostVeth: a.hostVeth, MTU: a.mtu, IPs: ips})
 	if err != nil {
 		return nil, err
 	}

@@ -108,6 +108,10 @@ type jsonSchema struct {
 	AnyOf                []*jsonSchema          `json:"anyOf,omitempty"`
 	IntOrString          bool                   `json:"x-kubernetes-int-or-string,omitempty"`
 	PreserveUnknown      bool                   `json:"x-kubernetes-preserve-unknown-fields,omitempty"`
+	Validations          []struct {
+		Rule    string `json:"rule"`
+		Message string `json:"message"`
+	} `json:"x-kubernetes-validations,omitempty"`
 }
 
 func loadCRDs(t *testing.T) []crdDoc {
@@ -616,7 +620,7 @@ spec: {logSeverityScreen: Verbose}`, []string{"spec.logSeverityScreen", `Unsuppo
 		{"FelixConfiguration ipipMTU 100", `
 kind: FelixConfiguration
 metadata: {name: bad-mtu}
-spec: {ipipMTU: 100}`, []string{"spec.ipipMTU", "greater than or equal to 576"}},
+spec: {ipipMTU: 100}`, []string{"spec.ipipMTU", "must be 0 (from the host interface) or between 576 and 65535"}},
 		{"FelixConfiguration chainInsertMode", `
 kind: FelixConfiguration
 metadata: {name: bad-chain}

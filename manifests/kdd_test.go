@@ -170,8 +170,8 @@ func TestKDDEveryContainerUsesTheKubernetesDatastore(t *testing.T) {
 	if err != nil {
 		t.Fatalf("install-cni: expected the environment accepted, got %v", err)
 	}
-	if cfg.DatastoreType != "kubernetes" || cfg.MTU != 1440 || cfg.NodeName != "node-1" || !cfg.Sleep {
-		t.Errorf("install-cni: expected datastore kubernetes, MTU 1440, node node-1, sleep; got %+v", cfg)
+	if cfg.DatastoreType != "kubernetes" || cfg.MTU != 0 || cfg.NodeName != "node-1" || !cfg.Sleep {
+		t.Errorf("install-cni: expected datastore kubernetes, MTU 0 (felix's MTU file), node node-1, sleep; got %+v", cfg)
 	}
 
 	d := c.deployments["calico-kube-controllers"].Spec.Template.Spec

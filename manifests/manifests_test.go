@@ -335,8 +335,8 @@ func TestCalicoNodeContainer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("felix refuses the environment: %v", err)
 	}
-	if !fc.HealthEnabled || fc.IPv6Support || fc.DefaultEndpointToHostAction != "Accept" || fc.IPIPMTU != 1440 {
-		t.Errorf("felix: health %v, IPv6 %v, endpoint-to-host %s, IPIP MTU %d", fc.HealthEnabled, fc.IPv6Support, fc.DefaultEndpointToHostAction, fc.IPIPMTU)
+	if !fc.HealthEnabled || fc.IPv6Support || fc.DefaultEndpointToHostAction != "Accept" || fc.IPIPMTU != 0 {
+		t.Errorf("felix: health %v, IPv6 %v, endpoint-to-host %s, IPIP MTU %d (want 0: felix sizes tunl0 from the host interface)", fc.HealthEnabled, fc.IPv6Support, fc.DefaultEndpointToHostAction, fc.IPIPMTU)
 	}
 	for _, p := range []struct {
 		name  string
@@ -390,7 +390,7 @@ func TestInstallCNIContainer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("install-cni refuses the environment: %v", err)
 	}
-	if !cfg.Sleep || cfg.ConfName != "10-calico.conflist" || cfg.MTU != 1440 || cfg.NodeName != "node-1" {
+	if !cfg.Sleep || cfg.ConfName != "10-calico.conflist" || cfg.MTU != 0 || cfg.NodeName != "node-1" {
 		t.Errorf("install-cni would run with %+v", cfg)
 	}
 	m := mounts(t, spec, ctr)

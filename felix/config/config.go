@@ -186,18 +186,26 @@ func fromEnv(c *Config, getenv func(string) string) error {
 		names    []string
 		dst      *int
 		min, max int
+		zero     bool // 0 is also accepted: "work it out" (the tunnel MTUs, from the host interface)
 	}{
-		{[]string{"FELIX_IPINIPMTU", "FELIX_IPIPMTU"}, &c.IPIPMTU, 576, 65535},
-		{[]string{"FELIX_VXLANMTU"}, &c.VXLANMTU, 576, 65535},
-		{[]string{"FELIX_VXLANVNI"}, &c.VXLANVNI, 1, 1<<24 - 1},
-		{[]string{"FELIX_VXLANPORT"}, &c.VXLANPort, 1, 65535},
-		{[]string{"FELIX_HEALTHPORT"}, &c.HealthPort, 1, 65535},
-		{[]string{"FELIX_PROMETHEUSMETRICSPORT"}, &c.PrometheusMetricsPort, 1, 65535},
+		{[]string{"FELIX_IPINIPMTU", "FELIX_IPIPMTU"}, &c.IPIPMTU, 576, 65535, true},
+		{[]string{"FELIX_VXLANMTU"}, &c.VXLANMTU, 576, 65535, true},
+		{[]string{"FELIX_VXLANVNI"}, &c.VXLANVNI, 1, 1<<24 - 1, false},
+		{[]string{"FELIX_VXLANPORT"}, &c.VXLANPort, 1, 65535, false},
+		{[]string{"FELIX_HEALTHPORT"}, &c.HealthPort, 1, 65535, false},
+		{[]string{"FELIX_PROMETHEUSMETRICSPORT"}, &c.PrometheusMetricsPort, 1, 65535, false},
 	} {
 		for _, name := range p.names {
 			if v := strings.TrimSpace(getenv(name)); v != "" {
 				n, err := strconv.Atoi(v)
+				if p.zero && err == nil && n == 0 {
+					*p.dst = 0
+					continue
+				}
 				if err != nil || n < p.min || n > p.max {
+					if p.zero {
+						return fmt.Errorf("%s=%q: must be 0 (from the host interface) or a number from %d to %d", name, v, p.min, p.max)
+					}
 					return fmt.Errorf("%s=%q: must be a number from %d to %d", name, v, p.min, p.max)
 				}
 				*p.dst = n

@@ -42,10 +42,26 @@ func TestEnvironmentBeatsPerNodeBeatsGlobalBeatsDefaults(t *testing.T) {
 	}
 }
 
+func TestTunnelMTUsOfZeroMeanFromTheHostInterface(t *testing.T) {
+	c, err := Load(env("NODENAME", "h", "FELIX_IPINIPMTU", "0", "FELIX_VXLANMTU", "0"),
+		&api.FelixConfigurationSpec{IPIPMTU: ptr(1400), VXLANMTU: ptr(1400)}, nil)
+	if err != nil || c.IPIPMTU != 0 || c.VXLANMTU != 0 {
+		t.Errorf("FELIX_IPINIPMTU=0 and FELIX_VXLANMTU=0 should win and mean auto: got %d, %d, %v", c.IPIPMTU, c.VXLANMTU, err)
+	}
+	c, err = Load(env("NODENAME", "h", "CALICO_NODENAME_FILE", "/run/x/nodename", "FELIX_VXLANVNI", "7", "FELIX_VXLANENABLED", "false"), nil, nil)
+	if err != nil || c.MTUFile != "/run/x/mtu" || c.VXLANVNI != 7 || c.VXLANEnabled == nil || *c.VXLANEnabled {
+		t.Errorf("got MTU file %q, VNI %d, vxlanEnabled %v, %v: want /run/x/mtu, 7, false", c.MTUFile, c.VXLANVNI, c.VXLANEnabled, err)
+	}
+}
+
 func TestEnvironmentValuesAreCheckedAndNamed(t *testing.T) {
 	cases := []struct{ env, value, want string }{
 		{"FELIX_DEFAULTENDPOINTTOHOSTACTION", "allow", "must be one of Drop, Accept, Return"},
-		{"FELIX_IPINIPMTU", "9", "must be a number from 576 to 65535"},
+		{"FELIX_IPINIPMTU", "9", "must be 0 (from the host interface) or a number from 576 to 65535"},
+		{"FELIX_VXLANMTU", "-1", "must be 0 (from the host interface) or a number from 576 to 65535"},
+		{"FELIX_VXLANVNI", "16777216", "must be a number from 1 to 16777215"},
+		{"FELIX_VXLANPORT", "0", "must be a number from 1 to 65535"},
+		{"FELIX_VXLANENABLED", "maybe", "not a boolean"},
 		{"FELIX_HEALTHENABLED", "sometimes", "not a boolean"},
 		{"FELIX_IPTABLESREFRESHINTERVAL", "soon", "not a number of seconds"},
 		{"FELIX_FAILSAFEINBOUNDHOSTPORTS", "tcp:99999", "port must be 1-65535"},

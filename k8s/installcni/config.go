@@ -151,9 +151,10 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		}
 	}
 	if v := get("CNI_MTU", ""); v != "" {
+		// 0 is the manifests' veth_mtu default: the plugin then takes the MTU felix writes for the encapsulation.
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 68 || n > 65535 {
-			return Config{}, fmt.Errorf("CNI_MTU: %q is not an MTU (a number from 68 to 65535)", v)
+		if err != nil || (n != 0 && (n < 68 || n > 65535)) {
+			return Config{}, fmt.Errorf("CNI_MTU: %q is not an MTU (a number from 68 to 65535, or 0: the MTU felix computes)", v)
 		}
 		c.MTU = n
 	}

@@ -85,6 +85,13 @@ func TestFromEnvReadsEachVariable(t *testing.T) {
 	}
 }
 
+func TestFromEnvTakesMTUZeroAsFollowFelix(t *testing.T) {
+	c, err := FromEnv(envOf("CNI_NETWORK_CONFIG", minimalConf, "CNI_MTU", "0"))
+	if err != nil || c.MTU != 0 {
+		t.Errorf("expected CNI_MTU 0 (the manifests' veth_mtu) to give MTU 0, got %d (%v)", c.MTU, err)
+	}
+}
+
 func TestFromEnvErrorsNameTheVariable(t *testing.T) {
 	cases := []struct {
 		name string
@@ -96,6 +103,8 @@ func TestFromEnvErrorsNameTheVariable(t *testing.T) {
 		{"SKIP_TLS_VERIFY that is not a boolean", []string{"SKIP_TLS_VERIFY", "nah"}, `SKIP_TLS_VERIFY: "nah" is not a boolean`},
 		{"an MTU that is not a number", []string{"CNI_MTU", "big"}, `CNI_MTU: "big" is not an MTU`},
 		{"an MTU too small", []string{"CNI_MTU", "10"}, `CNI_MTU: "10" is not an MTU`},
+		{"a negative MTU", []string{"CNI_MTU", "-1"}, `CNI_MTU: "-1" is not an MTU`},
+		{"an MTU too large", []string{"CNI_MTU", "65536"}, `CNI_MTU: "65536" is not an MTU`},
 		{"an unknown log level", []string{"LOG_LEVEL", "chatty"}, `LOG_LEVEL: "chatty"`},
 		{"a conf name the runtime ignores", []string{"CNI_CONF_NAME", "10-calico.yaml"}, `CNI_CONF_NAME: "10-calico.yaml" must end in .conflist, .conf or .json`},
 		{"a conf name that is a path", []string{"CNI_CONF_NAME", "../10-calico.conf"}, `CNI_CONF_NAME: "../10-calico.conf" must be a file name`},

@@ -46,7 +46,8 @@
 //	SKIP_TLS_VERIFY              false            calico-kubeconfig skips verifying the API server
 //	KUBERNETES_NODE_NAME         ""               __KUBERNETES_NODE_NAME__ (else the nodename file, else hostname)
 //	ETCD_ENDPOINTS               ""               __ETCD_ENDPOINTS__
-//	CNI_MTU                      1500             __CNI_MTU__
+//	CNI_MTU                      1500             __CNI_MTU__; 0: the plugin takes the MTU felix writes to
+//	                                              /var/lib/calico/mtu for the encapsulation (the manifests)
 //	LOG_LEVEL                    info             __LOG_LEVEL__
 //	DATASTORE_TYPE               etcdv3           __DATASTORE_TYPE__
 //

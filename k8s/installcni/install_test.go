@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/calico-l3/calico/cni"
 	"github.com/calico-l3/calico/internal/syncbuf"
 )
 
@@ -398,6 +399,44 @@ func TestWithoutATokenNoKubeconfigIsWritten(t *testing.T) {
 	}
 	if !strings.Contains(log, "not writing calico-kubeconfig") {
 		t.Errorf("the log does not say why:\n%s", log)
+	}
+}
+
+// TestMTUZeroReachesThePlugin is the manifests' veth_mtu "0" end to end: install-cni writes "mtu": 0 and the
+// plugin takes that as "felix's MTU file decides".
+func TestMTUZeroReachesThePlugin(t *testing.T) {
+	h := newHost(t)
+	h.env["CNI_MTU"] = "0"
+	h.mustRun()
+	conf := h.read("host/etc/cni/net.d/10-calico.conflist")
+	if !strings.Contains(conf, `"mtu":0`) && !strings.Contains(conf, `"mtu": 0`) {
+		t.Errorf(`expected "mtu": 0 in the installed config, got:\n%s`, conf)
+	}
+	var l struct {
+		Name       string           `json:"name"`
+		CNIVersion string           `json:"cniVersion"`
+		Plugins    []map[string]any `json:"plugins"`
+	}
+	if err := json.Unmarshal([]byte(conf), &l); err != nil || len(l.Plugins) == 0 {
+		t.Fatalf("expected a plugin list, got %+v (%v)", l, err)
+	}
+	// The runtime adds the list's name and version; the kubeconfig is read where this test wrote it.
+	entry := l.Plugins[0]
+	entry["name"], entry["cniVersion"] = l.Name, l.CNIVersion
+	entry["kubernetes"] = map[string]any{"kubeconfig": h.path("host/etc/cni/net.d/calico-kubeconfig")}
+	stdin, _ := json.Marshal(entry)
+	c, err := cni.ParseConfig(stdin, func(string) string { return "" })
+	if err != nil {
+		t.Fatalf("expected the plugin to take mtu 0, got %v\n%s", err, stdin)
+	}
+	mtu, err := c.VethMTU(func(path string) ([]byte, error) {
+		if path != "/var/lib/calico/mtu" {
+			t.Errorf("expected the plugin to read felix's /var/lib/calico/mtu, read %s", path)
+		}
+		return []byte("1430\n"), nil
+	})
+	if err != nil || mtu != 1430 {
+		t.Errorf("expected the veth MTU 1430 from felix's file, got %d (%v)", mtu, err)
 	}
 }
 
