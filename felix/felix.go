@@ -150,6 +150,13 @@ func Run(ctx context.Context, opts Options) error {
 		cfg = next
 		cc := calcConfig(cfg)
 		cc.HostMTU = mtu.host(dp, c.NodeIPv4(), wantResync)
+		if c.NeedsInterfaceAddrs() {
+			if addrs, err := dp.InterfaceAddrs(); err != nil {
+				log.Warn("cannot read the host's addresses for host endpoints without an interface name", "err", err)
+			} else {
+				cc.InterfaceAddrs = addrs
+			}
+		}
 		c.SetConfig(cc)
 		st := c.State()
 		start := time.Now()

@@ -41,6 +41,7 @@ type Calculator struct {
 	profiles      map[string]*api.Profile // by key; profileByName indexes them by name
 	profileByName map[string]*api.Profile
 	endpoints     map[string]*endpoint
+	hostEPs       map[string]*endpoint // host endpoints of every node (their addresses feed selector ipsets)
 	policies      map[string]*policy
 	netSets       map[string]netSet
 	affinities    map[string]affinity
@@ -94,6 +95,8 @@ type endpoint struct {
 	chains   [2]map[string][]desired.Rule // its rendered chains per family; nil when stale
 	ifaceFor *desired.Interface           // its interface settings; nil when stale
 	ifaceV6  bool                         // the IPv6Support ifaceFor was built with
+
+	hostEndpoint bool // a HostEndpoint (iface: its interfaceName, "*" for all), not a workload
 }
 
 type policy struct {
@@ -103,7 +106,13 @@ type policy struct {
 	selector  selector.Selector // nil when the selector does not parse: the policy then selects nothing
 	spec      rules.Policy
 	chains    [2]*rendered // rendered per family; nil until first used, or when the rendering settings changed
+	// Host endpoint flags (GlobalNetworkPolicy only): preDNAT and doNotTrack policies apply to host endpoints
+	// alone; applyOnForward ones also to traffic forwarded through them.
+	preDNAT, doNotTrack, applyOnForward bool
 }
+
+// hostOnly says the policy never applies to workloads.
+func (p *policy) hostOnly() bool { return p.preDNAT || p.doNotTrack }
 
 // rendered is a policy's or profile's chains and the selector ipsets their rules match on.
 type rendered struct {
@@ -137,6 +146,7 @@ func New(host string, cfg Config) *Calculator {
 	c.profiles = map[string]*api.Profile{}
 	c.profileByName = map[string]*api.Profile{}
 	c.endpoints = map[string]*endpoint{}
+	c.hostEPs = map[string]*endpoint{}
 	c.policies = map[string]*policy{}
 	c.netSets = map[string]netSet{}
 	c.affinities = map[string]affinity{}
@@ -166,6 +176,7 @@ func (c *Calculator) reset(prefix string) {
 func (c *Calculator) keys() []string {
 	var keys []string
 	keys = slices.AppendSeq(keys, maps.Keys(c.endpoints))
+	keys = slices.AppendSeq(keys, maps.Keys(c.hostEPs))
 	keys = slices.AppendSeq(keys, maps.Keys(c.netSets))
 	keys = slices.AppendSeq(keys, maps.Keys(c.felixConfigs))
 	keys = slices.AppendSeq(keys, maps.Keys(c.pools))
@@ -241,6 +252,9 @@ func (c *Calculator) set(ev datastore.Event) {
 	case *api.WorkloadEndpoint:
 		c.setEndpoint(ev.Key, r)
 		return
+	case *api.HostEndpoint:
+		c.setHostEndpoint(ev.Key, r)
+		return
 	case *api.GlobalNetworkSet:
 		c.setNetSet(ev.Key, r)
 		return
@@ -286,15 +300,13 @@ func (c *Calculator) set(ev datastore.Event) {
 	case *api.NetworkPolicy:
 		p := *r
 		p.Default()
-		c.setPolicy(ev.Key, p.Namespace+"/"+p.Name, p.Namespace, p.Spec.Order, p.Spec.Selector, p.Spec.Types,
-			p.Spec.Ingress, p.Spec.Egress)
+		c.setPolicy(ev.Key, &policy{name: p.Namespace + "/" + p.Name, namespace: p.Namespace, order: p.Spec.Order},
+			p.Spec.Selector, p.Spec.Types, p.Spec.Ingress, p.Spec.Egress)
 	case *api.GlobalNetworkPolicy:
 		p := *r
 		p.Default()
-		if p.Spec.PreDNAT || p.Spec.DoNotTrack {
-			return // these apply to host endpoints only, which felix does not support
-		}
-		c.setPolicy(ev.Key, p.Name, "", p.Spec.Order, p.Spec.Selector, p.Spec.Types, p.Spec.Ingress, p.Spec.Egress)
+		c.setPolicy(ev.Key, &policy{name: p.Name, order: p.Spec.Order, preDNAT: p.Spec.PreDNAT, doNotTrack: p.Spec.DoNotTrack,
+			applyOnForward: p.Spec.ApplyOnForward}, p.Spec.Selector, p.Spec.Types, p.Spec.Ingress, p.Spec.Egress)
 	}
 }
 
@@ -328,9 +340,11 @@ func (c *Calculator) profileChanged(name string, old, now *api.Profile) {
 	if maps.Equal(before, after) {
 		return
 	}
-	for _, ep := range c.endpoints {
-		if slices.Contains(ep.profiles, name) {
-			c.relabel(ep)
+	for _, m := range []map[string]*endpoint{c.endpoints, c.hostEPs} {
+		for _, ep := range m {
+			if slices.Contains(ep.profiles, name) {
+				c.relabel(ep)
+			}
 		}
 	}
 }
@@ -390,6 +404,26 @@ func (c *Calculator) setEndpoint(key string, w *api.WorkloadEndpoint) {
 	}
 }
 
+// setHostEndpoint stores a host endpoint of any node: its expected IPs, labels and named ports feed selector and
+// named-port ipsets as a workload's do (it has no namespace, so only global selectors see it); the State programs
+// this node's own.
+func (c *Calculator) setHostEndpoint(key string, h *api.HostEndpoint) {
+	labels := maps.Clone(h.Labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	nets := parsePrefixes(h.Spec.ExpectedIPs)
+	ep := &endpoint{key: key, node: h.Spec.Node, iface: h.Spec.InterfaceName, nets: nets, members: membersOf(nets),
+		ports: slices.Clone(h.Spec.Ports), profiles: slices.Clone(h.Spec.Profiles), labels: labels, hostEndpoint: true}
+	c.applyProfileLabels(ep)
+	var was *source
+	if old := c.hostEPs[key]; old != nil {
+		was = old.source()
+	}
+	c.hostEPs[key] = ep
+	c.index(was, ep.source())
+}
+
 // remote says whether the endpoint is another host's, whose addresses may need IPIP routes.
 func (c *Calculator) remote(ep *endpoint) bool { return ep.node != "" && ep.node != c.host }
 
@@ -427,10 +461,10 @@ func (c *Calculator) relabel(ep *endpoint) {
 	}
 }
 
-func (c *Calculator) setPolicy(key, name, namespace string, order *float64, sel string, types []api.PolicyType,
-	ingress, egress []api.Rule) {
-	p := &policy{name: name, namespace: namespace, order: order,
-		spec: rules.Policy{Name: name, Namespace: namespace, IngressRules: ingress, EgressRules: egress}}
+// setPolicy stores a policy: p carries its name, namespace, order and host endpoint flags; the rest is filled in.
+func (c *Calculator) setPolicy(key string, p *policy, sel string, types []api.PolicyType, ingress, egress []api.Rule) {
+	name := p.name
+	p.spec = rules.Policy{Name: name, Namespace: p.namespace, IngressRules: ingress, EgressRules: egress}
 	for _, t := range types {
 		switch t {
 		case api.PolicyTypeIngress:
@@ -448,6 +482,9 @@ func (c *Calculator) setPolicy(key, name, namespace string, order *float64, sel 
 		slog.Warn("policy has rules felix cannot render; its chains stay empty, so it allows nothing", "err", err)
 	}
 	c.policies[key] = p
+	if p.hostOnly() {
+		return // pre-DNAT and untracked policies apply to host endpoints alone
+	}
 	for _, ep := range c.local {
 		if p.selects(ep, ep.labels) {
 			ep.policies[p] = struct{}{}
@@ -460,7 +497,7 @@ func (c *Calculator) setPolicy(key, name, namespace string, order *float64, sel 
 func (c *Calculator) matchPolicies(ep *endpoint) {
 	matched := map[*policy]struct{}{}
 	for _, p := range c.policies {
-		if p.selects(ep, ep.labels) {
+		if !p.hostOnly() && p.selects(ep, ep.labels) {
 			matched[p] = struct{}{}
 		}
 	}
@@ -510,6 +547,10 @@ func (c *Calculator) delete(key string) {
 		if c.remote(ep) {
 			c.otherRoutes = nil
 		}
+	}
+	if ep, ok := c.hostEPs[key]; ok {
+		delete(c.hostEPs, key)
+		c.index(ep.source(), nil)
 	}
 	if p, ok := c.policies[key]; ok {
 		delete(c.policies, key)

@@ -1,6 +1,7 @@
 package calc
 
 import (
+	"net/netip"
 	"strings"
 
 	"github.com/calico-l3/calico/api"
@@ -15,14 +16,17 @@ type Config struct {
 	DefaultEndpointToHostAction string          // Drop (also when empty), Accept or Return, in any case
 	FailsafeInbound             []api.ProtoPort // host ports that stay open whatever the policy says
 	FailsafeOutbound            []api.ProtoPort
-	IPIPMTU                     int    // tunl0 MTU; 0: HostMTU − 20
-	VXLANEnabled                *bool  // nil: VXLAN when an IPv4 pool has vxlanMode on; false: never; true: always
-	VXLANVNI                    int    // 0 means 4096
-	VXLANPort                   int    // 0 means 4789
-	VXLANMTU                    int    // vxlan.calico MTU; 0: HostMTU − 50
-	HostMTU                     int    // MTU of the host interface that carries the node's address; 0 means 1500
-	LogPrefix                   string // prefix of packets logged by Log rules; "" means "calico-packet"
-	IPv6Support                 bool   // program IPv6 workload routes, blackholes and sysctls
+	IPIPMTU                     int   // tunl0 MTU; 0: HostMTU − 20
+	VXLANEnabled                *bool // nil: VXLAN when an IPv4 pool has vxlanMode on; false: never; true: always
+	VXLANVNI                    int   // 0 means 4096
+	VXLANPort                   int   // 0 means 4789
+	VXLANMTU                    int   // vxlan.calico MTU; 0: HostMTU − 50
+	HostMTU                     int   // MTU of the host interface that carries the node's address; 0 means 1500
+	// InterfaceAddrs are the host's interface addresses (address → interface), for host endpoints that give
+	// expectedIPs but no interfaceName: such an endpoint applies to the interface holding one of its addresses.
+	InterfaceAddrs map[netip.Addr]string
+	LogPrefix      string // prefix of packets logged by Log rules; "" means "calico-packet"
+	IPv6Support    bool   // program IPv6 workload routes, blackholes and sysctls
 }
 
 // Defaults of the settings in Config.

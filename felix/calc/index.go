@@ -111,6 +111,9 @@ func (c *Calculator) selectorIndex(key string, s rules.SelectorSet) *selectorInd
 	for _, ep := range c.endpoints {
 		idx.add(idx.membersOf(ep.source()))
 	}
+	for _, ep := range c.hostEPs {
+		idx.add(idx.membersOf(ep.source()))
+	}
 	for _, ns := range c.netSets {
 		idx.add(idx.membersOf(&source{labels: ns.labels, members: ns.members}))
 	}

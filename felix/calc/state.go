@@ -2,6 +2,7 @@ package calc
 
 import (
 	"cmp"
+	"maps"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -38,12 +39,15 @@ func (c *Calculator) State() *desired.State {
 	if c.cfg.VXLANEnabled != nil {
 		vxlan = *c.cfg.VXLANEnabled
 	}
+	heps := c.localHostEndpoints()
 	base := rules.Config{
-		InterfacePrefixes:    c.cfg.interfacePrefixes(),
-		EndpointToHostAction: c.cfg.DefaultEndpointToHostAction,
-		FailsafeInbound:      c.cfg.FailsafeInbound,
-		FailsafeOutbound:     c.cfg.FailsafeOutbound,
-		LogPrefix:            c.cfg.LogPrefix,
+		HostEndpoints:         len(heps) > 0,
+		AllInterfacesEndpoint: slices.ContainsFunc(heps, func(h *endpoint) bool { return h.iface == rules.AllInterfaces }),
+		InterfacePrefixes:     c.cfg.interfacePrefixes(),
+		EndpointToHostAction:  c.cfg.DefaultEndpointToHostAction,
+		FailsafeInbound:       c.cfg.FailsafeInbound,
+		FailsafeOutbound:      c.cfg.FailsafeOutbound,
+		LogPrefix:             c.cfg.LogPrefix,
 	}
 	cfg4 := base
 	cfg4.IPVersion, cfg4.IPIP, cfg4.NATOutgoing = 4, ipip, nat
@@ -63,7 +67,7 @@ func (c *Calculator) State() *desired.State {
 		families = append(families, f6)
 	}
 	routes := newRouteSet()
-	c.addEndpoints(st, families, routes)
+	c.addEndpoints(st, families, heps, routes)
 	if c.otherRoutes == nil || c.otherRoutesV6 != c.cfg.IPv6Support || c.otherVXLAN != vxlan {
 		c.otherRoutes = c.computeOtherRoutes(pools, ipip, vxlan)
 		c.otherRoutesV6, c.otherVXLAN = c.cfg.IPv6Support, vxlan
@@ -151,7 +155,7 @@ func encapOn(mode string) bool { return mode == api.EncapAlways || mode == api.E
 // each family their chains and the dispatch chains, the chains of the profiles and policies they use, and the
 // ipsets those rules match on. Every local endpoint gets its chains in both families whatever its addresses, so
 // that no traffic from or to a workload interface escapes policy.
-func (c *Calculator) addEndpoints(st *desired.State, families []family, routes *routeSet) {
+func (c *Calculator) addEndpoints(st *desired.State, families []family, heps []*endpoint, routes *routeSet) {
 	local := c.localEndpoints()
 	ifaces := make([]string, 0, len(local))
 	var usedProfiles []string
@@ -202,6 +206,9 @@ func (c *Calculator) addEndpoints(st *desired.State, families []family, routes *
 			addChains(f.filter, r.chains)
 			sets = append(sets, r.sets...)
 		}
+		if len(heps) > 0 {
+			sets = append(sets, c.addHostEndpoints(f, heps, tablesOf(st, f), seenProfiles)...)
+		}
 		for _, s := range sets {
 			if _, ok := st.IPSets[s.Name]; ok {
 				continue
@@ -217,6 +224,133 @@ func (c *Calculator) addEndpoints(st *desired.State, families []family, routes *
 			delete(c.sets, key)
 		}
 	}
+}
+
+// NeedsInterfaceAddrs says whether a host endpoint of this host gives no interfaceName, so that the caller must
+// supply Config.InterfaceAddrs.
+func (c *Calculator) NeedsInterfaceAddrs() bool {
+	for _, h := range c.hostEPs {
+		if h.node == c.host && h.iface == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// tablesOf returns the tables of a family in st.
+func tablesOf(st *desired.State, f family) map[string]*desired.Table {
+	if f.i == 1 {
+		return st.Tables6
+	}
+	return st.Tables
+}
+
+// localHostEndpoints are this host's host endpoints, one per interface (the first key wins a tie). One without an
+// interfaceName applies to the interface that holds one of its expected IPs (Config.InterfaceAddrs), if any.
+func (c *Calculator) localHostEndpoints() []*endpoint {
+	byIface := map[string]*endpoint{}
+	for _, h := range c.hostEPs {
+		if h.node != c.host {
+			continue
+		}
+		if h.iface == "" {
+			iface := ""
+			for _, n := range h.nets {
+				if iface = c.cfg.InterfaceAddrs[n.Addr()]; iface != "" {
+					break
+				}
+			}
+			if iface == "" {
+				continue // none of its addresses is on this host (yet)
+			}
+			resolved := *h
+			resolved.iface = iface
+			h = &resolved
+		}
+		if other, ok := byIface[h.iface]; ok {
+			if other.key < h.key {
+				continue
+			}
+		}
+		byIface[h.iface] = h
+	}
+	out := slices.Collect(maps.Values(byIface))
+	slices.SortFunc(out, func(a, b *endpoint) int { return cmp.Compare(a.iface, b.iface) })
+	return out
+}
+
+// addHostEndpoints adds the chains of this host's host endpoints to the family's tables, with the chains of the
+// policies and profiles they use (a profile also used by workloads is already in the filter table), and returns
+// the selector ipsets those rules match on. Host endpoints are few: their policy lists are worked out afresh.
+func (c *Calculator) addHostEndpoints(f family, heps []*endpoint, tables map[string]*desired.Table, workloadProfiles map[string]bool) []rules.SelectorSet {
+	policies := slices.Collect(maps.Values(c.policies))
+	slices.SortFunc(policies, comparePolicies)
+	var list []rules.HostEndpoint
+	usedIn := map[*policy]string{} // the table each used policy's chains go to
+	profiles := map[string]bool{}
+	for _, h := range heps {
+		rh := rules.HostEndpoint{Iface: h.iface, Profiles: h.profiles}
+		for _, p := range policies {
+			if p.namespace != "" || !p.selects(h, h.labels) {
+				continue
+			}
+			in, out := p.spec.Ingress, p.spec.Egress
+			switch {
+			case p.doNotTrack:
+				if in {
+					rh.UntrackedIngressPolicies = append(rh.UntrackedIngressPolicies, p.name)
+				}
+				if out {
+					rh.UntrackedEgressPolicies = append(rh.UntrackedEgressPolicies, p.name)
+				}
+				usedIn[p] = rules.TableRaw
+				continue
+			case p.preDNAT:
+				if in {
+					rh.PreDNATPolicies = append(rh.PreDNATPolicies, p.name)
+				}
+				usedIn[p] = rules.TableMangle
+				continue
+			}
+			if in {
+				rh.IngressPolicies = append(rh.IngressPolicies, p.name)
+			}
+			if out {
+				rh.EgressPolicies = append(rh.EgressPolicies, p.name)
+			}
+			if p.applyOnForward {
+				if in {
+					rh.ForwardIngressPolicies = append(rh.ForwardIngressPolicies, p.name)
+				}
+				if out {
+					rh.ForwardEgressPolicies = append(rh.ForwardEgressPolicies, p.name)
+				}
+			}
+			usedIn[p] = rules.TableFilter
+		}
+		for _, name := range h.profiles {
+			profiles[name] = true
+		}
+		list = append(list, rh)
+	}
+	for table, chains := range f.r.HostEndpoints(list) {
+		addChains(tables[table], chains)
+	}
+	var sets []rules.SelectorSet
+	for p, table := range usedIn {
+		r := policyRendered(f, p)
+		addChains(tables[table], r.chains)
+		sets = append(sets, r.sets...)
+	}
+	for name := range profiles {
+		if workloadProfiles[name] {
+			continue // added with the workloads' profiles
+		}
+		r := c.profileRendered(f, name)
+		addChains(tables[rules.TableFilter], r.chains)
+		sets = append(sets, r.sets...)
+	}
+	return sets
 }
 
 // interfaceOf is the interface settings of a local endpoint.

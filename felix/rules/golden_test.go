@@ -109,6 +109,40 @@ var namedPortPolicy = Policy{
 	},
 }
 
+// hostEndpointTables are the static tables with host endpoints, an interface's endpoint with every kind of policy
+// and the all-interfaces endpoint, with the policy and profile chains they jump to in each table.
+func hostEndpointTables(t *testing.T, r *Renderer) map[string]*desired.Table {
+	workers := Policy{Name: "workers", Ingress: true, Egress: true,
+		IngressRules: []api.Rule{{Action: api.ActionAllow, Protocol: proto("TCP"), Source: api.EntityRule{Nets: []string{"172.18.0.0/24"}},
+			Destination: api.EntityRule{Ports: ports("10250")}}},
+		EgressRules: []api.Rule{{Action: api.ActionAllow}},
+	}
+	if r.v6() {
+		workers.IngressRules[0].Source.Nets = []string{"fd00:18::/64"}
+	}
+	must := chainsOf(t)
+	policy, profile := must(r.Policy(workers)), must(r.Profile("net1", cniProfile))
+	tables := r.Static()
+	heps := r.HostEndpoints([]HostEndpoint{
+		{Iface: "eth0", IngressPolicies: []string{"workers"}, EgressPolicies: []string{"workers"},
+			ForwardIngressPolicies: []string{"workers"}, PreDNATPolicies: []string{"workers"},
+			UntrackedIngressPolicies: []string{"workers"}, UntrackedEgressPolicies: []string{"workers"}, Profiles: []string{"net1"}},
+		{Iface: AllInterfaces, IngressPolicies: []string{"workers"}},
+	})
+	for table, chains := range heps {
+		for name, rules := range chains {
+			tables[table].Chains[name] = rules
+		}
+		for name, rules := range policy {
+			tables[table].Chains[name] = rules
+		}
+	}
+	for name, rules := range profile {
+		tables[TableFilter].Chains[name] = rules
+	}
+	return tables
+}
+
 // goldenCase is one rendered output kept in testdata/<name>.golden, for one IP family.
 type goldenCase struct {
 	version int
@@ -135,11 +169,14 @@ func goldenCases(t *testing.T) map[string]goldenCase {
 	vxlan.VXLANPort = 4789
 	v6 := func(cfg Config) Config { cfg.IPVersion = 6; return cfg }
 	r6 := New(v6(testConfig(ActionDrop)))
+	hepCfg := testConfig(ActionReturn)
+	hepCfg.HostEndpoints, hepCfg.AllInterfacesEndpoint = true, true
 	return map[string]goldenCase{
 		"static-drop":              {4, New(testConfig(ActionDrop)).Static()},
 		"static-accept-ipip-nat":   {4, New(ipipNAT).Static()},
 		"static-return":            {4, New(testConfig(ActionReturn)).Static()},
 		"static-vxlan":             {4, New(vxlan).Static()},
+		"host-endpoints":           {4, hostEndpointTables(t, New(hepCfg))},
 		"endpoint-two-profiles":    {4, filter(r.Dispatch([]string{"cali1234567890a", "cali0a1b2c3d4e5"}), r.Endpoint(Endpoint{Iface: "cali1234567890a", Profiles: []string{"net1", "net2"}}))},
 		"profile-cni-default":      {4, filter(must(r.Profile("net1", cniProfile)))},
 		"profile-matches":          {4, filter(must(r.Profile("matches", matchesProfile)))},
@@ -150,6 +187,7 @@ func goldenCases(t *testing.T) map[string]goldenCase {
 		"static-drop-v6":            {6, r6.Static()},
 		"static-accept-ipip-nat-v6": {6, New(v6(ipipNAT)).Static()},
 		"static-vxlan-v6":           {6, New(v6(vxlan)).Static()}, // VXLAN is IPv4 only here too
+		"host-endpoints-v6":         {6, hostEndpointTables(t, New(v6(hepCfg)))},
 		"profile-cni-default-v6":    {6, filter(must(r6.Profile("net1", cniProfile)))},
 		"profile-matches-v6":        {6, filter(must(r6.Profile("matches", matchesProfile)))},
 		"policy-pass-v6":            {6, filter(must(r6.Policy(passPolicy)))},

@@ -105,6 +105,12 @@ type Config struct {
 	// IPIP says some pool uses IPIP: accept IPIP only from Calico hosts and masquerade host traffic leaving tunl0.
 	// IPIP carries IPv4 only, so it is ignored for IPv6.
 	IPIP bool
+	// HostEndpoints says this host has host endpoints: the static chains then send host traffic through the host
+	// endpoint dispatch chains (see HostEndpoints) in the filter, mangle and raw tables.
+	HostEndpoints bool
+	// AllInterfacesEndpoint says one of them is the all-interfaces endpoint, whose ingress policy then also
+	// judges workload traffic to the host when EndpointToHostAction is Return.
+	AllInterfacesEndpoint bool
 	// VXLANPort, when not 0, says VXLAN is on (some pool uses it): accept VXLAN (UDP to this port) only from other
 	// Calico hosts and masquerade host traffic leaving vxlan.calico. IPv4 only, like IPIP.
 	VXLANPort int

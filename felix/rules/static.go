@@ -9,8 +9,10 @@ import (
 )
 
 // Static returns the four tables of the Renderer's family with their hooks and static chains. The dispatch,
-// endpoint, profile and policy chains are added to the filter table by the caller. Host endpoints are not
-// supported, so the chains and jumps Calico has for them are left out.
+// endpoint, profile and policy chains are added by the caller. With HostEndpoints, host traffic also goes through
+// the host endpoint dispatch chains: untracked policy in raw PREROUTING and OUTPUT, pre-DNAT policy in mangle
+// PREROUTING, normal policy in filter INPUT, OUTPUT and (applyOnForward) FORWARD. A packet an untracked or pre-DNAT
+// policy accepted carries the accept mark on to the filter table, which then accepts it without normal policy.
 func (r *Renderer) Static() map[string]*desired.Table {
 	filter := newTable(TableFilter)
 	filter.Hooks["INPUT"] = []desired.Rule{rule("", jump(ChainInput))}
@@ -33,10 +35,17 @@ func (r *Renderer) Static() map[string]*desired.Table {
 	nat.Chains[ChainPostrouting] = r.natPostrouting()
 	nat.Chains[ChainNATOutgoing] = r.natOutgoing()
 
-	// mangle cali-PREROUTING stays empty: it is where pre-DNAT host endpoint policy would go.
 	mangle := newTable(TableMangle)
 	mangle.Hooks["PREROUTING"] = []desired.Rule{rule("", jump(ChainPrerouting))}
 	mangle.Chains[ChainPrerouting] = nil
+	if r.cfg.HostEndpoints {
+		mangle.Chains[ChainPrerouting] = []desired.Rule{
+			rule("-m conntrack --ctstate RELATED,ESTABLISHED", "--jump ACCEPT"),
+			ruleC(markSet(MarkAccept), "--jump ACCEPT", "Accepted by untracked policy"),
+			rule("", jump(ChainFromHostEndpoint)),
+			ruleC(markSet(MarkAccept), "--jump ACCEPT", "Accepted by pre-DNAT policy"),
+		}
+	}
 
 	raw := newTable(TableRaw)
 	raw.Hooks["PREROUTING"] = []desired.Rule{rule("", jump(ChainPrerouting))}
@@ -50,7 +59,37 @@ func (r *Renderer) Static() map[string]*desired.Table {
 		}
 	}
 
+	if r.cfg.HostEndpoints {
+		raw.Chains[ChainPrerouting] = append(raw.Chains[ChainPrerouting], rule("", jump(ChainFromHostEndpoint)))
+		raw.Chains[ChainPrerouting] = append(raw.Chains[ChainPrerouting], untracked()...)
+		raw.Hooks["OUTPUT"] = []desired.Rule{rule("", jump(ChainOutput))}
+		raw.Chains[ChainOutput] = append([]desired.Rule{rule("", clearMark(markAll)), rule("", jump(ChainToHostEndpoint))}, untracked()...)
+	}
+
 	return map[string]*desired.Table{TableFilter: filter, TableNAT: nat, TableMangle: mangle, TableRaw: raw}
+}
+
+// untracked ends raw's chains: what an untracked policy accepted skips connection tracking.
+func untracked() []desired.Rule {
+	return []desired.Rule{
+		ruleC(markSet(MarkAccept), "--jump CT --notrack", "Untracked policy accepted packet"),
+		rule(markSet(MarkAccept), "--jump ACCEPT"),
+	}
+}
+
+// acceptedBefore accepts in the filter table what untracked or pre-DNAT policy accepted (raw clears Calico's
+// mark bits first, so only those can have set it).
+func acceptedBefore() desired.Rule {
+	return ruleC(markSet(MarkAccept), "--jump ACCEPT", "Accepted by untracked or pre-DNAT policy")
+}
+
+// toHostEndpoints runs the host endpoint policy of one dispatch chain and accepts what it accepted.
+func toHostEndpoints(dispatch string) []desired.Rule {
+	return []desired.Rule{
+		rule("", clearMark(markAll)),
+		rule("", jump(dispatch)),
+		ruleC(markSet(MarkAccept), "--jump ACCEPT", "Host endpoint policy accepted packet"),
+	}
 }
 
 func newTable(name string) *desired.Table {
@@ -68,6 +107,9 @@ func (r *Renderer) workloadIfaces(dir string) []string {
 
 func (r *Renderer) filterInput() []desired.Rule {
 	var rules []desired.Rule
+	if r.cfg.HostEndpoints {
+		rules = append(rules, acceptedBefore())
+	}
 	if r.cfg.IPIP {
 		rules = append(rules,
 			ruleC("-p 4 -m set --match-set "+IPSetAllHosts+" src -m addrtype --dst-type LOCAL", "--jump ACCEPT",
@@ -84,23 +126,36 @@ func (r *Renderer) filterInput() []desired.Rule {
 	for _, m := range r.workloadIfaces("-i") {
 		rules = append(rules, rule(m, goTo(ChainWorkloadToHost)))
 	}
+	if r.cfg.HostEndpoints {
+		rules = append(rules, toHostEndpoints(ChainFromHostEndpoint)...)
+	}
 	return rules
 }
 
 func (r *Renderer) filterForward() []desired.Rule {
 	// Start with no Calico bits, whatever other tables' rules may have set.
+	// Pre-DNAT policy's accept does not skip forwarding policy.
 	rules := []desired.Rule{rule("", clearMark(markAll))}
+	if r.cfg.HostEndpoints {
+		rules = append(rules, rule("", jump(ChainFromHostEndpointForward)))
+	}
 	for _, m := range r.workloadIfaces("-i") {
 		rules = append(rules, rule(m, jump(ChainFromWorkloadDispatch)))
 	}
 	for _, m := range r.workloadIfaces("-o") {
 		rules = append(rules, rule(m, jump(ChainToWorkloadDispatch)))
 	}
+	if r.cfg.HostEndpoints {
+		rules = append(rules, rule("", jump(ChainToHostEndpointForward)))
+	}
 	return append(rules, ruleC(markSet(MarkAccept), "--jump ACCEPT", "Policy explicitly accepted packet."))
 }
 
 func (r *Renderer) filterOutput() []desired.Rule {
 	var rules []desired.Rule
+	if r.cfg.HostEndpoints {
+		rules = append(rules, ruleC(markSet(MarkAccept), "--jump ACCEPT", "Accepted by untracked policy"))
+	}
 	// Traffic from the host to its own workloads is not policed.
 	for _, m := range r.workloadIfaces("-o") {
 		rules = append(rules, rule(m, "--jump RETURN"))
@@ -112,6 +167,9 @@ func (r *Renderer) filterOutput() []desired.Rule {
 	if r.cfg.VXLANPort != 0 {
 		rules = append(rules, ruleC(fmt.Sprintf("-p udp -m udp --dport %d -m set --match-set %s dst -m addrtype --src-type LOCAL",
 			r.cfg.VXLANPort, IPSetAllVXLANHosts), "--jump ACCEPT", "Allow VXLAN packets to other Calico hosts"))
+	}
+	if r.cfg.HostEndpoints {
+		rules = append(rules, toHostEndpoints(ChainToHostEndpoint)...)
 	}
 	return rules
 }
@@ -133,6 +191,11 @@ func (r *Renderer) workloadToHost() []desired.Rule {
 	}
 	rules = append(rules, rule("", jump(ChainFromWorkloadDispatch)))
 	action := EndpointToHostTarget(r.cfg.EndpointToHostAction)
+	if action == "RETURN" && r.cfg.HostEndpoints && r.cfg.AllInterfacesEndpoint {
+		// Returned traffic meets the all-interfaces endpoint's ingress policy, without its failsafe ports.
+		rules = append(rules, rule("", clearMark(markAll)), rule("", jump(ChainWorkloadToHostEndpoint)),
+			ruleC(markSet(MarkAccept), "--jump ACCEPT", "Host endpoint policy accepted packet"))
+	}
 	return append(rules, ruleC("", "--jump "+action, "Configured DefaultEndpointToHostAction"))
 }
 
