@@ -85,7 +85,7 @@ mkdir -p "$ctx/bin" "$ctx/templates" "$ctx/conf.d" "$ctx/services"
 (cd "$root" && CGO_ENABLED=0 "$GO" build -trimpath -ldflags "-s -w ${LDFLAGS:-}" -o "$ctx/bin/" ./cmd/...)
 cp "$root"/templates/*.template "$ctx/templates/"
 cp "$root"/conf.d/*.toml "$ctx/conf.d/"
-for s in bird bird6 confd felix; do
+for s in allocate-tunnel-addrs bird bird6 confd felix; do
 	cp -R "$root/runit/$s" "$ctx/services/$s"
 done
 cp "$root/runit/start_runit" "$ctx/start_runit"

@@ -19,7 +19,7 @@ import (
 )
 
 // fakes writes calico-node, bird and bird6 stand-ins into dir. calico-node -startup stores the node name (or
-// fails when told to); every daemon just sleeps.
+// fails when told to); every daemon just sleeps, calico-node's after saying how it was started.
 func fakes(t *testing.T, dir string) {
 	t.Helper()
 	scripts := map[string]string{
@@ -29,7 +29,7 @@ case "$1" in
 	[ -n "$FAKE_STARTUP_FAILS" ] && { echo "level=ERROR msg=\"Calico node failed to start: no datastore\""; exit 1; }
 	printf %s "$NODENAME" > "$CALICO_NODENAME_FILE"
 	echo 'level=INFO msg="Calico node started successfully"' ;;
-*) exec sleep 600 ;;
+*) echo "calico-node $*"; exec sleep 600 ;;
 esac
 `,
 		"bird":  "#!/bin/sh\nexec sleep 600\n",
@@ -41,6 +41,9 @@ esac
 		}
 	}
 }
+
+// bgpServices are the services of the default (bird) backend, sorted as enabled lists them.
+var bgpServices = []string{"allocate-tunnel-addrs", "bird", "bird6", "confd", "felix"}
 
 type node struct {
 	cmd        *exec.Cmd
@@ -116,7 +119,7 @@ func startNode(t *testing.T, rendered bool, env ...string) *node {
 			}
 		}
 		// Whatever a broken script left: runsv processes live in sessions of their own.
-		for _, s := range []string{"felix", "confd", "bird", "bird6"} {
+		for _, s := range bgpServices {
 			_ = exec.Command("sv", "-w", "2", "force-stop", filepath.Join(n.serviceDir, s)).Run()
 			_ = exec.Command("sv", "exit", filepath.Join(n.serviceDir, s)).Run()
 		}
@@ -184,11 +187,18 @@ func TestStartRunitEnablesTheServicesTheEnvironmentAsksFor(t *testing.T) {
 		name string
 		env  []string
 		want []string
+		says string // a line the script should print, if any
 	}{
-		{"enables felix, confd and both BIRDs by default", nil, []string{"bird", "bird6", "confd", "felix"}},
-		{"enables felix alone when the networking backend is none", []string{"CALICO_NETWORKING_BACKEND=none"}, []string{"felix"}},
-		{"leaves felix out when CALICO_DISABLE_FELIX is true", []string{"CALICO_DISABLE_FELIX=true"}, []string{"bird", "bird6", "confd"}},
-		{"keeps felix when CALICO_DISABLE_FELIX is false", []string{"CALICO_DISABLE_FELIX=false", "CALICO_NETWORKING_BACKEND=none"}, []string{"felix"}},
+		{"enables felix, the tunnel address allocator, confd and both BIRDs by default", nil, bgpServices, ""},
+		{"enables felix alone when the networking backend is none", []string{"CALICO_NETWORKING_BACKEND=none"}, []string{"felix"},
+			"CALICO_NETWORKING_BACKEND is none - no BGP daemon running"},
+		{"enables felix and the tunnel address allocator when the networking backend is vxlan", []string{"CALICO_NETWORKING_BACKEND=vxlan"},
+			[]string{"allocate-tunnel-addrs", "felix"}, "CALICO_NETWORKING_BACKEND is vxlan - no BGP daemon running"},
+		{"enables felix, the tunnel address allocator, confd and both BIRDs when the networking backend is bird",
+			[]string{"CALICO_NETWORKING_BACKEND=bird"}, bgpServices, ""},
+		{"leaves felix out when CALICO_DISABLE_FELIX is true", []string{"CALICO_DISABLE_FELIX=true"},
+			[]string{"allocate-tunnel-addrs", "bird", "bird6", "confd"}, ""},
+		{"keeps felix when CALICO_DISABLE_FELIX is false", []string{"CALICO_DISABLE_FELIX=false", "CALICO_NETWORKING_BACKEND=none"}, []string{"felix"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := start(t, tc.env...)
@@ -198,6 +208,9 @@ func TestStartRunitEnablesTheServicesTheEnvironmentAsksFor(t *testing.T) {
 			}
 			if got := strings.Count(n.out.String(), "Calico node started successfully"); got != 1 {
 				t.Errorf("\"Calico node started successfully\" should appear once, appeared %d times:\n%s", got, n.out)
+			}
+			if tc.says != "" && !strings.Contains(n.out.String(), tc.says) {
+				t.Errorf("the output should say %q:\n%s", tc.says, n.out)
 			}
 		})
 	}
@@ -211,6 +224,31 @@ func TestStartRunitWithoutFileLoggingDropsTheLogServices(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(n.logDir, "felix")); !os.IsNotExist(err) {
 		t.Errorf("no log directory should be made, stat of %s says %v", filepath.Join(n.logDir, "felix"), err)
+	}
+}
+
+func TestTheTunnelAddressAllocatorRunsContinuouslyAndLogsIntoItsOwnDirectory(t *testing.T) {
+	n := start(t, "CALICO_NETWORKING_BACKEND=vxlan")
+	n.waitRunning(t, []string{"allocate-tunnel-addrs"})
+	current := filepath.Join(n.logDir, "allocate-tunnel-addrs", "current")
+	waitFor(t, "calico-node -allocate-tunnel-addrs in "+current, func() (bool, string) {
+		b, _ := os.ReadFile(current)
+		return strings.Contains(string(b), "calico-node -allocate-tunnel-addrs\n"), string(b)
+	})
+}
+
+func TestStartRunitRemovesTheServicesAnEarlierRunEnabled(t *testing.T) {
+	serviceDir := filepath.Join(t.TempDir(), "service")
+	for _, s := range bgpServices {
+		if err := os.MkdirAll(filepath.Join(serviceDir, s), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := start(t, "CALICO_NETWORKING_BACKEND=none", "CALICO_SERVICE_DIR="+serviceDir)
+	n.serviceDir = serviceDir
+	n.waitRunning(t, []string{"felix"})
+	if got := n.enabled(); !reflect.DeepEqual(got, []string{"felix"}) {
+		t.Errorf("with the backend none only felix should be left enabled, got %v", got)
 	}
 }
 
@@ -235,7 +273,7 @@ func TestStartRunitExitsWhenStartupFails(t *testing.T) {
 
 func TestSIGTERMStopsEveryServiceBeforeStartRunitExits(t *testing.T) {
 	n := start(t)
-	services := []string{"bird", "bird6", "confd", "felix"}
+	services := bgpServices
 	pids := n.waitRunning(t, services)
 	// runsv is the parent of each service; it must be gone too, or it would start the service again.
 	var runsvs []int

@@ -1,6 +1,6 @@
 // Command calico-node is the node agent: one binary whose flag chooses the component to run
-// (-startup once before the daemons, -confd, -felix), as runit starts them in the calico/node image, or
-// -install-cni, the install-cni container of the calico-node DaemonSet on Kubernetes.
+// (-startup once before the daemons, -confd, -felix, -allocate-tunnel-addrs), as runit starts them in the
+// calico/node image, or -install-cni, the install-cni container of the calico-node DaemonSet on Kubernetes.
 package main
 
 import (
@@ -14,7 +14,9 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/calico-l3/calico/datastore"
 	"github.com/calico-l3/calico/datastore/connect"
+	"github.com/calico-l3/calico/ipam"
 	"github.com/calico-l3/calico/k8s/installcni"
 	"github.com/calico-l3/calico/node"
 )
@@ -26,7 +28,7 @@ func main() {
 }
 
 // modes are the components; exactly one is chosen per run.
-var modes = []string{"startup", "confd", "felix", "allocate-tunnel-addrs", "install-cni", "v"}
+var modes = []string{"startup", "confd", "felix", "allocate-tunnel-addrs", "allocate-tunnel-addrs-run-once", "install-cni", "v"}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	fs := flag.NewFlagSet("calico-node", flag.ContinueOnError)
@@ -35,7 +37,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	chosen["startup"] = fs.Bool("startup", false, "register this node and create the cluster defaults, then exit")
 	chosen["confd"] = fs.Bool("confd", false, "run confd: render BIRD's configuration from the datastore and reload BIRD")
 	chosen["felix"] = fs.Bool("felix", false, "run felix: program routes, interfaces, iptables and ipsets from the datastore")
-	chosen["allocate-tunnel-addrs"] = fs.Bool("allocate-tunnel-addrs", false, "give this node an IPIP tunnel address from an IPIP pool, or take it back when none needs it")
+	chosen["allocate-tunnel-addrs"] = fs.Bool("allocate-tunnel-addrs", false, "keep this node's IPIP and VXLAN tunnel addresses (and VTEP MAC) right as the pools and the node's labels change, until stopped (the allocate-tunnel-addrs service)")
+	chosen["allocate-tunnel-addrs-run-once"] = fs.Bool("allocate-tunnel-addrs-run-once", false, "give this node its IPIP and VXLAN tunnel addresses (and VTEP MAC) from the pools that select it, or take them back when none needs them, then exit")
 	chosen["install-cni"] = fs.Bool("install-cni", false, "install the CNI plugin, its network config and calico-kubeconfig on the host and keep them current (the install-cni container)")
 	chosen["v"] = fs.Bool("v", false, "print the version and exit")
 	confdOpts := confdFlags(fs, getenv)
@@ -50,7 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	switch {
 	case len(picked) == 0:
-		fmt.Fprintln(stderr, "calico-node: choose one of -startup, -confd, -felix, -allocate-tunnel-addrs, -install-cni, -v")
+		fmt.Fprintln(stderr, "calico-node: choose one of -startup, -confd, -felix, -allocate-tunnel-addrs, -allocate-tunnel-addrs-run-once, -install-cni, -v")
 		fs.Usage()
 		return 2
 	case len(picked) > 1:
@@ -68,7 +71,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "-felix":
 		return runFelix(ctx, stdout, getenv)
 	case "-allocate-tunnel-addrs":
-		return runAllocateTunnelAddrs(ctx, stdout, getenv)
+		return runAllocateTunnelAddrs(ctx, stdout, getenv, node.WatchTunnelAddrs)
+	case "-allocate-tunnel-addrs-run-once":
+		return runAllocateTunnelAddrs(ctx, stdout, getenv, node.AllocateTunnelAddr)
 	case "-install-cni":
 		return installcni.Main(ctx, logger(stdout, "info"), getenv)
 	}
@@ -109,7 +114,7 @@ func runStartup(ctx context.Context, stdout io.Writer, getenv func(string) strin
 	if err := s.Run(ctx); err != nil {
 		return fail(err)
 	}
-	if cfg.Backend != "none" {
+	if cfg.Backend != "none" { // bird and vxlan route between nodes, through tunnels when the pools ask for them
 		if err := node.AllocateTunnelAddr(ctx, ds, ds.IPAM, s.Name, log); err != nil {
 			return fail(err)
 		}
@@ -123,7 +128,10 @@ func openDatastore(getenv func(string) string) (*connect.Datastore, error) {
 	return connect.FromEnv(getenv)
 }
 
-func runAllocateTunnelAddrs(ctx context.Context, stdout io.Writer, getenv func(string) string) int {
+// runAllocateTunnelAddrs runs allocate for this node: node.WatchTunnelAddrs (until ctx ends) or
+// node.AllocateTunnelAddr (once).
+func runAllocateTunnelAddrs(ctx context.Context, stdout io.Writer, getenv func(string) string,
+	allocate func(context.Context, datastore.Client, *ipam.IPAM, string, *slog.Logger) error) int {
 	log := logger(stdout, getenv("CALICO_STARTUP_LOGLEVEL"))
 	name, err := nodeName(getenv)
 	if err != nil {
@@ -136,7 +144,7 @@ func runAllocateTunnelAddrs(ctx context.Context, stdout io.Writer, getenv func(s
 		return 1
 	}
 	defer ds.Close()
-	if err := node.AllocateTunnelAddr(ctx, ds, ds.IPAM, name, log); err != nil {
+	if err := allocate(ctx, ds, ds.IPAM, name, log); err != nil {
 		log.Error(err.Error())
 		return 1
 	}

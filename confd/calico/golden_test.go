@@ -217,12 +217,9 @@ func TestResourcesCheckAndReloadOnlyThisNodesBIRD(t *testing.T) {
 			t.Errorf("%s: prefix %q is not this node's", r.Name, r.Prefix)
 		}
 	}
-	// Besides BIRD's files, tunl-ip only triggers the tunnel address allocation when the IPIP pools change.
-	if tunl := byDest["tunl-ip"]; tunl == nil || tunl.ReloadCmd != "calico-node -allocate-tunnel-addrs" {
-		t.Errorf("tunl-ip.toml should reload with calico-node -allocate-tunnel-addrs, got %+v", tunl)
-	}
-	if len(resources) != len(want)+1 {
-		t.Errorf("conf.d has %d resources; want %d", len(resources), len(want)+1)
+	// BIRD's files only: the tunnel addresses are the allocate-tunnel-addrs service's, which watches the pools.
+	if len(resources) != len(want) {
+		t.Errorf("conf.d has %d resources; want %d", len(resources), len(want))
 	}
 }
 
@@ -303,9 +300,6 @@ func TestEngineWritesEveryFileOnTheFirstRun(t *testing.T) {
 		}
 		files, _ := filepath.Glob(filepath.Join(repoRoot, sub, "*"))
 		for _, f := range files {
-			if filepath.Base(f) == "tunl-ip.toml" {
-				continue // its reload runs calico-node against a datastore; this test is about BIRD's files
-			}
 			data, err := os.ReadFile(f)
 			if err != nil {
 				t.Fatal(err)

@@ -87,7 +87,7 @@ spec: {cidr: %s, blockSize: 26, ipipMode: Never, natOutgoing: true}
 		return d, err
 	}
 
-	d.say("starting calico-node under runit on every host (startup, then runsvdir: felix, confd, bird, bird6)")
+	d.say("starting calico-node under runit on every host (startup, then runsvdir: felix, allocate-tunnel-addrs, confd, bird, bird6)")
 	for _, h := range d.c.Hosts {
 		n, err := h.StartNode(harness.NodeOptions{BinDir: cfg.BinDir, RepoRoot: cfg.RepoRoot})
 		if err != nil {

@@ -34,7 +34,7 @@ type Node struct {
 }
 
 // Services are the runit services a node with the BIRD backend runs.
-var Services = []string{"felix", "confd", "bird", "bird6"}
+var Services = []string{"felix", "allocate-tunnel-addrs", "confd", "bird", "bird6"}
 
 // NodeEnv is the environment start_runit runs under on this host.
 func (h *Host) NodeEnv(o NodeOptions) []string {
