@@ -61,9 +61,9 @@ func Defaults() Config {
 		HealthPort:                  9099,
 		PrometheusMetricsPort:       9091,
 		FailsafeInboundHostPorts: []api.ProtoPort{{Protocol: "TCP", Port: 22}, {Protocol: "UDP", Port: 68}, {Protocol: "TCP", Port: 179},
-			{Protocol: "TCP", Port: 2379}, {Protocol: "TCP", Port: 2380}, {Protocol: "TCP", Port: 6443}, {Protocol: "TCP", Port: 6666}, {Protocol: "TCP", Port: 6667}},
+			{Protocol: "TCP", Port: 2379}, {Protocol: "TCP", Port: 2380}, {Protocol: "TCP", Port: 5473}, {Protocol: "TCP", Port: 6443}, {Protocol: "TCP", Port: 6666}, {Protocol: "TCP", Port: 6667}},
 		FailsafeOutboundHostPorts: []api.ProtoPort{{Protocol: "UDP", Port: 53}, {Protocol: "UDP", Port: 67}, {Protocol: "TCP", Port: 179},
-			{Protocol: "TCP", Port: 2379}, {Protocol: "TCP", Port: 2380}, {Protocol: "TCP", Port: 6443}, {Protocol: "TCP", Port: 6666}, {Protocol: "TCP", Port: 6667}},
+			{Protocol: "TCP", Port: 2379}, {Protocol: "TCP", Port: 2380}, {Protocol: "TCP", Port: 5473}, {Protocol: "TCP", Port: 6443}, {Protocol: "TCP", Port: 6666}, {Protocol: "TCP", Port: 6667}},
 	}
 }
 

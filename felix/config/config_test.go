@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -115,5 +116,22 @@ func TestIPv6SupportCanBeTurnedOff(t *testing.T) {
 	}
 	if c, _ := Load(env("NODENAME", "h", "FELIX_IPV6SUPPORT", "false"), nil, nil); c.IPv6Support {
 		t.Errorf("FELIX_IPV6SUPPORT=false should turn it off")
+	}
+}
+
+func TestFailsafeDefaultsAreCalicos(t *testing.T) {
+	c := Defaults()
+	str := func(ps []api.ProtoPort) string {
+		var out []string
+		for _, p := range ps {
+			out = append(out, fmt.Sprintf("%s:%d", strings.ToLower(p.Protocol), p.Port))
+		}
+		return strings.Join(out, ",")
+	}
+	if got, want := str(c.FailsafeInboundHostPorts), "tcp:22,udp:68,tcp:179,tcp:2379,tcp:2380,tcp:5473,tcp:6443,tcp:6666,tcp:6667"; got != want {
+		t.Errorf("failsafe inbound = %s, want %s", got, want)
+	}
+	if got, want := str(c.FailsafeOutboundHostPorts), "udp:53,udp:67,tcp:179,tcp:2379,tcp:2380,tcp:5473,tcp:6443,tcp:6666,tcp:6667"; got != want {
+		t.Errorf("failsafe outbound = %s, want %s", got, want)
 	}
 }
