@@ -17,7 +17,12 @@ type (
 	hasNode    struct{ key string }
 	eqNode     struct{ key, val string }
 	neNode     struct{ key, val string }
-	inNode     struct {
+	// containsNode, startsWithNode and endsWithNode need the label present,
+	// so a missing label never matches, even against "".
+	containsNode   struct{ key, val string }
+	startsWithNode struct{ key, val string }
+	endsWithNode   struct{ key, val string }
+	inNode         struct {
 		key string
 		set []string // sorted, no duplicates
 	}
@@ -47,6 +52,21 @@ func (n eqNode) eval(labels map[string]string) bool {
 func (n neNode) eval(labels map[string]string) bool {
 	v, ok := labels[n.key]
 	return !ok || v != n.val
+}
+
+func (n containsNode) eval(labels map[string]string) bool {
+	v, ok := labels[n.key]
+	return ok && strings.Contains(v, n.val)
+}
+
+func (n startsWithNode) eval(labels map[string]string) bool {
+	v, ok := labels[n.key]
+	return ok && strings.HasPrefix(v, n.val)
+}
+
+func (n endsWithNode) eval(labels map[string]string) bool {
+	v, ok := labels[n.key]
+	return ok && strings.HasSuffix(v, n.val)
 }
 
 func (n inNode) eval(labels map[string]string) bool {
@@ -109,6 +129,10 @@ func (n eqNode) render(b *strings.Builder)    { renderCompare(b, n.key, " == ", 
 func (n neNode) render(b *strings.Builder)    { renderCompare(b, n.key, " != ", n.val) }
 func (n inNode) render(b *strings.Builder)    { renderSet(b, n.key, " in {", n.set) }
 func (n notInNode) render(b *strings.Builder) { renderSet(b, n.key, " not in {", n.set) }
+
+func (n containsNode) render(b *strings.Builder)   { renderCompare(b, n.key, " contains ", n.val) }
+func (n startsWithNode) render(b *strings.Builder) { renderCompare(b, n.key, " starts with ", n.val) }
+func (n endsWithNode) render(b *strings.Builder)   { renderCompare(b, n.key, " ends with ", n.val) }
 
 func (n notNode) render(b *strings.Builder) {
 	b.WriteString("!")

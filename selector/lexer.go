@@ -12,19 +12,22 @@ const maxLabelLen = 512
 type tokenKind int
 
 const (
-	tokEOF    tokenKind = iota
-	tokLabel            // val is the label key
-	tokString           // val is the unquoted value
-	tokHas              // has(k); val is k
-	tokAll              // all()
-	tokGlobal           // global()
-	tokEq               // ==
-	tokNe               // !=
-	tokIn               // in
-	tokNotIn            // not in
-	tokNot              // !
-	tokAnd              // &&
-	tokOr               // ||
+	tokEOF        tokenKind = iota
+	tokLabel                // val is the label key
+	tokString               // val is the unquoted value
+	tokHas                  // has(k); val is k
+	tokAll                  // all()
+	tokGlobal               // global()
+	tokEq                   // ==
+	tokNe                   // !=
+	tokIn                   // in
+	tokNotIn                // not in
+	tokContains             // contains
+	tokStartsWith           // starts with
+	tokEndsWith             // ends with
+	tokNot                  // !
+	tokAnd                  // &&
+	tokOr                   // ||
 	tokLParen
 	tokRParen
 	tokLBrace
@@ -43,6 +46,10 @@ type token struct {
 type lexer struct {
 	src string
 	pos int
+	// afterLabel is set when the last token was a label key. Only there are
+	// contains, starts with and ends with operators, as in Calico, so a label
+	// key may still be called "contains", "starts" or "ends".
+	afterLabel bool
 }
 
 func (l *lexer) errorf(pos int, found, format string, args ...any) *ParseError {
@@ -94,6 +101,8 @@ func quoteFound(s string) string {
 }
 
 func (l *lexer) next() (token, error) {
+	afterLabel := l.afterLabel
+	l.afterLabel = false
 	l.skipSpace()
 	start := l.pos
 	tok := func(kind tokenKind, n int, val string) (token, error) {
@@ -134,7 +143,7 @@ func (l *lexer) next() (token, error) {
 	case c == '=' || c == '&' || c == '|':
 		return token{}, l.errorf(start, "", "expected %c%c", c, c)
 	case isLabelChar(c):
-		return l.wordToken(start)
+		return l.wordToken(start, afterLabel)
 	default:
 		return token{}, l.errorf(start, "", "unexpected character %s", l.describe(start))
 	}
@@ -142,7 +151,7 @@ func (l *lexer) next() (token, error) {
 
 // wordToken lexes a run of label characters: a keyword, a function call such
 // as has(k), or a label key.
-func (l *lexer) wordToken(start int) (token, error) {
+func (l *lexer) wordToken(start int, afterLabel bool) (token, error) {
 	w := l.word(start)
 	end := start + len(w)
 	call := end < len(l.src) && l.src[end] == '('
@@ -175,10 +184,36 @@ func (l *lexer) wordToken(start int) (token, error) {
 			l.pos += 2
 			return token{kind: tokNotIn, pos: start, end: l.pos}, nil
 		}
+	case afterLabel && w == "contains":
+		l.pos = end
+		return token{kind: tokContains, pos: start, end: end}, nil
+	case afterLabel && (w == "startswith" || w == "endswith"):
+		// Calico's tokenizer takes the two words with no space between them too, as it does "notin".
+		l.pos = end
+		kind := tokStartsWith
+		if w == "endswith" {
+			kind = tokEndsWith
+		}
+		return token{kind: kind, pos: start, end: end}, nil
+	case afterLabel && (w == "starts" || w == "ends"):
+		// "starts with" and "ends with" are one operator each, the words
+		// parted by whitespace. Without "with" the word is left as a label
+		// key, for the parser to report the missing "with".
+		l.pos = end
+		l.skipSpace()
+		if l.word(l.pos) == "with" {
+			l.pos += len("with")
+			kind := tokStartsWith
+			if w == "ends" {
+				kind = tokEndsWith
+			}
+			return token{kind: kind, pos: start, end: l.pos}, nil
+		}
 	case len(w) > maxLabelLen:
 		return token{}, l.errorf(start, "", "label key longer than %d characters", maxLabelLen)
 	}
 	l.pos = end
+	l.afterLabel = true
 	return token{kind: tokLabel, val: w, pos: start, end: end}, nil
 }
 

@@ -14,7 +14,8 @@ const maxDepth = 100
 //	or        := and { "||" and }
 //	and       := unary { "&&" unary }
 //	unary     := { "!" } ( has(k) | all() | global() | "(" or ")"
-//	                     | k "==" str | k "!=" str | k ["not"] "in" "{" [ str { "," str } [","] ] "}" )
+//	                     | k "==" str | k "!=" str | k ["not"] "in" "{" [ str { "," str } [","] ] "}"
+//	                     | k "contains" str | k "starts" "with" str | k "ends" "with" str )
 type parser struct {
 	lex lexer
 	tok token // lookahead
@@ -164,7 +165,7 @@ func (p *parser) parseComparison() (node, error) {
 	}
 	op := p.tok.kind
 	switch op {
-	case tokEq, tokNe:
+	case tokEq, tokNe, tokContains, tokStartsWith, tokEndsWith:
 		if err := p.advance(); err != nil {
 			return nil, err
 		}
@@ -175,10 +176,17 @@ func (p *parser) parseComparison() (node, error) {
 		if err := p.advance(); err != nil {
 			return nil, err
 		}
-		if op == tokEq {
+		switch op {
+		case tokEq:
 			return eqNode{key, val}, nil
+		case tokNe:
+			return neNode{key, val}, nil
+		case tokContains:
+			return containsNode{key, val}, nil
+		case tokStartsWith:
+			return startsWithNode{key, val}, nil
 		}
-		return neNode{key, val}, nil
+		return endsWithNode{key, val}, nil
 	case tokIn, tokNotIn:
 		if err := p.advance(); err != nil {
 			return nil, err
@@ -191,8 +199,16 @@ func (p *parser) parseComparison() (node, error) {
 			return inNode{key, set}, nil
 		}
 		return notInNode{key, set}, nil
+	case tokLabel:
+		// The lexer leaves "starts" or "ends" without "with" as a label key.
+		if w := p.tok.val; w == "starts" || w == "ends" {
+			if err := p.advance(); err != nil {
+				return nil, err
+			}
+			return nil, p.errorf(`expected "with" after %q`, w)
+		}
 	}
-	return nil, p.errorf("expected ==, !=, in or not in after label key %q", key)
+	return nil, p.errorf("expected ==, !=, in, not in, contains, starts with or ends with after label key %q", key)
 }
 
 // parseSet parses `{"a", "b"}` (a trailing comma is allowed, as in Calico)

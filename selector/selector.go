@@ -11,6 +11,9 @@
 //	k != "v"        label k absent or with a value other than v
 //	k in {"a","b"}  label k present with one of the values
 //	k not in {...}  label k absent or with none of the values
+//	k contains "s"     label k present with s in its value
+//	k starts with "s"  label k present with a value beginning with s
+//	k ends with "s"    label k present with a value ending with s
 //	has(k)          label k present with any value
 //	all(), global() everything
 //	( ... )         grouping

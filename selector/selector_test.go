@@ -189,6 +189,80 @@ var validTests = []struct {
 		match:     []labels{{strings.Repeat("k", 512): ""}}, noMatch: []labels{{"k": ""}},
 	},
 	{
+		name: "contains needs the label with the string somewhere in its value", sel: `a contains "b"`, canonical: `a contains "b"`,
+		match:   []labels{{"a": "b"}, {"a": "abc"}, {"a": "xxb"}, {"a": "b", "c": "d"}},
+		noMatch: []labels{nil, {}, {"a": ""}, {"a": "B"}, {"a": "xyz"}, {"c": "b"}},
+	},
+	{
+		name: "starts with needs the label with a value beginning with the string", sel: `a starts with "pre"`, canonical: `a starts with "pre"`,
+		match:   []labels{{"a": "pre"}, {"a": "prefix"}},
+		noMatch: []labels{nil, {}, {"a": ""}, {"a": "apre"}, {"a": "pr"}, {"a": "Prefix"}, {"b": "prefix"}},
+	},
+	{
+		name: "ends with needs the label with a value ending with the string", sel: `a ends with "fix"`, canonical: `a ends with "fix"`,
+		match:   []labels{{"a": "fix"}, {"a": "suffix"}},
+		noMatch: []labels{nil, {}, {"a": ""}, {"a": "fixed"}, {"a": "ix"}, {"b": "suffix"}},
+	},
+	{
+		name: "an empty string operand matches any value but not a missing label",
+		sel:  `a contains "" && b starts with '' && c ends with ""`, canonical: `(a contains "" && b starts with "" && c ends with "")`,
+		match:   []labels{{"a": "", "b": "", "c": ""}, {"a": "x", "b": "y", "c": "z"}},
+		noMatch: []labels{{}, {"a": "", "b": ""}, {"b": "", "c": ""}},
+	},
+	{
+		name: "string operators take single quotes and canonicalise to double quotes",
+		sel:  `a contains'x' || a starts with 'y' || a ends with'z'`, canonical: `(a contains "x" || a starts with "y" || a ends with "z")`,
+		match:   []labels{{"a": "-x-"}, {"a": "y-"}, {"a": "-z"}},
+		noMatch: []labels{{}, {"a": "X"}, {"a": "-y"}, {"a": "z-"}},
+	},
+	{
+		name: "a string operand holding a double quote canonicalises to single quotes",
+		sel:  `a contains 'say "' && a ends with "it's"`, canonical: `(a contains 'say "' && a ends with "it's")`,
+		match: []labels{{"a": `say "hi" it's`}}, noMatch: []labels{{"a": "say hi it's"}, {"a": `say "hi"`}},
+	},
+	{
+		name:      "starts with and ends with allow any whitespace between their words",
+		sel:       "a starts  \t with \"x\" && b ends\twith \"y\" && c contains \"z\"",
+		canonical: `(a starts with "x" && b ends with "y" && c contains "z")`,
+		match:     []labels{{"a": "x1", "b": "1y", "c": "1z1"}}, noMatch: []labels{{"a": "1x", "b": "1y", "c": "z"}},
+	},
+	{
+		name:      "startswith and endswith may be written as one word, as Calico's tokenizer takes them",
+		sel:       `a startswith "x" && b endswith "y"`,
+		canonical: `(a starts with "x" && b ends with "y")`,
+		match:     []labels{{"a": "x1", "b": "1y"}}, noMatch: []labels{{"a": "1x", "b": "1y"}},
+	},
+	{
+		name: "a negated contains matches a missing label and values without the string", sel: `!a contains "b"`, canonical: `!a contains "b"`,
+		match: []labels{nil, {}, {"a": ""}, {"a": "xyz"}}, noMatch: []labels{{"a": "abc"}},
+	},
+	{
+		name: "a negated starts with inside a group", sel: `!(a starts with "x" || a ends with "y")`, canonical: `!(a starts with "x" || a ends with "y")`,
+		match: []labels{{}, {"a": "yx"}}, noMatch: []labels{{"a": "x"}, {"a": "y"}, {"a": "xy"}},
+	},
+	{
+		name:      "string operators mix with has() and other comparisons",
+		sel:       `has(app) && !has(legacy) && (tier starts with "db-" || tier in {"cache"}) && env != "test"`,
+		canonical: `(has(app) && !has(legacy) && (tier starts with "db-" || tier in {"cache"}) && env != "test")`,
+		match:     []labels{{"app": "", "tier": "db-main"}, {"app": "x", "tier": "cache", "env": "prod"}},
+		noMatch: []labels{
+			{"tier": "db-main"}, {"app": "", "legacy": "", "tier": "db-main"},
+			{"app": "", "tier": "main-db"}, {"app": "", "tier": "db-main", "env": "test"},
+		},
+	},
+	{
+		name:      "contains, starts and ends are label keys except after a label key",
+		sel:       `contains == "1c" && starts in {"s2"} && ends != "3" && with == "4" && contains contains "c" && starts starts with "s" && ends ends with "e"`,
+		canonical: `(contains == "1c" && starts in {"s2"} && ends != "3" && with == "4" && contains contains "c" && starts starts with "s" && ends ends with "e")`,
+		match:     []labels{{"contains": "1c", "starts": "s2", "ends": "e", "with": "4"}},
+		noMatch:   []labels{{"contains": "1c", "starts": "s2", "ends": "3", "with": "4"}},
+	},
+	{
+		name: "operator keywords are case-sensitive label characters in other positions", sel: `Contains contains "STARTS WITH"`,
+		canonical: `Contains contains "STARTS WITH"`,
+		match:     []labels{{"Contains": "xSTARTS WITHx"}}, noMatch: []labels{{"contains": "STARTS WITH"}, {"Contains": "starts with"}},
+	},
+	{
 		name: "a realistic policy selector", sel: `role == "db" && env in {"staging", "prod"} || global()`,
 		canonical: `((role == "db" && env in {"prod", "staging"}) || global())`,
 		match:     []labels{{}},
@@ -242,9 +316,9 @@ var invalidTests = []struct {
 	{"a literal on the left", `'b1' == b`, 0,
 		`selector "'b1' == b": expected a label key, "!", "(", has(), all() or global() at position 0, found string 'b1'`},
 	{"a bare label", `b`, 1,
-		`selector "b": expected ==, !=, in or not in after label key "b" at position 1, found end of selector`},
+		`selector "b": expected ==, !=, in, not in, contains, starts with or ends with after label key "b" at position 1, found end of selector`},
 	{"two labels in a row", `a b`, 2,
-		`selector "a b": expected ==, !=, in or not in after label key "a" at position 2, found "b"`},
+		`selector "a b": expected ==, !=, in, not in, contains, starts with or ends with after label key "a" at position 2, found "b"`},
 	{"a lone negation", `!`, 1,
 		`selector "!": expected a label key, "!", "(", has(), all() or global() at position 1, found end of selector`},
 	{"a single ampersand", `foo == "bar" &`, 13,
@@ -274,7 +348,7 @@ var invalidTests = []struct {
 	{"a non-ASCII character", `a == "b" && é`, 12,
 		`selector "a == \"b\" && é": unexpected character "é" at position 12`},
 	{"a trailing space after a label", `a `, 2,
-		`selector "a ": expected ==, !=, in or not in after label key "a" at position 2, found end of selector`},
+		`selector "a ": expected ==, !=, in, not in, contains, starts with or ends with after label key "a" at position 2, found end of selector`},
 	{"a dangling and", `has(foo) &&`, 11,
 		`selector "has(foo) &&": expected a label key, "!", "(", has(), all() or global() at position 11, found end of selector`},
 	{"content after a complete selector", `has(a) has(b)`, 7,
@@ -297,6 +371,22 @@ var invalidTests = []struct {
 		`selector "a in {\"x\" \"y\"}": expected , or } at position 10, found string "y"`},
 	{"not in without a label", `not in {"a"}`, 0,
 		`selector "not in {\"a\"}": expected a label key, "!", "(", has(), all() or global() at position 0, found "not in"`},
+	{"contains without a string", `a contains`, 10,
+		`selector "a contains": expected a quoted string at position 10, found end of selector`},
+	{"contains followed by a label", `a contains b`, 11,
+		`selector "a contains b": expected a quoted string at position 11, found "b"`},
+	{"starts without with", `a starts "x"`, 9,
+		`selector "a starts \"x\"": expected "with" after "starts" at position 9, found string "x"`},
+	{"ends without with at the end", `a ends`, 6,
+		`selector "a ends": expected "with" after "ends" at position 6, found end of selector`},
+	{"ends with followed by a number", `a ends with 5`, 12,
+		`selector "a ends with 5": expected a quoted string at position 12, found "5"`},
+	{"an operator keyword in capitals", `a CONTAINS "x"`, 2,
+		`selector "a CONTAINS \"x\"": expected ==, !=, in, not in, contains, starts with or ends with after label key "a" at position 2, found "CONTAINS"`},
+	{"contains after has()", `has(a) contains "x"`, 7,
+		`selector "has(a) contains \"x\"": expected &&, || or end of selector at position 7, found "contains"`},
+	{"contains without a label", `contains "x"`, 9,
+		`selector "contains \"x\"": expected ==, !=, in, not in, contains, starts with or ends with after label key "contains" at position 9, found string "x"`},
 	{"a label key longer than 512 characters", "has(" + strings.Repeat("k", 513) + ")", 4,
 		`selector "has(` + strings.Repeat("k", 513) + `)": label key longer than 512 characters at position 4`},
 	{"parentheses nested too deep", strings.Repeat("(", 101) + "all()" + strings.Repeat(")", 101), 100,
@@ -342,6 +432,24 @@ func TestUniqueIDMatchesCalico(t *testing.T) {
 	}
 	if got := ("cali40" + MustParse("all()").UniqueID())[:31]; got != "cali40s:5y5I3VdRZfDU01O--xXAPx2" {
 		t.Errorf("ipset name for all() = %s, want cali40s:5y5I3VdRZfDU01O--xXAPx2", got)
+	}
+	for _, pair := range [][2]string{
+		{`a starts with "x"`, "a starts\t  with 'x'"},
+		{`(a contains "x" && b ends with "y")`, `a contains'x'&&b ends  with "y"`},
+		{`!a ends with "x"`, `!!!(a ends with 'x')`},
+	} {
+		if a, b := MustParse(pair[0]).UniqueID(), MustParse(pair[1]).UniqueID(); a != b {
+			t.Errorf("UniqueID of %q = %s and of %q = %s, want the same ID", pair[0], a, pair[1], b)
+		}
+	}
+	for _, pair := range [][2]string{
+		{`a contains "x"`, `a == "x"`},
+		{`a starts with "x"`, `a ends with "x"`},
+		{`a starts with "x"`, `a contains "x"`},
+	} {
+		if a, b := MustParse(pair[0]).UniqueID(), MustParse(pair[1]).UniqueID(); a == b {
+			t.Errorf("%q and %q share the unique ID %s, want different IDs", pair[0], pair[1], a)
+		}
 	}
 	if a, b := MustParse("has(a)").UniqueID(), MustParse("has(b)").UniqueID(); a == b {
 		t.Errorf("has(a) and has(b) share the unique ID %s, want different IDs", a)
