@@ -134,10 +134,14 @@ func (r *Renderer) filterInput() []desired.Rule {
 
 func (r *Renderer) filterForward() []desired.Rule {
 	// Start with no Calico bits, whatever other tables' rules may have set.
-	// Pre-DNAT policy's accept does not skip forwarding policy.
 	rules := []desired.Rule{rule("", clearMark(markAll))}
 	if r.cfg.HostEndpoints {
-		rules = append(rules, rule("", jump(ChainFromHostEndpointForward)))
+		// What untracked or pre-DNAT policy accepted keeps its accept bit and skips the host endpoints'
+		// applyOnForward ingress policy (workload policy still runs: its chains start by clearing the bit).
+		rules = []desired.Rule{
+			rule("", clearMark(markAll&^MarkAccept)),
+			rule(markClear(MarkAccept), jump(ChainFromHostEndpointForward)),
+		}
 	}
 	for _, m := range r.workloadIfaces("-i") {
 		rules = append(rules, rule(m, jump(ChainFromWorkloadDispatch)))
