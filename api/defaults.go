@@ -80,6 +80,7 @@ func (w *WorkloadEndpoint) Default() {
 // Default does nothing: the kinds below have no write-time defaults (their readers apply them).
 func (*Node) Default()               {}
 func (*BGPPeer) Default()            {}
+func (*BGPFilter) Default()          {}
 func (*BGPConfiguration) Default()   {}
 func (*Profile) Default()            {}
 func (*GlobalNetworkSet) Default()   {}

@@ -81,6 +81,12 @@ func validNode() *Node {
 	return &Node{ObjectMeta: ObjectMeta{Name: "node1"}, Spec: NodeSpec{BGP: &NodeBGPSpec{IPv4Address: "10.0.0.1/24"}}}
 }
 
+func validBGPFilter() *BGPFilter {
+	return &BGPFilter{ObjectMeta: ObjectMeta{Name: "filter1"}, Spec: BGPFilterSpec{
+		ImportV4: []BGPFilterRule{{Action: FilterReject, MatchOperator: FilterIn, CIDR: "10.0.0.0/8"}},
+	}}
+}
+
 func validBGPPeer() *BGPPeer {
 	return &BGPPeer{ObjectMeta: ObjectMeta{Name: "peer1"}, Spec: BGPPeerSpec{PeerIP: "192.168.0.1", ASNumber: ptr(ASNumber(64513))}}
 }
@@ -141,6 +147,7 @@ func validFelixConfiguration() *FelixConfiguration {
 // validSamples gives a minimal valid resource of every kind, keyed by kind name.
 var validSamples = map[string]func() Resource{
 	"BGPConfiguration":    func() Resource { return validBGPConfiguration() },
+	"BGPFilter":           func() Resource { return validBGPFilter() },
 	"BGPPeer":             func() Resource { return validBGPPeer() },
 	"ClusterInformation":  func() Resource { return validClusterInformation() },
 	"FelixConfiguration":  func() Resource { return validFelixConfiguration() },
@@ -173,7 +180,20 @@ var fullSamples = map[string]func() Resource{
 	},
 	"BGPPeer": func() Resource {
 		return &BGPPeer{ObjectMeta: ObjectMeta{Name: "tor1"}, Spec: BGPPeerSpec{
-			Node: "node1", PeerIP: "192.168.0.254", ASNumber: ptr(ASNumber(65546)), Password: "s3cret",
+			Node: "node1", PeerIP: "192.168.0.254:1790", ASNumber: ptr(ASNumber(65546)), Password: "s3cret",
+			SourceAddress: SourceAddressNone, MaxRestartTime: &Duration{300 * time.Second},
+			NumAllowedLocalASNumbers: ptr(int32(2)), TTLSecurity: ptr(uint8(1)), NextHopMode: NextHopModeSelf,
+			ReachableBy: "192.168.0.1", Filters: []string{"f1", "f2"}, ReversePeering: ReversePeeringManual,
+			LocalASNumber: ptr(ASNumber(65001)),
+		}}
+	},
+	"BGPFilter": func() Resource {
+		return &BGPFilter{ObjectMeta: ObjectMeta{Name: "f1"}, Spec: BGPFilterSpec{
+			ExportV4: []BGPFilterRule{{Action: FilterAccept, MatchOperator: FilterIn, CIDR: "10.0.0.0/8",
+				PrefixLength: &BGPFilterPrefixLength{Min: ptr(int32(16)), Max: ptr(int32(24))}, Source: FilterSourceRemotePeers, Interface: "eth*"}},
+			ImportV4: []BGPFilterRule{{Action: FilterReject}},
+			ExportV6: []BGPFilterRule{{Action: FilterReject, MatchOperator: FilterNotEqual, CIDR: "fd00::/64"}},
+			ImportV6: []BGPFilterRule{{Action: FilterAccept, Interface: "*.calico"}},
 		}}
 	},
 	"BGPConfiguration": func() Resource {

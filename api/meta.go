@@ -63,6 +63,7 @@ func (k *Kind) New() Resource {
 // Kinds lists every kind in a stable order.
 var Kinds = []*Kind{
 	{Name: "BGPConfiguration", Plural: "bgpconfigurations", aliases: []string{"bgpconfig", "bgpconfigs"}, new: func() Resource { return &BGPConfiguration{} }},
+	{Name: "BGPFilter", Plural: "bgpfilters", aliases: []string{"bgpf"}, new: func() Resource { return &BGPFilter{} }},
 	{Name: "BGPPeer", Plural: "bgppeers", aliases: []string{"bgpp", "bp"}, new: func() Resource { return &BGPPeer{} }},
 	{Name: "ClusterInformation", Plural: "clusterinformations", aliases: []string{"clusterinfo", "clusterinfos"}, new: func() Resource { return &ClusterInformation{} }},
 	{Name: "FelixConfiguration", Plural: "felixconfigurations", aliases: []string{"felixconfig", "felixconfigs"}, new: func() Resource { return &FelixConfiguration{} }},

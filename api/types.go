@@ -1,5 +1,7 @@
 package api
 
+import "net/netip"
+
 // IPPool is a range of addresses that workloads are given addresses from, in blocks of BlockSize.
 type IPPool struct {
 	TypeMeta   `json:",inline"`
@@ -72,7 +74,121 @@ type BGPPeerSpec struct {
 	ASNumber     *ASNumber `json:"asNumber,omitempty"`
 	PeerSelector string    `json:"peerSelector,omitempty"`
 	Password     string    `json:"password,omitempty"`
+	// SourceAddress is UseNodeIP (the default: the session's source is the node's address) or None (the kernel
+	// picks it).
+	SourceAddress string `json:"sourceAddress,omitempty"`
+	// MaxRestartTime is how long the peer's routes are kept after its session drops (BGP graceful restart);
+	// BIRD's default, 120s, when unset.
+	MaxRestartTime *Duration `json:"maxRestartTime,omitempty"`
+	// NumAllowedLocalASNumbers is how many times our own AS may appear in a route's AS path before we drop it
+	// (0: BIRD's default, none).
+	NumAllowedLocalASNumbers *int32 `json:"numAllowedLocalASNumbers,omitempty"`
+	// TTLSecurity, when not 0, enables GTSM: the peer must be at most this many hops away.
+	TTLSecurity *uint8 `json:"ttlSecurity,omitempty"`
+	// KeepOriginalNextHop keeps the next hop of routes sent to an eBGP peer instead of putting ours in.
+	KeepOriginalNextHop bool `json:"keepOriginalNextHop,omitempty"`
+	// NextHopMode is Auto (default), Self or Keep.
+	NextHopMode string `json:"nextHopMode,omitempty"`
+	// ReachableBy is a gateway address through which the peer is reached: a static route to the peer through it
+	// keeps the session off routes learned over BGP (such as a default route from the peer itself).
+	ReachableBy string `json:"reachableBy,omitempty"`
+	// Filters names BGPFilters applied, in order, to the routes imported from and exported to this peer.
+	Filters []string `json:"filters,omitempty"`
+	// ReversePeering is Auto (default: the Calico nodes on the remote side peer back automatically) or Manual
+	// (another BGPPeer must configure the other direction).
+	ReversePeering string `json:"reversePeering,omitempty"`
+	// LocalASNumber is the AS this node presents to the peer instead of its own.
+	LocalASNumber *ASNumber `json:"localASNumber,omitempty"`
 }
+
+// Values of BGPPeerSpec enumerations.
+const (
+	SourceAddressUseNodeIP = "UseNodeIP"
+	SourceAddressNone      = "None"
+	NextHopModeAuto        = "Auto"
+	NextHopModeSelf        = "Self"
+	NextHopModeKeep        = "Keep"
+	ReversePeeringAuto     = "Auto"
+	ReversePeeringManual   = "Manual"
+)
+
+// EffectiveSourceAddress is the source address mode, UseNodeIP when unset.
+func (s BGPPeerSpec) EffectiveSourceAddress() string {
+	if s.SourceAddress == "" {
+		return SourceAddressUseNodeIP
+	}
+	return s.SourceAddress
+}
+
+// EffectiveNextHopMode is the next hop mode, Auto when unset.
+func (s BGPPeerSpec) EffectiveNextHopMode() string {
+	if s.NextHopMode == "" {
+		return NextHopModeAuto
+	}
+	return s.NextHopMode
+}
+
+// SplitPeerIP splits peerIP into its address and port: "10.0.0.1" gives port 0, "10.0.0.1:1790" and
+// "[fd00::1]:1790" give 1790. ok is false when peerIP is neither form.
+func SplitPeerIP(peerIP string) (ip netip.Addr, port uint16, ok bool) {
+	if a, err := netip.ParseAddr(peerIP); err == nil && a.Zone() == "" {
+		return a.Unmap(), 0, true
+	}
+	ap, err := netip.ParseAddrPort(peerIP)
+	if err != nil || ap.Port() == 0 || ap.Addr().Zone() != "" {
+		return netip.Addr{}, 0, false
+	}
+	return ap.Addr().Unmap(), ap.Port(), true
+}
+
+// BGPFilter is a set of rules for the routes exchanged with the BGPPeers that name it in spec.filters.
+type BGPFilter struct {
+	TypeMeta   `json:",inline"`
+	ObjectMeta `json:"metadata"`
+	Spec       BGPFilterSpec `json:"spec"`
+}
+
+// BGPFilterSpec is the spec of a BGPFilter: rules per direction and address family, applied in order; the first
+// rule that matches decides, and a route that matches none goes on to the peer's usual import or export logic.
+type BGPFilterSpec struct {
+	ExportV4 []BGPFilterRule `json:"exportV4,omitempty"`
+	ImportV4 []BGPFilterRule `json:"importV4,omitempty"`
+	ExportV6 []BGPFilterRule `json:"exportV6,omitempty"`
+	ImportV6 []BGPFilterRule `json:"importV6,omitempty"`
+}
+
+// BGPFilterRule is one rule of a BGPFilter. Its matches (all optional) must all hold for Action to apply.
+type BGPFilterRule struct {
+	// Action is Accept or Reject.
+	Action string `json:"action"`
+	// MatchOperator (Equal, NotEqual, In, NotIn) compares the route's prefix with CIDR; the two go together.
+	MatchOperator string `json:"matchOperator,omitempty"`
+	CIDR          string `json:"cidr,omitempty"`
+	// PrefixLength bounds the length of prefixes In (or NotIn) CIDR.
+	PrefixLength *BGPFilterPrefixLength `json:"prefixLength,omitempty"`
+	// Source RemotePeers matches routes learned over BGP.
+	Source string `json:"source,omitempty"`
+	// Interface matches routes through interfaces whose name matches this glob (such as "eth*").
+	Interface string `json:"interface,omitempty"`
+}
+
+// BGPFilterPrefixLength bounds a prefix length; an unset bound is the CIDR's own length (min) or the family's
+// maximum (max).
+type BGPFilterPrefixLength struct {
+	Min *int32 `json:"min,omitempty"`
+	Max *int32 `json:"max,omitempty"`
+}
+
+// Values of BGPFilterRule fields.
+const (
+	FilterAccept            = "Accept"
+	FilterReject            = "Reject"
+	FilterEqual             = "Equal"
+	FilterNotEqual          = "NotEqual"
+	FilterIn                = "In"
+	FilterNotIn             = "NotIn"
+	FilterSourceRemotePeers = "RemotePeers"
+)
 
 // BGPConfiguration holds cluster-wide (name "default") or per-node ("node.<name>") BGP settings.
 type BGPConfiguration struct {

@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
@@ -303,14 +304,118 @@ func (p *BGPPeer) Validate() error {
 	case s.PeerIP == "" && s.PeerSelector == "":
 		e.add("spec.peerIP", nil, "one of peerIP or peerSelector is required")
 	case s.PeerIP != "":
-		if net.ParseIP(s.PeerIP) == nil {
+		if _, _, ok := SplitPeerIP(s.PeerIP); !ok {
 			e.add("spec.peerIP", s.PeerIP, "invalid IP address")
 		}
 		if s.ASNumber == nil {
 			e.add("spec.asNumber", nil, "asNumber is required with peerIP")
 		}
 	}
+	e.bgpPeerOptions(s)
 	return e.err()
+}
+
+// bgpPeerOptions checks the session options of a BGPPeer, as Calico does, and refuses what stock BIRD 1.6
+// cannot render faithfully.
+func (e *errs) bgpPeerOptions(s BGPPeerSpec) {
+	e.oneOf("spec.sourceAddress", s.SourceAddress, SourceAddressUseNodeIP, SourceAddressNone)
+	e.oneOf("spec.nextHopMode", s.NextHopMode, NextHopModeAuto, NextHopModeSelf, NextHopModeKeep)
+	e.oneOf("spec.reversePeering", s.ReversePeering, ReversePeeringAuto, ReversePeeringManual)
+	if s.KeepOriginalNextHop && s.EffectiveNextHopMode() != NextHopModeAuto {
+		e.add("spec.nextHopMode", s.NextHopMode, "keepOriginalNextHop and nextHopMode cannot both be set: use nextHopMode Keep alone")
+	}
+	if d := s.MaxRestartTime; d != nil && (d.Duration < time.Second || d.Duration > 65535*time.Second || d.Duration%time.Second != 0) {
+		e.add("spec.maxRestartTime", d.Duration.String(), "must be whole seconds from 1s to 65535s")
+	}
+	if n := s.NumAllowedLocalASNumbers; n != nil && *n < 0 {
+		e.add("spec.numAllowedLocalASNumbers", *n, "must not be negative")
+	}
+	if s.ReachableBy != "" {
+		gw, err := netip.ParseAddr(s.ReachableBy)
+		peer, _, ok := SplitPeerIP(s.PeerIP)
+		switch {
+		case err != nil || gw.Zone() != "":
+			e.add("spec.reachableBy", s.ReachableBy, "invalid IP address")
+		case s.PeerIP == "":
+			e.add("spec.reachableBy", s.ReachableBy, "reachableBy needs peerIP: it is the gateway to that address")
+		case ok && gw.Unmap().Is4() != peer.Is4():
+			e.add("spec.reachableBy", s.ReachableBy, "must be of the same IP family as peerIP")
+		case ok && gw.Unmap() == peer:
+			e.add("spec.reachableBy", s.ReachableBy, "must not be peerIP itself")
+		}
+	}
+	for i, f := range s.Filters {
+		if f == "" || len(f) > 253 || !dns1123Subdomain.MatchString(f) {
+			e.add(fmt.Sprintf("spec.filters[%d]", i), f, "must be the name of a BGPFilter: %s", subdomainRule)
+		}
+	}
+}
+
+// Validate checks a BGPFilter: every rule's action, its match operator and CIDR (which go together, in the rule's
+// family), its prefix length bounds and its source and interface matches.
+func (f *BGPFilter) Validate() error {
+	var e errs
+	e.clusterScoped(&f.ObjectMeta)
+	e.filterRules("spec.exportV4", f.Spec.ExportV4, false)
+	e.filterRules("spec.importV4", f.Spec.ImportV4, false)
+	e.filterRules("spec.exportV6", f.Spec.ExportV6, true)
+	e.filterRules("spec.importV6", f.Spec.ImportV6, true)
+	return e.err()
+}
+
+// filterInterfaceRE is what BIRD can quote in a string pattern: an interface name with * and ? wildcards.
+var filterInterfaceRE = regexp.MustCompile(`^[a-zA-Z0-9_.*?-]{1,64}$`)
+
+func (e *errs) filterRules(field string, rules []BGPFilterRule, v6 bool) {
+	bits := int32(32)
+	if v6 {
+		bits = 128
+	}
+	for i, r := range rules {
+		at := fmt.Sprintf("%s[%d]", field, i)
+		if r.Action == "" {
+			e.add(at+".action", nil, "action is required: Accept or Reject")
+		}
+		e.oneOf(at+".action", r.Action, FilterAccept, FilterReject)
+		e.oneOf(at+".matchOperator", r.MatchOperator, FilterEqual, FilterNotEqual, FilterIn, FilterNotIn)
+		e.oneOf(at+".source", r.Source, FilterSourceRemotePeers)
+		switch {
+		case r.CIDR != "" && r.MatchOperator == "":
+			e.add(at+".matchOperator", nil, "matchOperator is required with cidr")
+		case r.CIDR == "" && r.MatchOperator != "":
+			e.add(at+".cidr", nil, "cidr is required with matchOperator")
+		}
+		if r.CIDR != "" {
+			p, err := netip.ParsePrefix(r.CIDR)
+			switch {
+			case err != nil:
+				e.add(at+".cidr", r.CIDR, "invalid CIDR")
+			case p.Addr().Is4() == v6:
+				e.add(at+".cidr", r.CIDR, "must be an IPv%d CIDR in %s", map[bool]int{false: 4, true: 6}[v6], field)
+			}
+		}
+		if pl := r.PrefixLength; pl != nil {
+			if r.CIDR == "" {
+				e.add(at+".prefixLength", nil, "prefixLength needs cidr")
+			} else if r.MatchOperator != FilterIn && r.MatchOperator != FilterNotIn && r.MatchOperator != "" {
+				e.add(at+".prefixLength", nil, "prefixLength goes with matchOperator In or NotIn")
+			}
+			for _, b := range []struct {
+				name string
+				v    *int32
+			}{{"min", pl.Min}, {"max", pl.Max}} {
+				if b.v != nil && (*b.v < 0 || *b.v > bits) {
+					e.add(at+".prefixLength."+b.name, *b.v, "must be from 0 to %d", bits)
+				}
+			}
+			if pl.Min != nil && pl.Max != nil && *pl.Min > *pl.Max {
+				e.add(at+".prefixLength", fmt.Sprintf("%d-%d", *pl.Min, *pl.Max), "min must not be greater than max")
+			}
+		}
+		if r.Interface != "" && !filterInterfaceRE.MatchString(r.Interface) {
+			e.add(at+".interface", r.Interface, "must be an interface name or a glob of one (letters, digits, '.', '-', '_', '*', '?')")
+		}
+	}
 }
 
 // Validate checks a BGPConfiguration: its name ("default" or "node.<node>") and log severity.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestEveryKindHasAValidSample(t *testing.T) {
@@ -238,6 +239,9 @@ func TestIPPoolValidation(t *testing.T) {
 		{"IPIP with vxlanMode Never is accepted", set(func(p *IPPool) { p.Spec.IPIPMode, p.Spec.VXLANMode = EncapAlways, EncapNever }), "", ""},
 		{"a node selector is accepted", set(func(p *IPPool) { p.Spec.NodeSelector = "rack == 'r1' && has(bgp)" }), "", ""},
 		{"the all() node selector is accepted", set(func(p *IPPool) { p.Spec.NodeSelector = "all()" }), "", ""},
+		{"a node selector with string operators is accepted", set(func(p *IPPool) {
+			p.Spec.NodeSelector = `rack starts with "r1" && zone ends with '-a' && !(host contains "test")`
+		}), "", ""},
 		{"a node selector with bad syntax is rejected", set(func(p *IPPool) { p.Spec.NodeSelector = "rack == " }), "spec.nodeSelector", "selector"},
 		{"an unbalanced node selector is rejected", set(func(p *IPPool) { p.Spec.NodeSelector = "has(rack" }), "spec.nodeSelector", "selector"},
 	})
@@ -326,6 +330,10 @@ func TestBGPPeerValidation(t *testing.T) {
 		{"a peer selector without asNumber is accepted", set(func(s *BGPPeerSpec) {
 			s.PeerIP, s.ASNumber, s.NodeSelector, s.PeerSelector = "", nil, "has(rr)", "has(rr)"
 		}), "", ""},
+		{"node and peer selectors with string operators are accepted", set(func(s *BGPPeerSpec) {
+			s.PeerIP, s.ASNumber, s.NodeSelector, s.PeerSelector = "", nil, `rack starts with "r1"`, `role contains "rr" && zone ends with "-a"`
+		}), "", ""},
+		{"a node selector with starts but no with is rejected", set(func(s *BGPPeerSpec) { s.NodeSelector = `rack starts "r1"` }), "spec.nodeSelector", `expected "with" after "starts"`},
 		{"node together with nodeSelector is rejected", set(func(s *BGPPeerSpec) { s.Node, s.NodeSelector = "node1", "all()" }), "spec.nodeSelector", "node and nodeSelector cannot both be set"},
 		{"a node name with uppercase letters is rejected", set(func(s *BGPPeerSpec) { s.Node = "Node1" }), "spec.node", "lower case"},
 		{"a node selector with bad syntax is rejected", set(func(s *BGPPeerSpec) { s.NodeSelector = "rack ==" }), "spec.nodeSelector", "selector"},
@@ -337,6 +345,34 @@ func TestBGPPeerValidation(t *testing.T) {
 		{"a peerIP with a prefix length is rejected", set(func(s *BGPPeerSpec) { s.PeerIP = "192.168.0.1/32" }), "spec.peerIP", "invalid IP address"},
 		{"a peerIP without asNumber is rejected", set(func(s *BGPPeerSpec) { s.ASNumber = nil }), "spec.asNumber", "asNumber is required with peerIP"},
 		{"a 4-byte AS number is accepted", set(func(s *BGPPeerSpec) { s.ASNumber = ptr(ASNumber(4294967295)) }), "", ""},
+		{"an IPv4 peerIP with a port is accepted", set(func(s *BGPPeerSpec) { s.PeerIP = "10.0.0.1:1790" }), "", ""},
+		{"an IPv6 peerIP with a port in brackets is accepted", set(func(s *BGPPeerSpec) { s.PeerIP = "[fd00::1]:1790" }), "", ""},
+		{"an IPv6 peerIP with a port but no brackets is rejected", set(func(s *BGPPeerSpec) { s.PeerIP = "fd00::1:1790:x" }), "spec.peerIP", "invalid IP address"},
+		{"a peerIP with port 0 is rejected", set(func(s *BGPPeerSpec) { s.PeerIP = "10.0.0.1:0" }), "spec.peerIP", "invalid IP address"},
+		{"a peerIP with a port out of range is rejected", set(func(s *BGPPeerSpec) { s.PeerIP = "10.0.0.1:65536" }), "spec.peerIP", "invalid IP address"},
+		{"sourceAddress None is accepted", set(func(s *BGPPeerSpec) { s.SourceAddress = "None" }), "", ""},
+		{"sourceAddress UseNodeIP is accepted", set(func(s *BGPPeerSpec) { s.SourceAddress = "UseNodeIP" }), "", ""},
+		{"an unknown sourceAddress is rejected", set(func(s *BGPPeerSpec) { s.SourceAddress = "NodeIP" }), "spec.sourceAddress", "must be one of UseNodeIP, None"},
+		{"every nextHopMode is accepted", set(func(s *BGPPeerSpec) { s.NextHopMode = "Keep" }), "", ""},
+		{"an unknown nextHopMode is rejected", set(func(s *BGPPeerSpec) { s.NextHopMode = "keep" }), "spec.nextHopMode", "must be one of Auto, Self, Keep"},
+		{"keepOriginalNextHop with nextHopMode Auto is accepted", set(func(s *BGPPeerSpec) { s.KeepOriginalNextHop, s.NextHopMode = true, "Auto" }), "", ""},
+		{"keepOriginalNextHop with nextHopMode Self is rejected", set(func(s *BGPPeerSpec) { s.KeepOriginalNextHop, s.NextHopMode = true, "Self" }), "spec.nextHopMode", "cannot both be set"},
+		{"keepOriginalNextHop with nextHopMode Keep is rejected", set(func(s *BGPPeerSpec) { s.KeepOriginalNextHop, s.NextHopMode = true, "Keep" }), "spec.nextHopMode", "cannot both be set"},
+		{"a maxRestartTime in whole seconds is accepted", set(func(s *BGPPeerSpec) { s.MaxRestartTime = &Duration{5 * time.Minute} }), "", ""},
+		{"a maxRestartTime below a second is rejected", set(func(s *BGPPeerSpec) { s.MaxRestartTime = &Duration{500 * time.Millisecond} }), "spec.maxRestartTime", "whole seconds"},
+		{"a negative numAllowedLocalASNumbers is rejected", set(func(s *BGPPeerSpec) { s.NumAllowedLocalASNumbers = ptr(int32(-1)) }), "spec.numAllowedLocalASNumbers", "must not be negative"},
+		{"ttlSecurity and localASNumber are accepted", set(func(s *BGPPeerSpec) { s.TTLSecurity, s.LocalASNumber = ptr(uint8(2)), ptr(ASNumber(65001)) }), "", ""},
+		{"a reachableBy gateway of peerIP's family is accepted", set(func(s *BGPPeerSpec) { s.ReachableBy = "192.168.0.254" }), "", ""},
+		{"a reachableBy that is not an address is rejected", set(func(s *BGPPeerSpec) { s.ReachableBy = "gw" }), "spec.reachableBy", "invalid IP address"},
+		{"a reachableBy of the other family is rejected", set(func(s *BGPPeerSpec) { s.ReachableBy = "fd00::1" }), "spec.reachableBy", "same IP family"},
+		{"a reachableBy that is peerIP itself is rejected", set(func(s *BGPPeerSpec) { s.ReachableBy = "192.168.0.1" }), "spec.reachableBy", "must not be peerIP"},
+		{"a reachableBy with a peerSelector is rejected", set(func(s *BGPPeerSpec) {
+			s.PeerIP, s.ASNumber, s.PeerSelector, s.ReachableBy = "", nil, "has(rr)", "10.0.0.1"
+		}), "spec.reachableBy", "needs peerIP"},
+		{"filters naming BGPFilters are accepted", set(func(s *BGPPeerSpec) { s.Filters = []string{"a", "b.c"} }), "", ""},
+		{"a filter name that is not a resource name is rejected", set(func(s *BGPPeerSpec) { s.Filters = []string{"a", "B_c"} }), "spec.filters[1]", "name of a BGPFilter"},
+		{"reversePeering Manual is accepted", set(func(s *BGPPeerSpec) { s.ReversePeering = "Manual" }), "", ""},
+		{"an unknown reversePeering is rejected", set(func(s *BGPPeerSpec) { s.ReversePeering = "Off" }), "spec.reversePeering", "must be one of Auto, Manual"},
 	})
 }
 
@@ -726,4 +762,44 @@ func TestKubernetesPolicyNamesMayHoldDotsAfterThePrefix(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestBGPFilterValidation(t *testing.T) {
+	rule := func(f func(*BGPFilterRule)) *BGPFilter {
+		r := BGPFilterRule{Action: FilterAccept, MatchOperator: FilterIn, CIDR: "10.0.0.0/8"}
+		f(&r)
+		return &BGPFilter{ObjectMeta: ObjectMeta{Name: "f"}, Spec: BGPFilterSpec{ExportV4: []BGPFilterRule{r}}}
+	}
+	rule6 := func(r BGPFilterRule) *BGPFilter {
+		return &BGPFilter{ObjectMeta: ObjectMeta{Name: "f"}, Spec: BGPFilterSpec{ImportV6: []BGPFilterRule{r}}}
+	}
+	bounds := func(min, max *int32) *BGPFilterPrefixLength { return &BGPFilterPrefixLength{Min: min, Max: max} }
+	runValidation(t, []validationCase{
+		{"a rule with a CIDR match is accepted", rule(func(*BGPFilterRule) {}), "", ""},
+		{"a rule that matches everything is accepted", rule(func(r *BGPFilterRule) { r.MatchOperator, r.CIDR = "", "" }), "", ""},
+		{"a rule with every match is accepted", rule(func(r *BGPFilterRule) {
+			r.PrefixLength, r.Source, r.Interface = bounds(ptr(int32(16)), ptr(int32(32))), "RemotePeers", "eth*"
+		}), "", ""},
+		{"a rule without an action is rejected", rule(func(r *BGPFilterRule) { r.Action = "" }), "spec.exportV4[0].action", "action is required"},
+		{"a lowercase action is rejected", rule(func(r *BGPFilterRule) { r.Action = "accept" }), "spec.exportV4[0].action", "must be one of Accept, Reject"},
+		{"an unknown match operator is rejected", rule(func(r *BGPFilterRule) { r.MatchOperator = "Contains" }), "spec.exportV4[0].matchOperator", "must be one of Equal, NotEqual, In, NotIn"},
+		{"a CIDR without a match operator is rejected", rule(func(r *BGPFilterRule) { r.MatchOperator = "" }), "spec.exportV4[0].matchOperator", "matchOperator is required with cidr"},
+		{"a match operator without a CIDR is rejected", rule(func(r *BGPFilterRule) { r.CIDR = "" }), "spec.exportV4[0].cidr", "cidr is required with matchOperator"},
+		{"an IPv6 CIDR in a v4 rule is rejected", rule(func(r *BGPFilterRule) { r.CIDR = "fd00::/64" }), "spec.exportV4[0].cidr", "must be an IPv4 CIDR"},
+		{"an IPv4 CIDR in a v6 rule is rejected", rule6(BGPFilterRule{Action: "Reject", MatchOperator: "Equal", CIDR: "10.0.0.0/8"}), "spec.importV6[0].cidr", "must be an IPv6 CIDR"},
+		{"an invalid CIDR is rejected", rule(func(r *BGPFilterRule) { r.CIDR = "10.0.0.0/33" }), "spec.exportV4[0].cidr", "invalid CIDR"},
+		{"an unknown source is rejected", rule(func(r *BGPFilterRule) { r.Source = "Peers" }), "spec.exportV4[0].source", "must be one of RemotePeers"},
+		{"a prefix length without a CIDR is rejected", rule(func(r *BGPFilterRule) {
+			r.MatchOperator, r.CIDR, r.PrefixLength = "", "", bounds(ptr(int32(24)), nil)
+		}), "spec.exportV4[0].prefixLength", "needs cidr"},
+		{"a prefix length with Equal is rejected", rule(func(r *BGPFilterRule) {
+			r.MatchOperator, r.PrefixLength = "Equal", bounds(ptr(int32(24)), nil)
+		}), "spec.exportV4[0].prefixLength", "In or NotIn"},
+		{"a v4 prefix length above 32 is rejected", rule(func(r *BGPFilterRule) { r.PrefixLength = bounds(nil, ptr(int32(33))) }), "spec.exportV4[0].prefixLength.max", "from 0 to 32"},
+		{"a v6 prefix length up to 128 is accepted", rule6(BGPFilterRule{Action: "Accept", MatchOperator: "In", CIDR: "fd00::/48", PrefixLength: bounds(ptr(int32(64)), ptr(int32(128)))}), "", ""},
+		{"a negative prefix length is rejected", rule(func(r *BGPFilterRule) { r.PrefixLength = bounds(ptr(int32(-1)), nil) }), "spec.exportV4[0].prefixLength.min", "from 0 to 32"},
+		{"a min above max is rejected", rule(func(r *BGPFilterRule) { r.PrefixLength = bounds(ptr(int32(28)), ptr(int32(24))) }), "spec.exportV4[0].prefixLength", "min must not be greater than max"},
+		{"an interface glob BIRD cannot quote is rejected", rule(func(r *BGPFilterRule) { r.Interface = `eth"0` }), "spec.exportV4[0].interface", "interface name or a glob"},
+		{"a namespace is rejected", with(validBGPFilter(), func(f *BGPFilter) { f.Namespace = "ns" }), "metadata.namespace", "should not be specified"},
+	})
 }

@@ -44,6 +44,11 @@ var columnsByKind = map[string]kindColumns{
 		ps:   []column{nameColumn, peerIP, peerNode, peerASN},
 		wide: []column{nameColumn, peerIP, peerNode, peerASN},
 	},
+	// Calico prints only the name of a BGPFilter, in both formats.
+	"BGPFilter": {
+		ps:   []column{nameColumn},
+		wide: []column{nameColumn},
+	},
 	"BGPConfiguration": {
 		ps:   []column{nameColumn, bgpLogSeverity, bgpMesh, bgpASN},
 		wide: []column{nameColumn, bgpLogSeverity, bgpMesh, bgpASN},

@@ -29,6 +29,10 @@ func TestWriteTable(t *testing.T) {
 	n2.Name, n2.Spec.BGP = "node2", &api.NodeBGPSpec{IPv4Address: "10.0.0.2/24", ASNumber: &as}
 	peer := api.SetTypeMeta(&api.BGPPeer{})
 	peer.Name, peer.Spec.PeerIP, peer.Spec.ASNumber = "rr", "10.0.0.9", &as
+	selPeer := api.SetTypeMeta(&api.BGPPeer{})
+	selPeer.Name, selPeer.Spec.NodeSelector, selPeer.Spec.PeerSelector = "to-rrs", "rack == 'a'", "has(rr)"
+	filter := api.SetTypeMeta(&api.BGPFilter{})
+	filter.Name = "edge"
 	wep := api.SetTypeMeta(&api.WorkloadEndpoint{})
 	wep.Name, wep.Namespace = "node1-cni-abc-eth0", "ns1"
 	wep.Spec = api.WorkloadEndpointSpec{Workload: "abc", Node: "node1", IPNetworks: []string{"10.1.0.5/32"}, InterfaceName: "cali0123"}
@@ -56,6 +60,12 @@ func TestWriteTable(t *testing.T) {
 		{"a global peer shows (global) as its node", formatPS, "BGPPeer", []api.Resource{peer}, false, "" +
 			"NAME   PEERIP     NODE       ASN     \n" +
 			"rr     10.0.0.9   (global)   65001   \n\n"},
+		{"a peer selector peering shows its node selector and no ASN, wide as in ps", formatWide, "BGPPeer", []api.Resource{selPeer}, false, "" +
+			"NAME     PEERIP   NODE          ASN   \n" +
+			"to-rrs            rack == 'a'         \n\n"},
+		{"a BGP filter shows its name only", formatWide, "BGPFilter", []api.Resource{filter}, false, "" +
+			"NAME   \n" +
+			"edge   \n\n"},
 		{"namespaced kinds get a NAMESPACE column first when asked", formatPS, "WorkloadEndpoint", []api.Resource{wep}, true, "" +
 			"NAMESPACE   WORKLOAD   NODE    NETWORKS      INTERFACE   \n" +
 			"ns1         abc        node1   10.1.0.5/32   cali0123    \n\n"},

@@ -42,6 +42,7 @@ var crdKinds = []crdKind{
 	{"IPPool", "ippools", false, reflect.TypeFor[api.IPPoolSpec]()},
 	{"BGPConfiguration", "bgpconfigurations", false, reflect.TypeFor[api.BGPConfigurationSpec]()},
 	{"BGPPeer", "bgppeers", false, reflect.TypeFor[api.BGPPeerSpec]()},
+	{"BGPFilter", "bgpfilters", false, reflect.TypeFor[api.BGPFilterSpec]()},
 	{"FelixConfiguration", "felixconfigurations", false, reflect.TypeFor[api.FelixConfigurationSpec]()},
 	{"GlobalNetworkPolicy", "globalnetworkpolicies", false, reflect.TypeFor[api.GlobalNetworkPolicySpec]()},
 	{"NetworkPolicy", "networkpolicies", true, reflect.TypeFor[api.NetworkPolicySpec]()},
@@ -252,7 +253,8 @@ func checkMirrors(t *testing.T, path string, s *jsonSchema, typ reflect.Type) {
 		return
 	}
 	want := map[reflect.Kind]string{
-		reflect.String: "string", reflect.Bool: "boolean", reflect.Int: "integer", reflect.Uint16: "integer",
+		reflect.String: "string", reflect.Bool: "boolean", reflect.Int: "integer", reflect.Int32: "integer",
+		reflect.Uint8: "integer", reflect.Uint16: "integer",
 		reflect.Uint32: "integer", reflect.Float64: "number", reflect.Slice: "array", reflect.Map: "object",
 		reflect.Struct: "object",
 	}[typ.Kind()]

@@ -284,6 +284,7 @@ var kddGrants = map[string]map[string][]string{
 		"/pods/status":                      {"patch"},
 		"networking.k8s.io/networkpolicies": {"get", "list", "watch"},
 		"crd.projectcalico.org/bgpconfigurations":     {"get", "list", "watch"},
+		"crd.projectcalico.org/bgpfilters":            {"get", "list", "watch"},
 		"crd.projectcalico.org/bgppeers":              {"get", "list", "watch"},
 		"crd.projectcalico.org/globalnetworkpolicies": {"get", "list", "watch"},
 		"crd.projectcalico.org/globalnetworksets":     {"get", "list", "watch"},
@@ -489,7 +490,7 @@ spec: {node: node-1, peerIP: 10.0.0.1, asNumber: 64512}`)
 				gvrs := []schema.GroupVersionResource{{Version: "v1", Resource: "nodes"},
 					{Version: "v1", Resource: "namespaces"}, {Version: "v1", Resource: "serviceaccounts"},
 					{Version: "v1", Resource: "pods"}, {Group: "networking.k8s.io", Version: "v1", Resource: "networkpolicies"}}
-				for _, p := range []string{"bgpconfigurations", "bgppeers", "clusterinformations", "globalnetworkpolicies",
+				for _, p := range []string{"bgpconfigurations", "bgpfilters", "bgppeers", "clusterinformations", "globalnetworkpolicies",
 					"globalnetworksets", "hostendpoints", "ippools", "networkpolicies", "blockaffinities"} {
 					gvrs = append(gvrs, crd(p))
 				}

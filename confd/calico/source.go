@@ -1,5 +1,5 @@
 // Package calico is confd's Source over the Calico datastore: it watches the resources BIRD's configuration
-// depends on (Nodes, BGPPeers, BGPConfigurations, IPPools and this node's block affinities), keeps them in
+// depends on (Nodes, BGPPeers, BGPFilters, BGPConfigurations, IPPools and this node's block affinities), keeps them in
 // memory and publishes the key view that package keyview computes from them, with a revision that moves only
 // when the view really changed.
 package calico
@@ -60,7 +60,7 @@ func New(w Watcher, cfg Config) *Source {
 // Prefixes are the datastore key prefixes the view of node depends on.
 func Prefixes(node string) []string {
 	var out []string
-	for _, kind := range []string{"Node", "BGPPeer", "BGPConfiguration", "IPPool"} {
+	for _, kind := range []string{"Node", "BGPPeer", "BGPFilter", "BGPConfiguration", "IPPool"} {
 		k, err := api.LookupKind(kind)
 		if err != nil {
 			panic(err) // a kind the api package always registers

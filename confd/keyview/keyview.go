@@ -47,6 +47,7 @@ type Input struct {
 	Nodes             []*api.Node
 	BGPConfigurations []*api.BGPConfiguration
 	BGPPeers          []*api.BGPPeer
+	BGPFilters        []*api.BGPFilter
 	IPPools           []*api.IPPool
 	// Affinities are this node's block affinities as stored: key
 	// /calico/ipam/v2/host/<NodeName>/ipv4/block/<cidr with - for /> (or ipv6) → value such as {"state":"confirmed"}.
@@ -68,6 +69,8 @@ func (in *Input) Add(r api.Resource) bool {
 		in.BGPPeers = append(in.BGPPeers, r)
 	case *api.BGPConfiguration:
 		in.BGPConfigurations = append(in.BGPConfigurations, r)
+	case *api.BGPFilter:
+		in.BGPFilters = append(in.BGPFilters, r)
 	case *api.IPPool:
 		in.IPPools = append(in.IPPools, r)
 	default:
@@ -79,20 +82,43 @@ func (in *Input) Add(r api.Resource) bool {
 // Peer is one BGP session of this node, the JSON value of /calico/bgp/v1/host/<node>/peers_v4/<Name> (peers_v6
 // for IPv6). Templates render one BIRD protocol per Peer without further decisions.
 type Peer struct {
-	// Name is the BIRD protocol name: Mesh_10_0_0_2, Global_10_0_0_9, Node_fd00__3.
+	// Name is the BIRD protocol name: Mesh_10_0_0_2, Global_10_0_0_9, Node_fd00__3, Global_10_0_0_9_port_1790.
 	Name string `json:"name"`
 	// Type is mesh, global or node.
 	Type string `json:"type"`
-	// IP is the neighbor address and ASNum its AS number (a decimal string, as in Calico's peer keys).
+	// IP is the neighbor address, Port its port (0 for BGP's, 179) and ASNum its AS number (a decimal string, as
+	// in Calico's peer keys).
 	IP    string `json:"ip"`
+	Port  int    `json:"port,omitempty"`
 	ASNum string `json:"as_num"`
+	// SourceAddress is this node's address of the family, the session's source; empty to let the kernel pick
+	// (sourceAddress None).
+	SourceAddress string `json:"source_address"`
+	// LocalASNum, when set, is the AS this node presents to the peer instead of local_as_num.
+	LocalASNum string `json:"local_as_num,omitempty"`
+	// AllowLocalAS is how many times our AS may appear in the AS path of a route the peer sends; 0: none.
+	AllowLocalAS int `json:"allow_local_as,omitempty"`
+	// TTLSecurity, when not 0, is GTSM with the peer at most this many hops away (BIRD: ttl security on and
+	// multihop <hops>, so that packets must arrive with a TTL of at least 256-hops).
+	TTLSecurity int `json:"ttl_security,omitempty"`
+	// NextHopSelf puts this node's address as the next hop of every route sent to the peer.
+	NextHopSelf bool `json:"next_hop_self,omitempty"`
+	// ReachableBy is the gateway of a static route to the peer (ReachableRoute, its address as a /32 or /128),
+	// so that the session never follows a route learned over BGP.
+	ReachableBy    string `json:"reachable_by,omitempty"`
+	ReachableRoute string `json:"reachable_route,omitempty"`
+	// ImportFilters and ExportFilters are the BIRD functions of the peer's BGPFilters (see Filter), called in
+	// order before the usual import (accept) and export (calico_export_rules) logic.
+	ImportFilters []string `json:"import_filters,omitempty"`
+	ExportFilters []string `json:"export_filters,omitempty"`
 	// Node is the Calico node at IP, when the peer is one.
 	Node string `json:"node"`
 	// RRClient says this node reflects routes to the peer; RRClusterID is then this node's cluster id.
 	RRClient    bool   `json:"rr_client"`
 	RRClusterID string `json:"rr_cluster_id"`
-	// NextHopKeep is set on the internal sessions of a route reflector, so that reflected routes keep the next
-	// hop of the node that originated them instead of pointing at the reflector.
+	// NextHopKeep keeps the next hop of routes sent to the peer: on the internal sessions of a route reflector
+	// (so that reflected routes keep the next hop of the node that originated them instead of pointing at the
+	// reflector), and with nextHopMode Keep or keepOriginalNextHop (eBGP peers).
 	NextHopKeep bool `json:"next_hop_keep"`
 	// Passive says this side waits for the peer to connect (one side of each mesh session).
 	Passive bool `json:"passive"`
@@ -127,10 +153,12 @@ func Build(in Input) (map[string]string, []string) {
 	b := &builder{in: in, keys: map[string]string{}}
 	b.loadConfig()
 	b.loadNodes()
+	b.loadFilters()
 	b.globalKeys()
 	b.nodeKeys()
 	b.poolKeys()
 	b.affinityKeys()
+	b.filterKeys()
 	p := b.computePeerings()
 	b.peerKeys(p)
 	if in.NodeName != "" {
@@ -181,6 +209,7 @@ type builder struct {
 	nodeLevel   map[string]string // per node, normalized
 	nodes       []*node           // sorted by name
 	byName      map[string]*node
+	filters     map[string]*api.BGPFilter
 }
 
 func (b *builder) warnf(format string, args ...any) {

@@ -470,7 +470,18 @@ func TestBuild(t *testing.T) {
 					t.Errorf("key %s = %q; want no such key", k, v)
 				}
 			}
-			if got := localPeers(t, view, tt.in.NodeName); !reflect.DeepEqual(got, tt.peers) {
+			// The table leaves out the usual source address, the node's own (TestPeerOptions covers it).
+			got := localPeers(t, view, tt.in.NodeName)
+			for i, p := range got {
+				own := view[HostPrefix+"/"+tt.in.NodeName+"/ip_addr_v4"]
+				if strings.Contains(p.IP, ":") {
+					own = view[HostPrefix+"/"+tt.in.NodeName+"/ip_addr_v6"]
+				}
+				if p.SourceAddress == own {
+					got[i].SourceAddress = ""
+				}
+			}
+			if !reflect.DeepEqual(got, tt.peers) {
 				t.Errorf("peers of %s:\n got  %+v\n want %+v", tt.in.NodeName, got, tt.peers)
 			}
 			if len(warns) != len(tt.warns) {
@@ -608,5 +619,115 @@ func TestMeshRestartTimeReachesEveryMeshSession(t *testing.T) {
 	view, _ = Build(in)
 	if peers := localPeers(t, view, "a"); len(peers) != 1 || peers[0].RestartTime != 0 {
 		t.Errorf("without the setting BIRD's default applies (0), got %+v", peers)
+	}
+}
+
+func TestPeerOptions(t *testing.T) {
+	nodes := []*api.Node{
+		newNode("node1", "10.0.0.1/24", "fd00::1/64"),
+		newNode("node2", "10.0.0.2/24", "", withLabels("rr", "y"), withAS(64600)),
+	}
+	u8 := func(n uint8) *uint8 { return &n }
+	i32 := func(n int32) *int32 { return &n }
+	filter := &api.BGPFilter{ObjectMeta: api.ObjectMeta{Name: "f"}, Spec: api.BGPFilterSpec{
+		ImportV4: []api.BGPFilterRule{{Action: "Reject", MatchOperator: "In", CIDR: "10.0.0.0/8",
+			PrefixLength: &api.BGPFilterPrefixLength{Min: i32(4)}}},
+		ExportV6: []api.BGPFilterRule{{Action: "Accept"}},
+	}}
+	tests := []struct {
+		name  string
+		peers []*api.BGPPeer
+		want  map[string]Peer // by name; only these sessions of node1
+		warns []string
+	}{
+		{"a peerIP with a port names the session after it and sources from the node's address",
+			[]*api.BGPPeer{peer("p", api.BGPPeerSpec{PeerIP: "[fd00::fe]:1790", ASNumber: asn(65000)})},
+			map[string]Peer{"Global_fd00__fe_port_1790": {Name: "Global_fd00__fe_port_1790", Type: "global", IP: "fd00::fe", Port: 1790, ASNum: "65000", SourceAddress: "fd00::1"}}, nil},
+		{"two ports of one address are two sessions",
+			[]*api.BGPPeer{peer("a", api.BGPPeerSpec{PeerIP: "10.0.0.9", ASNumber: asn(65000)}), peer("b", api.BGPPeerSpec{PeerIP: "10.0.0.9:1790", ASNumber: asn(65000)})},
+			map[string]Peer{
+				"Global_10_0_0_9":           {Name: "Global_10_0_0_9", Type: "global", IP: "10.0.0.9", ASNum: "65000", SourceAddress: "10.0.0.1"},
+				"Global_10_0_0_9_port_1790": {Name: "Global_10_0_0_9_port_1790", Type: "global", IP: "10.0.0.9", Port: 1790, ASNum: "65000", SourceAddress: "10.0.0.1"},
+			}, nil},
+		{"every session option of a BGPPeer reaches its session",
+			[]*api.BGPPeer{peer("p", api.BGPPeerSpec{PeerIP: "10.1.0.4", ASNumber: asn(65000), SourceAddress: "None",
+				LocalASNumber: asn(65100), NumAllowedLocalASNumbers: i32(2), TTLSecurity: u8(2), NextHopMode: "Self",
+				ReachableBy: "10.0.0.254", MaxRestartTime: &api.Duration{Duration: 90 * time.Second}, Filters: []string{"f"}})},
+			map[string]Peer{"Global_10_1_0_4": {Name: "Global_10_1_0_4", Type: "global", IP: "10.1.0.4", ASNum: "65000",
+				LocalASNum: "65100", AllowLocalAS: 2, TTLSecurity: 2, NextHopSelf: true, ReachableBy: "10.0.0.254",
+				ReachableRoute: "10.1.0.4/32", RestartTime: 90, ImportFilters: []string{"'bgp_f_importFilterV4'"}}}, nil},
+		{"keepOriginalNextHop keeps the next hop toward an eBGP peer",
+			[]*api.BGPPeer{peer("p", api.BGPPeerSpec{PeerIP: "10.1.0.4", ASNumber: asn(65000), KeepOriginalNextHop: true})},
+			map[string]Peer{"Global_10_1_0_4": {Name: "Global_10_1_0_4", Type: "global", IP: "10.1.0.4", ASNum: "65000", SourceAddress: "10.0.0.1", NextHopKeep: true}}, nil},
+		{"keepOriginalNextHop does nothing toward an iBGP peer, as in Calico",
+			[]*api.BGPPeer{peer("p", api.BGPPeerSpec{PeerIP: "10.1.0.4", ASNumber: asn(64512), KeepOriginalNextHop: true})},
+			map[string]Peer{"Global_10_1_0_4": {Name: "Global_10_1_0_4", Type: "global", IP: "10.1.0.4", ASNum: "64512", SourceAddress: "10.0.0.1"}}, nil},
+		{"a peerSelector peering uses the selected node's own AS; Manual leaves out the way back",
+			[]*api.BGPPeer{peer("p", api.BGPPeerSpec{Node: "node2", PeerSelector: "!has(rr)", ReversePeering: "Manual"})},
+			map[string]Peer{}, nil},
+		{"a peerSelector peering toward a node with its own AS",
+			[]*api.BGPPeer{peer("p", api.BGPPeerSpec{Node: "node1", PeerSelector: "has(rr)", NextHopMode: "Keep"})},
+			map[string]Peer{"Node_10_0_0_2": {Name: "Node_10_0_0_2", Type: "node", IP: "10.0.0.2", ASNum: "64600", Node: "node2", SourceAddress: "10.0.0.1", NextHopKeep: true}}, nil},
+		{"the way back takes password, restart time, TTL security and the local AS, not the one-sided options",
+			[]*api.BGPPeer{peer("p", api.BGPPeerSpec{Node: "node2", PeerIP: "10.0.0.1", ASNumber: asn(64512), LocalASNumber: asn(64700),
+				Password: "pw", TTLSecurity: u8(1), MaxRestartTime: &api.Duration{Duration: time.Minute}, NextHopMode: "Self", SourceAddress: "None", Filters: []string{"f"}})},
+			map[string]Peer{"Node_10_0_0_2": {Name: "Node_10_0_0_2", Type: "node", IP: "10.0.0.2", ASNum: "64700", Node: "node2", SourceAddress: "10.0.0.1",
+				Password: "pw", TTLSecurity: 1, RestartTime: 60}}, nil},
+		{"a filter that does not exist is reported and skipped",
+			[]*api.BGPPeer{peer("p", api.BGPPeerSpec{PeerIP: "fd00::fe", ASNumber: asn(65000), Filters: []string{"nope", "f"}})},
+			map[string]Peer{"Global_fd00__fe": {Name: "Global_fd00__fe", Type: "global", IP: "fd00::fe", ASNum: "65000", SourceAddress: "fd00::1", ExportFilters: []string{"'bgp_f_exportFilterV6'"}}},
+			[]string{`BGPFilter "nope" does not exist`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			view, warns := Build(Input{NodeName: "node1", Nodes: nodes, BGPConfigurations: []*api.BGPConfiguration{meshOff},
+				BGPPeers: tt.peers, BGPFilters: []*api.BGPFilter{filter}})
+			got := map[string]Peer{}
+			for _, p := range localPeers(t, view, "node1") {
+				got[p.Name] = p
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("sessions of node1:\n got  %+v\n want %+v", got, tt.want)
+			}
+			if len(warns) != len(tt.warns) {
+				t.Fatalf("got warnings %q; want %q", warns, tt.warns)
+			}
+			for i, w := range tt.warns {
+				if !strings.Contains(warns[i], w) {
+					t.Errorf("warning %q does not mention %q", warns[i], w)
+				}
+			}
+		})
+	}
+}
+
+func TestFilterKeys(t *testing.T) {
+	i32 := func(n int32) *int32 { return &n }
+	long := strings.Repeat("a", 60)
+	view, warns := Build(Input{NodeName: "node1", Nodes: []*api.Node{newNode("node1", "10.0.0.1", "")}, BGPFilters: []*api.BGPFilter{
+		{ObjectMeta: api.ObjectMeta{Name: "f"}, Spec: api.BGPFilterSpec{ImportV4: []api.BGPFilterRule{
+			{Action: "Accept", MatchOperator: "NotIn", CIDR: "10.1.2.3/16", PrefixLength: &api.BGPFilterPrefixLength{Min: i32(8), Max: i32(24)}},
+			{Action: "Reject", Source: "RemotePeers", Interface: "eth*"},
+			{Action: "Reject"},
+		}}},
+		{ObjectMeta: api.ObjectMeta{Name: long}, Spec: api.BGPFilterSpec{ExportV4: []api.BGPFilterRule{{Action: "Accept"}}}},
+		{ObjectMeta: api.ObjectMeta{Name: "bad"}, Spec: api.BGPFilterSpec{ImportV6: []api.BGPFilterRule{{Action: "Accept", MatchOperator: "In", CIDR: "10.0.0.0/8"}}}},
+	}})
+	want := `{"name":"f","import":{"func":"'bgp_f_importFilterV4'","rules":[` +
+		`{"condition":"((net !~ [ 10.1.0.0/16{16,24} ]))","action":"accept"},` +
+		`{"condition":"((source = RTS_BGP) \u0026\u0026 (ifname ~ \"eth*\"))","action":"reject"},` +
+		`{"action":"reject"}]}}`
+	if got := view[HostPrefix+"/node1/filters_v4/f"]; got != want {
+		t.Errorf("filters_v4/f:\n got  %s\n want %s", got, want)
+	}
+	var lf Filter
+	if err := json.Unmarshal([]byte(view[HostPrefix+"/node1/filters_v4/"+long]), &lf); err != nil || lf.Export == nil {
+		t.Fatalf("filters_v4/%s: %v %+v", long, err, lf)
+	}
+	if fn := lf.Export.Func; len(fn) != maxBIRDSymbol+2 || !strings.HasPrefix(fn, "'bgp_aaa") || !strings.HasSuffix(fn, "_exportFilterV4'") {
+		t.Errorf("a long filter name must be cut to a %d-character BIRD symbol, got %s", maxBIRDSymbol, fn)
+	}
+	if _, ok := view[HostPrefix+"/node1/filters_v6/bad"]; ok || len(warns) != 1 || !strings.Contains(warns[0], "BGPFilter(bad)") {
+		t.Errorf("a filter BIRD cannot express must be left out with a warning; got warnings %q", warns)
 	}
 }

@@ -3,6 +3,7 @@ package keyview
 import (
 	"net/netip"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/calico-l3/calico/api"
@@ -12,38 +13,51 @@ import (
 // peering is one configured BGP session as seen from its local side.
 type peering struct {
 	ip       netip.Addr
+	port     uint16 // 0 for BGP's port, 179
 	as       api.ASNumber
 	rr       string // the remote side's route reflector cluster id
 	password string
 	node     string // the Calico node at ip, if any
+	// spec is the BGPPeer that asks for the session; reverse says the session is the way back of it, which
+	// takes only the options both ends must agree on (password, restart time, TTL security).
+	spec    *api.BGPPeerSpec
+	reverse bool
 }
+
+// dest is the remote end of a session: an address and a port (0 for 179).
+type dest struct {
+	ip   netip.Addr
+	port uint16
+}
+
+func (pr peering) dest() dest { return dest{pr.ip, pr.port} }
 
 // peerings are the sessions the BGPPeers ask for: the global ones (every node) and those of single nodes. Each
 // list holds at most one session per address, the first one computed; a node's session to an address that a
 // global session already covers is dropped.
 type peerings struct {
 	global   []peering
-	globalIP map[netip.Addr]bool
+	globalIP map[dest]bool
 	host     map[string][]peering
-	hostIP   map[string]map[netip.Addr]bool
+	hostIP   map[string]map[dest]bool
 }
 
 func (p *peerings) addGlobal(pr peering) {
-	if p.globalIP[pr.ip] {
+	if p.globalIP[pr.dest()] {
 		return
 	}
-	p.globalIP[pr.ip] = true
+	p.globalIP[pr.dest()] = true
 	p.global = append(p.global, pr)
 }
 
 func (p *peerings) addHost(local string, pr peering) {
-	if p.globalIP[pr.ip] || p.hostIP[local][pr.ip] {
+	if p.globalIP[pr.dest()] || p.hostIP[local][pr.dest()] {
 		return
 	}
 	if p.hostIP[local] == nil {
-		p.hostIP[local] = map[netip.Addr]bool{}
+		p.hostIP[local] = map[dest]bool{}
 	}
-	p.hostIP[local][pr.ip] = true
+	p.hostIP[local][pr.dest()] = true
 	p.host[local] = append(p.host[local], pr)
 }
 
@@ -52,6 +66,7 @@ type bgpPeer struct {
 	*api.BGPPeer
 	nodeSel, peerSel selector.Selector // nil when unset
 	peerIP           netip.Addr        // invalid when unset
+	port             uint16            // of peerIP; 0 for 179
 }
 
 // computePeerings works out every session the BGPPeers ask for, in three passes (as Calico does, so that a
@@ -60,12 +75,12 @@ type bgpPeer struct {
 //  2. node-specific: a BGPPeer with node, nodeSelector or peerSelector gives each of its local nodes (the node,
 //     the nodes the nodeSelector picks, or every node) a session to peerIP or to each node the peerSelector picks;
 //  3. reverse: the Calico nodes on the remote side of a BGPPeer (those the peerSelector picks, or the node whose
-//     address and AS are peerIP and asNumber) get a session back to each of its local nodes, so that both ends
-//     of a session between two Calico nodes are configured.
+//     address and AS are peerIP and asNumber, on BGP's port) get a session back to each of its local nodes, so
+//     that both ends of a session between two Calico nodes are configured; not with reversePeering Manual.
 //
 // No node peers with itself or with its own address.
 func (b *builder) computePeerings() *peerings {
-	p := &peerings{globalIP: map[netip.Addr]bool{}, host: map[string][]peering{}, hostIP: map[string]map[netip.Addr]bool{}}
+	p := &peerings{globalIP: map[dest]bool{}, host: map[string][]peering{}, hostIP: map[string]map[dest]bool{}}
 	peers := b.parsePeers()
 	nodeByIP := map[netip.Addr]*node{}
 	for _, n := range b.nodes {
@@ -77,7 +92,7 @@ func (b *builder) computePeerings() *peerings {
 	}
 	// toIP is a session to a peerIP, which may be a Calico node's address.
 	toIP := func(bp bgpPeer) peering {
-		pr := peering{ip: bp.peerIP, as: b.globalAS, password: bp.Spec.Password}
+		pr := peering{ip: bp.peerIP, port: bp.port, as: b.globalAS, password: bp.Spec.Password, spec: &bp.Spec}
 		if bp.Spec.ASNumber != nil {
 			pr.as = *bp.Spec.ASNumber
 		}
@@ -86,8 +101,9 @@ func (b *builder) computePeerings() *peerings {
 		}
 		return pr
 	}
-	toNode := func(n *node, f family, password string) peering {
-		return peering{ip: n.ip[f], as: b.asOf(n), rr: n.rr, password: password, node: n.name}
+	// toNode is a session to a Calico node, which peers with its own AS.
+	toNode := func(n *node, f family, bp bgpPeer) peering {
+		return peering{ip: n.ip[f], as: b.asOf(n), rr: n.rr, password: bp.Spec.Password, node: n.name, spec: &bp.Spec}
 	}
 	// addFor adds pr to local unless it is a session with itself.
 	addFor := func(local string, pr peering) {
@@ -119,7 +135,7 @@ func (b *builder) computePeerings() *peerings {
 			for _, remote := range b.selectNodes(bp.peerSel) {
 				for _, f := range families {
 					if remote.ip[f].IsValid() {
-						addFor(local, toNode(remote, f, bp.Spec.Password))
+						addFor(local, toNode(remote, f, bp))
 					}
 				}
 			}
@@ -127,10 +143,13 @@ func (b *builder) computePeerings() *peerings {
 	}
 	// Pass 3: reverse.
 	for _, bp := range peers {
+		if bp.Spec.ReversePeering == api.ReversePeeringManual {
+			continue
+		}
 		var remotes []*node
 		if bp.peerSel != nil {
 			remotes = b.selectNodes(bp.peerSel)
-		} else if n := nodeByIP[bp.peerIP]; n != nil && toIP(bp).as == b.asOf(n) {
+		} else if n := nodeByIP[bp.peerIP]; n != nil && toIP(bp).as == b.asOf(n) && (bp.port == 0 || bp.port == bgpPort) {
 			remotes = []*node{n}
 		}
 		for _, remote := range remotes {
@@ -145,7 +164,12 @@ func (b *builder) computePeerings() *peerings {
 						reachable = f == ipFamily(bp.peerIP)
 					}
 					if reachable && local.ip[f].IsValid() {
-						addFor(remote.name, toNode(local, f, bp.Spec.Password))
+						back := toNode(local, f, bp)
+						back.reverse = true
+						if as := bp.Spec.LocalASNumber; as != nil {
+							back.as = *as // the local side presents this AS to the remote one
+						}
+						addFor(remote.name, back)
 					}
 				}
 			}
@@ -178,12 +202,24 @@ func (b *builder) parsePeers() []bgpPeer {
 			}
 		}
 		if bp.peerSel == nil {
-			ip, err := netip.ParseAddr(p.Spec.PeerIP)
-			if err != nil {
-				b.warnf("BGPPeer(%s): ignoring peer: peerIP %q is not an IP address", p.Name, p.Spec.PeerIP)
+			ip, port, ok := api.SplitPeerIP(p.Spec.PeerIP)
+			if !ok {
+				b.warnf("BGPPeer(%s): ignoring peer: peerIP %q is not an IP address, IPv4:port or [IPv6]:port", p.Name, p.Spec.PeerIP)
 				continue
 			}
-			bp.peerIP = ip.Unmap()
+			bp.peerIP, bp.port = ip, port
+		}
+		if gw := p.Spec.ReachableBy; gw != "" {
+			a, err := netip.ParseAddr(gw)
+			if err != nil || bp.peerSel != nil || a.Unmap().Is4() != bp.peerIP.Is4() {
+				b.warnf("BGPPeer(%s): ignoring peer: reachableBy %q is not a gateway address of peerIP's family", p.Name, gw)
+				continue
+			}
+		}
+		for _, f := range p.Spec.Filters {
+			if b.filters[f] == nil {
+				b.warnf("BGPPeer(%s): BGPFilter %q does not exist; the peer's routes pass without it", p.Name, f)
+			}
 		}
 		if strings.ContainsAny(p.Spec.Password, "\"\n") {
 			b.warnf("BGPPeer(%s): ignoring peer: BIRD cannot quote a password containing a double quote or a newline", p.Name)
@@ -282,24 +318,16 @@ func (b *builder) sessions(me *node, f family, p *peerings, mesh bool) []Peer {
 	if !myIP.IsValid() {
 		return nil
 	}
-	myAS := b.asOf(me)
 	var out []Peer
-	taken := map[netip.Addr]bool{myIP: true}
+	taken := map[dest]bool{{myIP, 0}: true}
+	meshTaken := map[netip.Addr]bool{myIP: true} // any explicit session to an address replaces the mesh one
 	explicit := func(typ, prefix string, list []peering) {
 		for _, pr := range list {
-			if ipFamily(pr.ip) != f || taken[pr.ip] {
+			if ipFamily(pr.ip) != f || taken[pr.dest()] || pr.ip == myIP {
 				continue
 			}
-			taken[pr.ip] = true
-			peer := Peer{Name: protocolName(prefix, pr.ip), Type: typ, IP: pr.ip.String(), ASNum: pr.as.String(),
-				Node: pr.node, Password: pr.password}
-			if me.rr != "" && pr.as == myAS {
-				peer.NextHopKeep = true
-				if pr.rr != me.rr {
-					peer.RRClient, peer.RRClusterID = true, me.rr
-				}
-			}
-			out = append(out, peer)
+			taken[pr.dest()], meshTaken[pr.ip] = true, true
+			out = append(out, b.explicitPeer(me, f, typ, prefix, pr))
 		}
 	}
 	explicit(PeerGlobal, "Global", p.global)
@@ -309,12 +337,13 @@ func (b *builder) sessions(me *node, f family, p *peerings, mesh bool) []Peer {
 	}
 	for _, n := range b.nodes {
 		ip := n.ip[f]
-		if n == me || n.rr != "" || !ip.IsValid() || taken[ip] {
+		if n == me || n.rr != "" || !ip.IsValid() || meshTaken[ip] {
 			continue
 		}
-		taken[ip] = true
+		meshTaken[ip] = true
 		out = append(out, Peer{
 			Name: protocolName("Mesh", ip), Type: PeerMesh, IP: ip.String(), ASNum: b.asOf(n).String(), Node: n.name,
+			SourceAddress: myIP.String(),
 			// One side of each mesh session connects and the other waits. The address strings decide, as in
 			// Calico, so that our nodes and Calico's agree.
 			Passive:     ip.String() > myIP.String(),
@@ -322,6 +351,62 @@ func (b *builder) sessions(me *node, f family, p *peerings, mesh bool) []Peer {
 		})
 	}
 	return out
+}
+
+// bgpPort is BGP's well-known port, which a peer without one uses.
+const bgpPort = 179
+
+// explicitPeer is the session of a global or node-specific peering, with the options of its BGPPeer.
+func (b *builder) explicitPeer(me *node, f family, typ, prefix string, pr peering) Peer {
+	name := protocolName(prefix, pr.ip)
+	if pr.port != 0 {
+		name += "_port_" + strconv.Itoa(int(pr.port)) // as Calico names them, so two ports make two sessions
+	}
+	peer := Peer{Name: name, Type: typ, IP: pr.ip.String(), Port: int(pr.port), ASNum: pr.as.String(), Node: pr.node,
+		Password: pr.password, SourceAddress: me.ip[f].String()}
+	localAS := b.asOf(me)
+	nextHop := api.NextHopModeAuto
+	if s := pr.spec; s != nil {
+		if d := s.MaxRestartTime; d != nil {
+			peer.RestartTime = int(d.Seconds())
+		}
+		if s.TTLSecurity != nil {
+			peer.TTLSecurity = int(*s.TTLSecurity)
+		}
+		if !pr.reverse {
+			if s.LocalASNumber != nil {
+				localAS = *s.LocalASNumber
+				peer.LocalASNum = localAS.String()
+			}
+			if s.EffectiveSourceAddress() == api.SourceAddressNone {
+				peer.SourceAddress = ""
+			}
+			if n := s.NumAllowedLocalASNumbers; n != nil {
+				peer.AllowLocalAS = int(*n)
+			}
+			if gw := s.ReachableBy; gw != "" {
+				peer.ReachableBy = netip.MustParseAddr(gw).Unmap().String() // checked in parsePeers
+				peer.ReachableRoute = netip.PrefixFrom(pr.ip, pr.ip.BitLen()).String()
+			}
+			nextHop = s.EffectiveNextHopMode()
+			if s.KeepOriginalNextHop && pr.as != localAS {
+				nextHop = api.NextHopModeKeep // Calico keeps the next hop for eBGP peers only
+			}
+			peer.ImportFilters, peer.ExportFilters = b.filterFuncs(s.Filters, f)
+		}
+	}
+	switch {
+	case nextHop == api.NextHopModeSelf:
+		peer.NextHopSelf = true
+	case nextHop == api.NextHopModeKeep:
+		peer.NextHopKeep = true
+	case me.rr != "" && pr.as == localAS:
+		peer.NextHopKeep = true
+	}
+	if me.rr != "" && pr.as == localAS && pr.rr != me.rr {
+		peer.RRClient, peer.RRClusterID = true, me.rr
+	}
+	return peer
 }
 
 // routerID is CALICO_ROUTER_ID, "hash" of the node name, or the node's IPv4 address; a node without one falls
