@@ -330,35 +330,43 @@ func (d *Dataplane) syncTunnel(want *desired.Tunnel, rep *Report) error {
 		d.noteLink(link)
 		note("created")
 	}
-	if p.MTU > 0 && link.Attrs().MTU != p.MTU {
-		if err := d.nl.LinkSetMTU(link, p.MTU); err != nil {
-			return fmt.Errorf("setting MTU %d on %s: %w", p.MTU, name, err)
+	return d.applyDevice(link, name, p.MTU, p.DelAddrs, p.Down, p.Up, p.AddAddr, note)
+}
+
+// applyDevice makes the changes both felix devices (tunl0, vxlan.calico) share, in an order that never leaves a
+// stale address up: MTU (0: leave it), stale addresses out, down or up, then the wanted address in. Each change is
+// passed to note.
+func (d *Dataplane) applyDevice(link netlink.Link, name string, mtu int, delAddrs []netip.Prefix, down, up bool,
+	addAddr netip.Prefix, note func(string)) error {
+	if mtu > 0 && link.Attrs().MTU != mtu {
+		if err := d.nl.LinkSetMTU(link, mtu); err != nil {
+			return fmt.Errorf("setting MTU %d on %s: %w", mtu, name, err)
 		}
-		note("mtu " + strconv.Itoa(p.MTU))
+		note("mtu " + strconv.Itoa(mtu))
 	}
-	for _, a := range p.DelAddrs {
+	for _, a := range delAddrs {
 		if err := d.nl.AddrDel(link, &netlink.Addr{IPNet: prefixToIPNet(a)}); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
 			return fmt.Errorf("removing address %s from %s: %w", a, name, err)
 		}
 		note("removed address " + a.String())
 	}
-	if p.Down {
+	if down {
 		if err := d.nl.LinkSetDown(link); err != nil {
 			return fmt.Errorf("setting %s down: %w", name, err)
 		}
 		note("down")
 	}
-	if p.Up {
+	if up {
 		if err := d.nl.LinkSetUp(link); err != nil {
 			return fmt.Errorf("setting %s up: %w", name, err)
 		}
 		note("up")
 	}
-	if p.AddAddr.IsValid() {
-		if err := d.nl.AddrAdd(link, &netlink.Addr{IPNet: prefixToIPNet(p.AddAddr)}); err != nil && !errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("adding address %s to %s: %w", p.AddAddr, name, err)
+	if addAddr.IsValid() {
+		if err := d.nl.AddrAdd(link, &netlink.Addr{IPNet: prefixToIPNet(addAddr)}); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("adding address %s to %s: %w", addAddr, name, err)
 		}
-		note("address " + p.AddAddr.String())
+		note("address " + addAddr.String())
 	}
 	return nil
 }

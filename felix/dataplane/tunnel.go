@@ -54,20 +54,27 @@ func planTunnel(have linkObs, want *desired.Tunnel) tunnelPlan {
 		p.MTU = want.MTU
 	}
 	p.Up = !have.Up
+	p.DelAddrs, p.AddAddr = planDeviceAddr(have.Addrs, want.Address)
+	return p
+}
+
+// planDeviceAddr makes a felix device hold exactly want as a host prefix (/32, /128), or no address while want is
+// invalid: the addresses to delete and the one to add (invalid when none).
+func planDeviceAddr(have []netip.Prefix, want netip.Addr) (del []netip.Prefix, add netip.Prefix) {
 	var wantAddr netip.Prefix
-	if want.Address.IsValid() {
-		wantAddr = netip.PrefixFrom(want.Address, want.Address.BitLen())
+	if want.IsValid() {
+		wantAddr = netip.PrefixFrom(want, want.BitLen())
 	}
 	found := false
-	for _, a := range have.Addrs {
+	for _, a := range have {
 		if a == wantAddr {
 			found = true
 			continue
 		}
-		p.DelAddrs = append(p.DelAddrs, a)
+		del = append(del, a)
 	}
 	if wantAddr.IsValid() && !found {
-		p.AddAddr = wantAddr
+		add = wantAddr
 	}
-	return p
+	return del, add
 }

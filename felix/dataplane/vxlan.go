@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"strconv"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -140,21 +139,11 @@ func planVXLAN(have vxlanObs, want *desired.VXLAN, parentIndex int) (vxlanPlan, 
 		have.Neighs = nil // the kernel flushes a device's neighbour entries, permanent ones too, when its MAC changes
 	}
 	p.Up = !have.Up
-	var wantAddr netip.Prefix
-	if want.Address.Is4() {
-		wantAddr = netip.PrefixFrom(want.Address, 32)
+	addr := want.Address
+	if !addr.Is4() {
+		addr = netip.Addr{} // an IPv4 device address only
 	}
-	found := false
-	for _, a := range have.Addrs {
-		if a == wantAddr {
-			found = true
-			continue
-		}
-		p.DelAddrs = append(p.DelAddrs, a)
-	}
-	if wantAddr.IsValid() && !found {
-		p.AddAddr = wantAddr
-	}
+	p.DelAddrs, p.AddAddr = planDeviceAddr(have.Addrs, addr)
 
 	neighs := map[netip.Addr]string{} // tunnel address → MAC
 	fdb := map[string]netip.Addr{}    // MAC → host address
@@ -290,12 +279,6 @@ func (d *Dataplane) syncVXLAN(want *desired.VXLAN, rep *Report) error {
 		d.noteLink(link)
 		note("created")
 	}
-	if p.MTU > 0 && link.Attrs().MTU != p.MTU {
-		if err := d.nl.LinkSetMTU(link, p.MTU); err != nil {
-			return fmt.Errorf("setting MTU %d on %s: %w", p.MTU, name, err)
-		}
-		note("mtu " + strconv.Itoa(p.MTU))
-	}
 	if p.MAC != "" && link.Attrs().HardwareAddr.String() != p.MAC {
 		mac, _ := net.ParseMAC(p.MAC)
 		if err := d.nl.LinkSetHardwareAddr(link, mac); err != nil {
@@ -303,23 +286,8 @@ func (d *Dataplane) syncVXLAN(want *desired.VXLAN, rep *Report) error {
 		}
 		note("mac " + p.MAC)
 	}
-	for _, a := range p.DelAddrs {
-		if err := d.nl.AddrDel(link, &netlink.Addr{IPNet: prefixToIPNet(a)}); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
-			return fmt.Errorf("removing address %s from %s: %w", a, name, err)
-		}
-		note("removed address " + a.String())
-	}
-	if p.Up {
-		if err := d.nl.LinkSetUp(link); err != nil {
-			return fmt.Errorf("setting %s up: %w", name, err)
-		}
-		note("up")
-	}
-	if p.AddAddr.IsValid() {
-		if err := d.nl.AddrAdd(link, &netlink.Addr{IPNet: prefixToIPNet(p.AddAddr)}); err != nil && !errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("adding address %s to %s: %w", p.AddAddr, name, err)
-		}
-		note("address " + p.AddAddr.String())
+	if err := d.applyDevice(link, name, p.MTU, p.DelAddrs, false, p.Up, p.AddAddr, note); err != nil {
+		return err
 	}
 
 	// One entry failing does not stop the others.

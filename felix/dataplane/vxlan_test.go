@@ -241,7 +241,7 @@ func TestVXLANBetweenTwoNamespaces(t *testing.T) {
 	inNetns(t, nsA, "ip", "link", "set", DefaultVXLANName, "mtu", "1400", "address", "66:00:00:00:00:99")
 	inNetns(t, nsA, "ip", "addr", "add", "10.98.7.7/32", "dev", DefaultVXLANName)
 	rep = mustApply(t, dA, a.state(b, 4096))
-	if want := []string{"mtu 1450", "mac " + a.mac, "removed address 10.98.7.7/32", "neighbour " + b.tunnel + " lladdr " + b.mac}; !slices.Equal(rep.VXLANChanges, want) {
+	if want := []string{"mac " + a.mac, "mtu 1450", "removed address 10.98.7.7/32", "neighbour " + b.tunnel + " lladdr " + b.mac}; !slices.Equal(rep.VXLANChanges, want) {
 		t.Errorf("repairing the device made changes %q; want %q", rep.VXLANChanges, want)
 	}
 	// Stray permanent entries go, including a default destination; entries the kernel made (not permanent) stay.
