@@ -1,20 +1,19 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/calico-l3/calico/api"
 	"github.com/calico-l3/calico/datastore"
+	"github.com/calico-l3/calico/internal/syncbuf"
 	"github.com/calico-l3/calico/ipam"
 )
 
@@ -91,31 +90,13 @@ func TestNodeEventMattersOnlyForThisNodesLabelsAndTunnelFields(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log destination safe to read while the watcher writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 const testDebounce = 50 * time.Millisecond
 
 // watchN1 runs a tunnelWatch for n1 in the background, with short timings and allocate counting its runs
 // once they are over (allocate nil runs AllocateTunnelAddr); it stops when the test ends.
-func watchN1(t *testing.T, h *harness, allocate func(context.Context) error) (runs *atomic.Int32, logs *syncBuffer) {
+func watchN1(t *testing.T, h *harness, allocate func(context.Context) error) (runs *atomic.Int32, logs *syncbuf.Buffer) {
 	t.Helper()
-	logs = &syncBuffer{}
+	logs = &syncbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if allocate == nil {
 		allocate = func(ctx context.Context) error { return AllocateTunnelAddr(ctx, h.ds, ipam.New(h.ds), "n1", log) }

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/calico-l3/calico/api"
 	"github.com/calico-l3/calico/datastore"
 	"github.com/calico-l3/calico/internal/etcdtest"
+	"github.com/calico-l3/calico/internal/syncbuf"
 )
 
 func TestModeSelection(t *testing.T) {
@@ -47,24 +47,6 @@ func TestModeSelection(t *testing.T) {
 				c.args, code, out.String(), errOut.String(), c.code, c.inStdout, c.inStderr)
 		}
 	}
-}
-
-// syncBuffer is a stdout the test can read while calico-node writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // tunnelCluster is a fresh etcd holding node n1 and a VXLAN pool, and the environment calico-node needs for it.
@@ -114,7 +96,7 @@ func TestAllocateTunnelAddrsRunsUntilStoppedAndThenExitsZero(t *testing.T) {
 	ds, env := tunnelCluster(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out syncBuffer
+	var out syncbuf.Buffer
 	var errOut bytes.Buffer
 	exited := make(chan int, 1)
 	go func() { exited <- run(ctx, []string{"-allocate-tunnel-addrs"}, &out, &errOut, env) }()
