@@ -195,3 +195,22 @@ func TestHostEndpointEventsAreIncremental(t *testing.T) {
 		t.Errorf("a deleted host endpoint's chains should go")
 	}
 }
+
+func TestHostEndpointNamedPortsFeedNamedPortSets(t *testing.T) {
+	h := hep("h2", "node2", "eth0", "192.168.1.11")
+	h.Spec.Ports = []api.EndpointPort{{Name: "kubelet", Protocol: api.ProtocolFromString("TCP"), Port: 10250}}
+	c := newCalc(t, added(h), added(withLabels(wep(host, "w", "cali1", "10.1.0.5/32"), "app", "web")),
+		added(hostPolicy("to-kubelets", 10, `has(app)`, func(s *api.GlobalNetworkPolicySpec) {
+			s.Types = []api.PolicyType{api.PolicyTypeEgress}
+			s.Ingress = nil
+			s.Egress = []api.Rule{{Action: api.ActionAllow, Protocol: ptr(api.ProtocolFromString("TCP")),
+				Destination: api.EntityRule{Selector: `role == "worker"`, Ports: toPorts("kubelet")}}}
+		})))
+	st := c.State()
+	for name, set := range st.IPSets {
+		if strings.HasPrefix(name, "cali40n:") && slices.Equal(set.Members, []string{"192.168.1.11,tcp:10250"}) {
+			return
+		}
+	}
+	t.Errorf("no named-port ipset holds the host endpoint's kubelet port: %v", st.IPSets)
+}
