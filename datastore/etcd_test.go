@@ -33,6 +33,8 @@ func oneOfEach() []api.Resource {
 	return []api.Resource{
 		&api.BGPConfiguration{ObjectMeta: api.ObjectMeta{Name: "default"}, Spec: api.BGPConfigurationSpec{NodeToNodeMeshEnabled: ptr(false), ASNumber: &asn}},
 		&api.BGPPeer{ObjectMeta: api.ObjectMeta{Name: "peer1"}, Spec: api.BGPPeerSpec{PeerIP: "10.0.0.9", ASNumber: &asn}},
+		&api.BGPFilter{ObjectMeta: api.ObjectMeta{Name: "no-default"}, Spec: api.BGPFilterSpec{
+			ExportV4: []api.BGPFilterRule{{Action: "Reject", MatchOperator: "Equal", CIDR: "0.0.0.0/0"}}}},
 		&api.ClusterInformation{ObjectMeta: api.ObjectMeta{Name: "default"}, Spec: api.ClusterInformationSpec{ClusterGUID: "abc", DatastoreReady: ptr(true)}},
 		&api.FelixConfiguration{ObjectMeta: api.ObjectMeta{Name: "default"}, Spec: api.FelixConfigurationSpec{IPIPEnabled: ptr(true), IptablesRefreshInterval: &api.Duration{Duration: 90 * time.Second}}},
 		&api.GlobalNetworkPolicy{ObjectMeta: api.ObjectMeta{Name: "gnp1"}, Spec: api.GlobalNetworkPolicySpec{Order: ptr(100.0), Selector: `role == "db"`,
@@ -165,7 +167,12 @@ func TestDeleteWithAndWithoutVersion(t *testing.T) {
 	c := newClient(t, etcdtest.Start(t))
 	ctx := context.Background()
 	k, _ := api.LookupKind("wep")
-	w := oneOfEach()[11].(*api.WorkloadEndpoint)
+	var w *api.WorkloadEndpoint
+	for _, r := range oneOfEach() {
+		if e, ok := r.(*api.WorkloadEndpoint); ok {
+			w = e
+		}
+	}
 	if _, err := c.Create(ctx, w); err != nil {
 		t.Fatal(err)
 	}
