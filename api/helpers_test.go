@@ -166,7 +166,7 @@ var fullSamples = map[string]func() Resource{
 	"IPPool": func() Resource {
 		return &IPPool{ObjectMeta: ObjectMeta{Name: "pool1", Labels: map[string]string{"zone": "a"}}, Spec: IPPoolSpec{
 			CIDR: "10.10.0.0/16", BlockSize: 24, IPIPMode: EncapCrossSubnet, VXLANMode: EncapNever,
-			NATOutgoing: true, Disabled: true, NodeSelector: "zone == 'a'",
+			NATOutgoing: true, Disabled: true, NodeSelector: "zone == 'a'", DisableBGPExport: true,
 		}}
 	},
 	"Node": func() Resource {
@@ -199,6 +199,14 @@ var fullSamples = map[string]func() Resource{
 	"BGPConfiguration": func() Resource {
 		return &BGPConfiguration{ObjectMeta: ObjectMeta{Name: "default"}, Spec: BGPConfigurationSpec{
 			LogSeverityScreen: "Info", NodeToNodeMeshEnabled: ptr(false), ASNumber: ptr(ASNumber(64600)),
+			NodeMeshMaxRestartTime: &Duration{90 * time.Second},
+			ServiceClusterIPs:      []ServiceIPBlock{{CIDR: "10.96.0.0/12"}},
+			ServiceExternalIPs:     []ServiceIPBlock{{CIDR: "104.244.42.129/32"}},
+			ServiceLoadBalancerIPs: []ServiceIPBlock{{CIDR: "fd00:96::/112"}},
+			Communities:            []Community{{Name: "large", Value: "64600:300:100"}},
+			PrefixAdvertisements:   []PrefixAdvertisement{{CIDR: "10.10.0.0/16", Communities: []string{"large", "64600:120"}}},
+			ListenPort:             178, BindMode: BindModeNodeIP, IgnoredInterfaces: []string{"eth1", "docker*"},
+			ProgramClusterRoutes: ProgramClusterRoutesEnabled,
 		}}
 	},
 	"Profile": func() Resource {

@@ -1,6 +1,10 @@
 package api
 
-import "net/netip"
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+)
 
 // IPPool is a range of addresses that workloads are given addresses from, in blocks of BlockSize.
 type IPPool struct {
@@ -18,6 +22,8 @@ type IPPoolSpec struct {
 	NATOutgoing  bool   `json:"natOutgoing,omitempty"`
 	Disabled     bool   `json:"disabled,omitempty"`
 	NodeSelector string `json:"nodeSelector,omitempty"`
+	// DisableBGPExport keeps the pool's routes (its blocks and the workload routes inside it) from BGP peers.
+	DisableBGPExport bool `json:"disableBGPExport,omitempty"`
 }
 
 // IPIP and VXLAN encapsulation modes.
@@ -205,7 +211,53 @@ type BGPConfigurationSpec struct {
 	// NodeMeshMaxRestartTime is how long mesh peers keep a node's routes after its BGP session drops
 	// unexpectedly (BGP graceful restart); BIRD's default, 120s, when unset.
 	NodeMeshMaxRestartTime *Duration `json:"nodeMeshMaxRestartTime,omitempty"`
+	// ServiceClusterIPs, ServiceExternalIPs and ServiceLoadBalancerIPs are ranges of Kubernetes service
+	// addresses that every node advertises to its BGP peers (cluster-wide configuration only).
+	ServiceClusterIPs      []ServiceIPBlock `json:"serviceClusterIPs,omitempty"`
+	ServiceExternalIPs     []ServiceIPBlock `json:"serviceExternalIPs,omitempty"`
+	ServiceLoadBalancerIPs []ServiceIPBlock `json:"serviceLoadBalancerIPs,omitempty"`
+	// Communities names BGP community values for PrefixAdvertisements.
+	Communities []Community `json:"communities,omitempty"`
+	// PrefixAdvertisements adds communities to the routes a node advertises inside a CIDR.
+	PrefixAdvertisements []PrefixAdvertisement `json:"prefixAdvertisements,omitempty"`
+	// ListenPort is the port BIRD listens on for BGP, and the port the other nodes' mesh and selector
+	// sessions connect to; 179 when unset. A per-node configuration overrides the cluster's.
+	ListenPort uint16 `json:"listenPort,omitempty"`
+	// BindMode is None (the default: listen on every address) or NodeIP (listen on the node's BGP address only).
+	BindMode string `json:"bindMode,omitempty"`
+	// IgnoredInterfaces are interface names or globs whose routes BIRD does not read as direct routes.
+	IgnoredInterfaces []string `json:"ignoredInterfaces,omitempty"`
+	// ProgramClusterRoutes is Enabled (the default: BIRD installs the routes to other nodes' blocks of pools
+	// without encapsulation) or Disabled (felix would); only Enabled can be honoured, see Validate.
+	ProgramClusterRoutes string `json:"programClusterRoutes,omitempty"`
 }
+
+// ServiceIPBlock is one range of service addresses: a CIDR or a single address.
+type ServiceIPBlock struct {
+	CIDR string `json:"cidr,omitempty"`
+}
+
+// Community is a named BGP community value: aa:nn (standard, 16-bit numbers) or aa:nn:mm (large, 32-bit).
+type Community struct {
+	Name  string `json:"name,omitempty"`
+	Value string `json:"value,omitempty"`
+}
+
+// PrefixAdvertisement adds Communities (names from spec.communities, or literal aa:nn and aa:nn:mm values) to
+// the routes advertised inside CIDR.
+type PrefixAdvertisement struct {
+	CIDR        string   `json:"cidr,omitempty"`
+	Communities []string `json:"communities,omitempty"`
+}
+
+// Values of BGPConfigurationSpec enumerations and the defaults of its unset fields.
+const (
+	BindModeNone                 = "None"
+	BindModeNodeIP               = "NodeIP"
+	ProgramClusterRoutesEnabled  = "Enabled"
+	ProgramClusterRoutesDisabled = "Disabled"
+	DefaultListenPort            = 179
+)
 
 // Defaults of BGPConfiguration when a field (or the whole resource) is absent.
 const (
@@ -366,4 +418,48 @@ type ClusterInformationSpec struct {
 	ClusterType    string `json:"clusterType,omitempty"`
 	CalicoVersion  string `json:"calicoVersion,omitempty"`
 	DatastoreReady *bool  `json:"datastoreReady,omitempty"`
+}
+
+// ParseCommunity reads a community value: aa:nn (a standard community, two 16-bit numbers) or aa:nn:mm (a large
+// community, three 32-bit numbers). ok is false for anything else.
+func ParseCommunity(v string) (parts []uint32, ok bool) {
+	fields := strings.Split(v, ":")
+	bits := 16
+	switch len(fields) {
+	case 2:
+	case 3:
+		bits = 32
+	default:
+		return nil, false
+	}
+	for _, f := range fields {
+		if f == "" || strings.TrimLeft(f, "0123456789") != "" {
+			return nil, false
+		}
+		n, err := strconv.ParseUint(f, 10, bits)
+		if err != nil {
+			return nil, false
+		}
+		parts = append(parts, uint32(n))
+	}
+	return parts, true
+}
+
+// ResolveCommunity gives the value of a community as a prefix advertisement names it: the value of the community
+// of that name in s.Communities, or the name itself when it is a literal aa:nn or aa:nn:mm.
+func (s BGPConfigurationSpec) ResolveCommunity(nameOrValue string) (parts []uint32, ok bool) {
+	for _, c := range s.Communities {
+		if c.Name == nameOrValue {
+			return ParseCommunity(c.Value)
+		}
+	}
+	return ParseCommunity(nameOrValue)
+}
+
+// EffectiveBindMode is the bind mode, None when unset.
+func (s BGPConfigurationSpec) EffectiveBindMode() string {
+	if s.BindMode == "" {
+		return BindModeNone
+	}
+	return s.BindMode
 }

@@ -418,7 +418,10 @@ func (e *errs) filterRules(field string, rules []BGPFilterRule, v6 bool) {
 	}
 }
 
-// Validate checks a BGPConfiguration: its name ("default" or "node.<node>") and log severity.
+// Validate checks a BGPConfiguration: its name ("default" or "node.<node>"), log severity, listen and bind
+// options, ignored interfaces, service address ranges, communities and prefix advertisements, and that a
+// per-node configuration sets only what Calico reads per node (log severity, listenPort, communities and
+// prefixAdvertisements).
 func (c *BGPConfiguration) Validate() error {
 	var e errs
 	e.clusterScoped(&c.ObjectMeta)
@@ -427,7 +430,121 @@ func (c *BGPConfiguration) Validate() error {
 	if d := c.Spec.NodeMeshMaxRestartTime; d != nil && (d.Duration < time.Second || d.Duration > 65535*time.Second || d.Duration%time.Second != 0) {
 		e.add("spec.nodeMeshMaxRestartTime", d.Duration.String(), "must be whole seconds from 1s to 65535s")
 	}
+	s := c.Spec
+	e.oneOf("spec.bindMode", s.BindMode, BindModeNone, BindModeNodeIP)
+	e.oneOf("spec.programClusterRoutes", s.ProgramClusterRoutes, ProgramClusterRoutesEnabled, ProgramClusterRoutesDisabled)
+	if s.ProgramClusterRoutes == ProgramClusterRoutesDisabled {
+		e.add("spec.programClusterRoutes", s.ProgramClusterRoutes, "Disabled is not supported: felix here programs only the routes of IPIP and VXLAN pools, so BIRD must install those of pools without encapsulation (Enabled)")
+	}
+	for i, name := range s.IgnoredInterfaces {
+		if name == "*" || !ignoredInterfaceRE.MatchString(name) {
+			e.add(fmt.Sprintf("spec.ignoredInterfaces[%d]", i), name, "must be an interface name or a glob of one, other than '*' (1-15 letters, digits, '.', '-', '_', '*')")
+		}
+	}
+	for _, l := range []struct {
+		field  string
+		blocks []ServiceIPBlock
+	}{{"spec.serviceClusterIPs", s.ServiceClusterIPs}, {"spec.serviceExternalIPs", s.ServiceExternalIPs}, {"spec.serviceLoadBalancerIPs", s.ServiceLoadBalancerIPs}} {
+		for i, b := range l.blocks {
+			e.network(fmt.Sprintf("%s[%d].cidr", l.field, i), b.CIDR)
+		}
+	}
+	e.communities(s)
+	if strings.HasPrefix(c.Name, "node.") {
+		e.clusterWideOnly(s)
+	}
 	return e.err()
+}
+
+// ignoredInterfaceRE is Calico's pattern for ignoredInterfaces: an interface name with * wildcards.
+var ignoredInterfaceRE = regexp.MustCompile(`^[a-zA-Z0-9_.*-]{1,15}$`)
+
+// network checks a required, strictly masked CIDR or a single address (taken as a /32 or /128).
+func (e *errs) network(field, s string) {
+	if s == "" {
+		e.add(field, nil, "cidr is required")
+		return
+	}
+	if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" {
+		return
+	}
+	p, err := netip.ParsePrefix(s)
+	switch {
+	case err != nil:
+		e.add(field, s, "invalid CIDR")
+	case p.Masked() != p:
+		e.add(field, s, "CIDR is not strictly masked: did you mean %s?", p.Masked())
+	}
+}
+
+// communities checks the named communities and the prefix advertisements that use them, as Calico does: values
+// are aa:nn (16-bit numbers) or aa:nn:mm (32-bit), names are resource names and used by some advertisement, and
+// an advertisement's communities are names defined here or literal values.
+func (e *errs) communities(s BGPConfigurationSpec) {
+	names := map[string]bool{}
+	for i, c := range s.Communities {
+		at := fmt.Sprintf("spec.communities[%d]", i)
+		switch {
+		case c.Name == "":
+			e.add(at+".name", nil, "name is required")
+		case len(c.Name) > 253 || !dns1123Subdomain.MatchString(c.Name):
+			e.add(at+".name", c.Name, "%s", subdomainRule)
+		case names[c.Name]:
+			e.add(at+".name", c.Name, "community %q is defined twice", c.Name)
+		}
+		names[c.Name] = true
+		if _, ok := ParseCommunity(c.Value); !ok {
+			e.add(at+".value", c.Value, "%s", communityRule)
+		}
+	}
+	if len(s.Communities) > 0 && len(s.PrefixAdvertisements) == 0 {
+		e.add("spec.communities", nil, "communities are defined but not used in spec.prefixAdvertisements")
+	}
+	for i, pa := range s.PrefixAdvertisements {
+		at := fmt.Sprintf("spec.prefixAdvertisements[%d]", i)
+		e.network(at+".cidr", pa.CIDR)
+		if len(pa.Communities) == 0 {
+			e.add(at+".communities", nil, "communities are required: names from spec.communities or aa:nn or aa:nn:mm values")
+		}
+		for j, c := range pa.Communities {
+			if _, ok := s.ResolveCommunity(c); !ok {
+				e.add(fmt.Sprintf("%s.communities[%d]", at, j), c, "not a community defined in spec.communities nor %s", communityRule)
+			}
+		}
+	}
+}
+
+const communityRule = "a community value aa:nn (standard: 16-bit numbers) or aa:nn:mm (large: 32-bit numbers)"
+
+// clusterWideOnly refuses, in a per-node configuration, the fields that only the cluster-wide one ("default")
+// carries: Calico refuses the mesh, AS number and service addresses there, and reads the others only from
+// "default", so accepting them per node would silently do nothing.
+func (e *errs) clusterWideOnly(s BGPConfigurationSpec) {
+	const why = "can only be set in the cluster-wide BGPConfiguration 'default'"
+	if s.NodeToNodeMeshEnabled != nil {
+		e.add("spec.nodeToNodeMeshEnabled", *s.NodeToNodeMeshEnabled, why)
+	}
+	if s.ASNumber != nil {
+		e.add("spec.asNumber", *s.ASNumber, "%s (set spec.bgp.asNumber on the Node instead)", why)
+	}
+	if s.NodeMeshMaxRestartTime != nil {
+		e.add("spec.nodeMeshMaxRestartTime", s.NodeMeshMaxRestartTime.Duration.String(), why)
+	}
+	for _, l := range []struct {
+		field string
+		n     int
+	}{{"spec.serviceClusterIPs", len(s.ServiceClusterIPs)}, {"spec.serviceExternalIPs", len(s.ServiceExternalIPs)},
+		{"spec.serviceLoadBalancerIPs", len(s.ServiceLoadBalancerIPs)}, {"spec.ignoredInterfaces", len(s.IgnoredInterfaces)}} {
+		if l.n > 0 {
+			e.add(l.field, nil, why)
+		}
+	}
+	if s.BindMode != "" {
+		e.add("spec.bindMode", s.BindMode, why)
+	}
+	if s.ProgramClusterRoutes != "" {
+		e.add("spec.programClusterRoutes", s.ProgramClusterRoutes, why)
+	}
 }
 
 func (e *errs) configName(name string) {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -390,7 +391,133 @@ func TestBGPConfigurationValidation(t *testing.T) {
 		{"mesh off with an AS number is accepted", set(func(c *BGPConfiguration) {
 			c.Spec.NodeToNodeMeshEnabled, c.Spec.ASNumber = ptr(false), ptr(ASNumber(65000))
 		}), "", ""},
+		{"listenPort 178 is accepted", set(func(c *BGPConfiguration) { c.Spec.ListenPort = 178 }), "", ""},
+		{"bindMode NodeIP is accepted", set(func(c *BGPConfiguration) { c.Spec.BindMode = "NodeIP" }), "", ""},
+		{"bindMode None is accepted", set(func(c *BGPConfiguration) { c.Spec.BindMode = "None" }), "", ""},
+		{"an unknown bindMode is rejected", set(func(c *BGPConfiguration) { c.Spec.BindMode = "NodeIPs" }), "spec.bindMode", "must be one of None, NodeIP"},
+		{"programClusterRoutes Enabled is accepted", set(func(c *BGPConfiguration) { c.Spec.ProgramClusterRoutes = "Enabled" }), "", ""},
+		{"programClusterRoutes Disabled is refused: felix does not program routes of pools without encapsulation",
+			set(func(c *BGPConfiguration) { c.Spec.ProgramClusterRoutes = "Disabled" }), "spec.programClusterRoutes", "Disabled is not supported"},
+		{"an unknown programClusterRoutes is rejected", set(func(c *BGPConfiguration) { c.Spec.ProgramClusterRoutes = "On" }), "spec.programClusterRoutes", "must be one of Enabled, Disabled"},
+		{"ignored interface names and globs are accepted", set(func(c *BGPConfiguration) {
+			c.Spec.IgnoredInterfaces = []string{"eth1", "docker*", "vlan.10", "br-x_1"}
+		}), "", ""},
+		{"ignoring every interface is rejected", set(func(c *BGPConfiguration) { c.Spec.IgnoredInterfaces = []string{"eth0", "*"} }), "spec.ignoredInterfaces[1]", "other than '*'"},
+		{"an ignored interface BIRD cannot quote is rejected", set(func(c *BGPConfiguration) { c.Spec.IgnoredInterfaces = []string{`eth"0`} }), "spec.ignoredInterfaces[0]", "interface name"},
+		{"an ignored interface name longer than 15 characters is rejected", set(func(c *BGPConfiguration) {
+			c.Spec.IgnoredInterfaces = []string{"averylonginterface"}
+		}), "spec.ignoredInterfaces[0]", "1-15"},
+		{"service ranges as CIDRs and addresses of both families are accepted", set(func(c *BGPConfiguration) {
+			c.Spec.ServiceClusterIPs = []ServiceIPBlock{{CIDR: "10.96.0.0/12"}, {CIDR: "fd00:96::/108"}}
+			c.Spec.ServiceExternalIPs = []ServiceIPBlock{{CIDR: "104.244.42.129"}}
+			c.Spec.ServiceLoadBalancerIPs = []ServiceIPBlock{{CIDR: "198.51.100.0/24"}}
+		}), "", ""},
+		{"a service range that is not a CIDR is rejected", set(func(c *BGPConfiguration) {
+			c.Spec.ServiceClusterIPs = []ServiceIPBlock{{CIDR: "10.96.0.0/33"}}
+		}), "spec.serviceClusterIPs[0].cidr", "invalid CIDR"},
+		{"a service range that is not strictly masked is rejected", set(func(c *BGPConfiguration) {
+			c.Spec.ServiceExternalIPs = []ServiceIPBlock{{CIDR: "172.217.3.1/24"}}
+		}), "spec.serviceExternalIPs[0].cidr", "did you mean 172.217.3.0/24"},
+		{"a service range without a cidr is rejected", set(func(c *BGPConfiguration) {
+			c.Spec.ServiceLoadBalancerIPs = []ServiceIPBlock{{}}
+		}), "spec.serviceLoadBalancerIPs[0].cidr", "cidr is required"},
+		{"named standard and large communities used by prefix advertisements are accepted", set(func(c *BGPConfiguration) {
+			c.Spec.Communities = []Community{{Name: "large", Value: "4294967295:0:1"}, {Name: "std", Value: "65535:65281"}}
+			c.Spec.PrefixAdvertisements = []PrefixAdvertisement{{CIDR: "192.168.0.0/16", Communities: []string{"large", "std", "64512:1", "1:2:3"}}}
+		}), "", ""},
+		{"a standard community with a number over 16 bits is rejected", set(func(c *BGPConfiguration) {
+			c.Spec.Communities = []Community{{Name: "c", Value: "65536:1"}}
+			c.Spec.PrefixAdvertisements = []PrefixAdvertisement{{CIDR: "10.0.0.0/8", Communities: []string{"c"}}}
+		}), "spec.communities[0].value", "16-bit"},
+		{"a large community with a number over 32 bits is rejected", set(func(c *BGPConfiguration) {
+			c.Spec.Communities = []Community{{Name: "c", Value: "1:4294967296:1"}}
+			c.Spec.PrefixAdvertisements = []PrefixAdvertisement{{CIDR: "10.0.0.0/8", Communities: []string{"c"}}}
+		}), "spec.communities[0].value", "32-bit"},
+		{"a community value of four parts is rejected", set(func(c *BGPConfiguration) {
+			c.Spec.Communities = []Community{{Name: "c", Value: "1:2:3:4"}}
+			c.Spec.PrefixAdvertisements = []PrefixAdvertisement{{CIDR: "10.0.0.0/8", Communities: []string{"c"}}}
+		}), "spec.communities[0].value", "aa:nn"},
+		{"a community without a name is rejected", set(func(c *BGPConfiguration) {
+			c.Spec.Communities = []Community{{Value: "1:2"}}
+			c.Spec.PrefixAdvertisements = []PrefixAdvertisement{{CIDR: "10.0.0.0/8", Communities: []string{"1:2"}}}
+		}), "spec.communities[0].name", "name is required"},
+		{"a community name that is not a resource name is rejected", set(func(c *BGPConfiguration) {
+			c.Spec.Communities = []Community{{Name: "No_Export", Value: "1:2"}}
+			c.Spec.PrefixAdvertisements = []PrefixAdvertisement{{CIDR: "10.0.0.0/8", Communities: []string{"No_Export"}}}
+		}), "spec.communities[0].name", "lower case"},
+		{"a community defined twice is rejected", set(func(c *BGPConfiguration) {
+			c.Spec.Communities = []Community{{Name: "c", Value: "1:2"}, {Name: "c", Value: "1:3"}}
+			c.Spec.PrefixAdvertisements = []PrefixAdvertisement{{CIDR: "10.0.0.0/8", Communities: []string{"c"}}}
+		}), "spec.communities[1].name", "defined twice"},
+		{"communities no prefix advertisement uses are rejected, as in Calico", set(func(c *BGPConfiguration) {
+			c.Spec.Communities = []Community{{Name: "c", Value: "1:2"}}
+		}), "spec.communities", "not used in spec.prefixAdvertisements"},
+		{"a prefix advertisement naming an undefined community is rejected", set(func(c *BGPConfiguration) {
+			c.Spec.PrefixAdvertisements = []PrefixAdvertisement{{CIDR: "10.0.0.0/8", Communities: []string{"1:2", "missing"}}}
+		}), "spec.prefixAdvertisements[0].communities[1]", "not a community defined in spec.communities"},
+		{"a prefix advertisement without communities is rejected", set(func(c *BGPConfiguration) {
+			c.Spec.PrefixAdvertisements = []PrefixAdvertisement{{CIDR: "10.0.0.0/8"}}
+		}), "spec.prefixAdvertisements[0].communities", "communities are required"},
+		{"a prefix advertisement with an invalid cidr is rejected", set(func(c *BGPConfiguration) {
+			c.Spec.PrefixAdvertisements = []PrefixAdvertisement{{CIDR: "10.0.0/8", Communities: []string{"1:2"}}}
+		}), "spec.prefixAdvertisements[0].cidr", "invalid CIDR"},
+		{"a per-node configuration may set listenPort, communities and prefix advertisements", set(func(c *BGPConfiguration) {
+			c.Name, c.Spec.ListenPort = "node.node1", 1790
+			c.Spec.Communities = []Community{{Name: "c", Value: "1:2"}}
+			c.Spec.PrefixAdvertisements = []PrefixAdvertisement{{CIDR: "fd00::/64", Communities: []string{"c"}}}
+		}), "", ""},
+		{"a per-node configuration may not set the mesh", set(func(c *BGPConfiguration) {
+			c.Name, c.Spec.NodeToNodeMeshEnabled = "node.node1", ptr(true)
+		}), "spec.nodeToNodeMeshEnabled", "only be set in the cluster-wide BGPConfiguration"},
+		{"a per-node configuration may not set the AS number", set(func(c *BGPConfiguration) {
+			c.Name, c.Spec.ASNumber = "node.node1", ptr(ASNumber(65000))
+		}), "spec.asNumber", "spec.bgp.asNumber on the Node"},
+		{"a per-node configuration may not set service cluster IPs", set(func(c *BGPConfiguration) {
+			c.Name, c.Spec.ServiceClusterIPs = "node.node1", []ServiceIPBlock{{CIDR: "10.96.0.0/12"}}
+		}), "spec.serviceClusterIPs", "only be set in the cluster-wide"},
+		{"a per-node configuration may not set service external IPs", set(func(c *BGPConfiguration) {
+			c.Name, c.Spec.ServiceExternalIPs = "node.node1", []ServiceIPBlock{{CIDR: "10.97.0.0/16"}}
+		}), "spec.serviceExternalIPs", "only be set in the cluster-wide"},
+		{"a per-node configuration may not set service load balancer IPs", set(func(c *BGPConfiguration) {
+			c.Name, c.Spec.ServiceLoadBalancerIPs = "node.node1", []ServiceIPBlock{{CIDR: "10.98.0.0/16"}}
+		}), "spec.serviceLoadBalancerIPs", "only be set in the cluster-wide"},
+		{"a per-node configuration may not set bindMode", set(func(c *BGPConfiguration) {
+			c.Name, c.Spec.BindMode = "node.node1", "NodeIP"
+		}), "spec.bindMode", "only be set in the cluster-wide"},
+		{"a per-node configuration may not set ignoredInterfaces", set(func(c *BGPConfiguration) {
+			c.Name, c.Spec.IgnoredInterfaces = "node.node1", []string{"eth1"}
+		}), "spec.ignoredInterfaces", "only be set in the cluster-wide"},
+		{"a per-node configuration may not set programClusterRoutes", set(func(c *BGPConfiguration) {
+			c.Name, c.Spec.ProgramClusterRoutes = "node.node1", "Enabled"
+		}), "spec.programClusterRoutes", "only be set in the cluster-wide"},
+		{"a per-node configuration may not set the mesh restart time", set(func(c *BGPConfiguration) {
+			c.Name, c.Spec.NodeMeshMaxRestartTime = "node.node1", &Duration{time.Minute}
+		}), "spec.nodeMeshMaxRestartTime", "only be set in the cluster-wide"},
 	})
+}
+
+func TestParseCommunity(t *testing.T) {
+	cases := []struct {
+		in   string
+		want []uint32
+	}{
+		{"65000:100", []uint32{65000, 100}},
+		{"0:0", []uint32{0, 0}},
+		{"4294967295:1:2", []uint32{4294967295, 1, 2}},
+		{"65536:1", nil},
+		{"1:2:4294967296", nil},
+		{"1", nil},
+		{"1:", nil},
+		{"+1:2", nil},
+		{"1:2:3:4", nil},
+		{"a:b", nil},
+	}
+	for _, c := range cases {
+		got, ok := ParseCommunity(c.in)
+		if ok != (c.want != nil) || !slices.Equal(got, c.want) {
+			t.Errorf("ParseCommunity(%q) = %v, %t; want %v", c.in, got, ok, c.want)
+		}
+	}
 }
 
 // ruleHolders puts one rule into each kind that carries rules, and says where the rule's errors are reported.

@@ -49,6 +49,7 @@ var columnsByKind = map[string]kindColumns{
 		ps:   []column{nameColumn},
 		wide: []column{nameColumn},
 	},
+	// Calico prints the same four columns of a BGPConfiguration in both formats.
 	"BGPConfiguration": {
 		ps:   []column{nameColumn, bgpLogSeverity, bgpMesh, bgpASN},
 		wide: []column{nameColumn, bgpLogSeverity, bgpMesh, bgpASN},
@@ -132,8 +133,9 @@ var (
 	peerASN = col("ASN", func(p *api.BGPPeer) string { return formatAS(p.Spec.ASNumber) })
 
 	bgpLogSeverity = col("LOGSEVERITY", func(b *api.BGPConfiguration) string { return b.Spec.LogSeverityScreen })
-	bgpMesh        = col("MESHENABLED", func(b *api.BGPConfiguration) string { return formatBool(b.Spec.NodeToNodeMeshEnabled) })
-	bgpASN         = col("ASNUMBER", func(b *api.BGPConfiguration) string { return formatAS(b.Spec.ASNumber) })
+	// Calico prints "-" for a mesh setting or AS number the configuration leaves unset (a per-node one always does).
+	bgpMesh = col("MESHENABLED", func(b *api.BGPConfiguration) string { return orDash(formatBool(b.Spec.NodeToNodeMeshEnabled)) })
+	bgpASN  = col("ASNUMBER", func(b *api.BGPConfiguration) string { return orDash(formatAS(b.Spec.ASNumber)) })
 
 	wepWorkload  = col("WORKLOAD", func(w *api.WorkloadEndpoint) string { return w.Spec.Workload })
 	wepNode      = col("NODE", func(w *api.WorkloadEndpoint) string { return w.Spec.Node })
@@ -177,6 +179,14 @@ func formatAS(a *api.ASNumber) string {
 		return ""
 	}
 	return a.String()
+}
+
+// orDash is s, or "-" when s is empty.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func formatBool(b *bool) string {

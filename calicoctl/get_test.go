@@ -107,6 +107,20 @@ func TestGet(t *testing.T) {
 			t.Errorf("get node node1 -o wide: got %v, want a row %q", r, want)
 		}
 	})
+
+	t.Run("BGPConfigurations show Calico's four columns in both formats, with - for what is unset", func(t *testing.T) {
+		c := c.with(t)
+		node := "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: node.node1}\n" +
+			"spec: {logSeverityScreen: Debug, listenPort: 1790}\n"
+		c.expect(0, "Successfully applied 1 'BGPConfiguration' resource(s)\n", "", node, "apply", "-f", "-")
+		for _, format := range []string{"ps", "wide"} {
+			r := c.run("", "get", "bgpconfig", "node.node1", "-o", format)
+			want := "NAME         LOGSEVERITY   MESHENABLED   ASNUMBER   \nnode.node1   Debug         -             -          \n\n"
+			if r.code != 0 || r.stdout != want {
+				t.Errorf("get bgpconfig node.node1 -o %s: got %v, want\n%s", format, r, want)
+			}
+		}
+	})
 }
 
 func TestGetYAMLAndJSON(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/calico-l3/calico/api"
@@ -136,6 +137,8 @@ type Pool struct {
 	// FelixRoutes says felix programs the routes to remote blocks of this pool (IPIP or VXLAN): BIRD must not
 	// install them in the kernel, and must not advertise the ones it learns back from the kernel.
 	FelixRoutes bool `json:"felix_routes"`
+	// DisableBGPExport says routes inside the pool are never advertised to BGP peers (IPPool disableBGPExport).
+	DisableBGPExport bool `json:"disable_bgp_export,omitempty"`
 }
 
 // Block is the JSON value of /calico/bgp/v1/host/<node>/blocks_v4/<cidr with - for /> (blocks_v6 for IPv6):
@@ -159,6 +162,7 @@ func Build(in Input) (map[string]string, []string) {
 	b.poolKeys()
 	b.affinityKeys()
 	b.filterKeys()
+	b.advertisementKeys()
 	p := b.computePeerings()
 	b.peerKeys(p)
 	if in.NodeName != "" {
@@ -210,6 +214,9 @@ type builder struct {
 	nodes       []*node           // sorted by name
 	byName      map[string]*node
 	filters     map[string]*api.BGPFilter
+	// global is the spec of BGPConfiguration "default" (zero when absent); perNode are those of "node.<name>".
+	global  api.BGPConfigurationSpec
+	perNode map[string]api.BGPConfigurationSpec
 }
 
 func (b *builder) warnf(format string, args ...any) {
@@ -229,9 +236,11 @@ func (b *builder) setJSON(key string, v any) {
 func (b *builder) loadConfig() {
 	b.globalAS, b.mesh, b.logLevel = api.DefaultASNumber, api.DefaultMesh, "info"
 	b.nodeLevel = map[string]string{}
+	b.perNode = map[string]api.BGPConfigurationSpec{}
 	for _, c := range b.in.BGPConfigurations {
 		switch {
 		case c.Name == "default":
+			b.global = c.Spec
 			b.globalAS = c.Spec.EffectiveASNumber()
 			b.mesh = c.Spec.MeshEnabled()
 			if d := c.Spec.NodeMeshMaxRestartTime; d != nil {
@@ -241,6 +250,7 @@ func (b *builder) loadConfig() {
 				b.logLevel = l
 			}
 		case strings.HasPrefix(c.Name, "node."):
+			b.perNode[strings.TrimPrefix(c.Name, "node.")] = c.Spec
 			if l := birdLogLevel(c.Spec.LogSeverityScreen); l != "" {
 				b.nodeLevel[strings.TrimPrefix(c.Name, "node.")] = l
 			}
@@ -312,6 +322,9 @@ func (b *builder) globalKeys() {
 	b.set(GlobalPrefix+"/as_num", b.globalAS.String())
 	b.set(GlobalPrefix+"/node_mesh", fmt.Sprintf(`{"enabled":%t}`, b.mesh))
 	b.set(GlobalPrefix+"/loglevel", b.logLevel)
+	if p := b.global.ListenPort; p != 0 {
+		b.set(GlobalPrefix+"/listen_port", strconv.Itoa(int(p)))
+	}
 }
 
 func (b *builder) nodeKeys() {
@@ -329,6 +342,9 @@ func (b *builder) nodeKeys() {
 			b.set(h+"/as_num", n.as.String())
 		}
 		b.set(h+"/rr_cluster_id", n.rr)
+		if p := b.perNode[n.name].ListenPort; p != 0 {
+			b.set(h+"/listen_port", strconv.Itoa(int(p)))
+		}
 	}
 	for name, level := range b.nodeLevel {
 		b.set(HostPrefix+"/"+name+"/loglevel", level)
@@ -343,6 +359,8 @@ type v1Pool struct {
 	Masquerade bool   `json:"masquerade"`
 	IPAM       bool   `json:"ipam"`
 	Disabled   bool   `json:"disabled"`
+	// DisableBGPExport is spelt as in Calico's pool keys.
+	DisableBGPExport bool `json:"disableBGPExport,omitempty"`
 }
 
 func (b *builder) poolKeys() {
@@ -355,7 +373,8 @@ func (b *builder) poolKeys() {
 		cidr = cidr.Masked()
 		f := ipFamily(cidr.Addr())
 		ipipMode, vxlanMode := orNever(p.Spec.IPIPMode), orNever(p.Spec.VXLANMode)
-		v1 := v1Pool{CIDR: cidr.String(), Masquerade: p.Spec.NATOutgoing, IPAM: !p.Spec.Disabled, Disabled: p.Spec.Disabled}
+		v1 := v1Pool{CIDR: cidr.String(), Masquerade: p.Spec.NATOutgoing, IPAM: !p.Spec.Disabled, Disabled: p.Spec.Disabled,
+			DisableBGPExport: p.Spec.DisableBGPExport}
 		if f == v4 {
 			switch ipipMode {
 			case api.EncapAlways:
@@ -370,10 +389,11 @@ func (b *builder) poolKeys() {
 			continue
 		}
 		b.setJSON(b.local("pools_"+f.String()+"/"+seg), Pool{
-			CIDR:        cidr.String(),
-			IPIPMode:    ipipMode,
-			VXLANMode:   vxlanMode,
-			FelixRoutes: (f == v4 && ipipMode != api.EncapNever) || vxlanMode != api.EncapNever,
+			CIDR:             cidr.String(),
+			IPIPMode:         ipipMode,
+			VXLANMode:        vxlanMode,
+			FelixRoutes:      (f == v4 && ipipMode != api.EncapNever) || vxlanMode != api.EncapNever,
+			DisableBGPExport: p.Spec.DisableBGPExport,
 		})
 	}
 }

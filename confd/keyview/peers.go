@@ -75,7 +75,8 @@ type bgpPeer struct {
 //  2. node-specific: a BGPPeer with node, nodeSelector or peerSelector gives each of its local nodes (the node,
 //     the nodes the nodeSelector picks, or every node) a session to peerIP or to each node the peerSelector picks;
 //  3. reverse: the Calico nodes on the remote side of a BGPPeer (those the peerSelector picks, or the node whose
-//     address and AS are peerIP and asNumber, on BGP's port) get a session back to each of its local nodes, so
+//     address and AS are peerIP and asNumber, with no port or the node's listen port) get a session back to each
+//     of its local nodes (on that node's listen port), so
 //     that both ends of a session between two Calico nodes are configured; not with reversePeering Manual.
 //
 // No node peers with itself or with its own address.
@@ -101,9 +102,10 @@ func (b *builder) computePeerings() *peerings {
 		}
 		return pr
 	}
-	// toNode is a session to a Calico node, which peers with its own AS.
+	// toNode is a session to a Calico node, which peers with its own AS on its own listen port.
 	toNode := func(n *node, f family, bp bgpPeer) peering {
-		return peering{ip: n.ip[f], as: b.asOf(n), rr: n.rr, password: bp.Spec.Password, node: n.name, spec: &bp.Spec}
+		return peering{ip: n.ip[f], port: b.listenPort(n.name), as: b.asOf(n), rr: n.rr, password: bp.Spec.Password,
+			node: n.name, spec: &bp.Spec}
 	}
 	// addFor adds pr to local unless it is a session with itself.
 	addFor := func(local string, pr peering) {
@@ -149,7 +151,7 @@ func (b *builder) computePeerings() *peerings {
 		var remotes []*node
 		if bp.peerSel != nil {
 			remotes = b.selectNodes(bp.peerSel)
-		} else if n := nodeByIP[bp.peerIP]; n != nil && toIP(bp).as == b.asOf(n) && (bp.port == 0 || bp.port == bgpPort) {
+		} else if n := nodeByIP[bp.peerIP]; n != nil && toIP(bp).as == b.asOf(n) && (bp.port == 0 || bp.port == b.effectiveListenPort(n.name)) {
 			remotes = []*node{n}
 		}
 		for _, remote := range remotes {
@@ -342,7 +344,8 @@ func (b *builder) sessions(me *node, f family, p *peerings, mesh bool) []Peer {
 		}
 		meshTaken[ip] = true
 		out = append(out, Peer{
-			Name: protocolName("Mesh", ip), Type: PeerMesh, IP: ip.String(), ASNum: b.asOf(n).String(), Node: n.name,
+			Name: protocolName("Mesh", ip), Type: PeerMesh, IP: ip.String(), Port: int(b.listenPort(n.name)),
+			ASNum: b.asOf(n).String(), Node: n.name,
 			SourceAddress: myIP.String(),
 			// One side of each mesh session connects and the other waits. The address strings decide, as in
 			// Calico, so that our nodes and Calico's agree.
@@ -353,8 +356,13 @@ func (b *builder) sessions(me *node, f family, p *peerings, mesh bool) []Peer {
 	return out
 }
 
-// bgpPort is BGP's well-known port, which a peer without one uses.
-const bgpPort = 179
+// effectiveListenPort is the port a node listens on for BGP, 179 unless a BGPConfiguration sets listenPort.
+func (b *builder) effectiveListenPort(name string) uint16 {
+	if p := b.listenPort(name); p != 0 {
+		return p
+	}
+	return api.DefaultListenPort
+}
 
 // explicitPeer is the session of a global or node-specific peering, with the options of its BGPPeer.
 func (b *builder) explicitPeer(me *node, f family, typ, prefix string, pr peering) Peer {
