@@ -48,18 +48,7 @@ spec:
 		t.Fatalf("%v\n%s", err, out)
 	}
 	// host1 becomes the reflector: a cluster id and the label the peers select.
-	ds := clusterDatastore(t, c)
-	k, _ := api.LookupKind("Node")
-	r, err := ds.Get(context.Background(), k, "", "host1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rr := r.(*api.Node)
-	rr.Labels = map[string]string{"route-reflector": "true"}
-	rr.Spec.BGP.RouteReflectorClusterID = "224.0.0.1"
-	if _, err := ds.Update(context.Background(), rr); err != nil {
-		t.Fatal(err)
-	}
+	makeRouteReflector(t, c, "host1")
 
 	status := func(n *node) string {
 		out, _ := calicoctl(t, c, n.h, "", "node", "status", "--bird-socket-dir", n.h.Dir)
@@ -82,4 +71,21 @@ spec:
 		out, _ := nodes[2].h.Run("ip", "route", "show", "10.203.2.0/26")
 		return strings.Contains(out, want), out
 	})
+}
+
+// makeRouteReflector turns a node into a route reflector: a cluster id and the label peers select it by.
+func makeRouteReflector(t *testing.T, c *harness.Cluster, name string) {
+	t.Helper()
+	ds := clusterDatastore(t, c)
+	k, _ := api.LookupKind("Node")
+	r, err := ds.Get(context.Background(), k, "", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr := r.(*api.Node)
+	rr.Labels = map[string]string{"route-reflector": "true"}
+	rr.Spec.BGP.RouteReflectorClusterID = "224.0.0.1"
+	if _, err := ds.Update(context.Background(), rr); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -12,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/calico-l3/calico/api"
 	"github.com/calico-l3/calico/tests/harness"
 )
 
@@ -203,18 +201,7 @@ kind: BGPPeer
 metadata: {name: tor-keep}
 spec: {node: host1, peerIP: %s, asNumber: %d, keepOriginalNextHop: true}
 `, tor.h.IP, torAS))
-		ds := clusterDatastore(t, c)
-		k, _ := api.LookupKind("Node")
-		r, err := ds.Get(context.Background(), k, "", "host1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		rr := r.(*api.Node)
-		rr.Labels = map[string]string{"route-reflector": "true"}
-		rr.Spec.BGP.RouteReflectorClusterID = "224.0.0.1"
-		if _, err := ds.Update(context.Background(), rr); err != nil {
-			t.Fatal(err)
-		}
+		makeRouteReflector(t, c, "host1")
 		tor.start(t, "", torSession{"host1", h1.IP, 64512, ""})
 		block2 := "10.212.250.0/26" // host2's, by hand: host2 has no pod
 		if block2 == podBlock {
