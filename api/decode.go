@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -180,6 +181,15 @@ func decodeOne(js []byte) (Resource, error) {
 	if err := checkFields(reflect.TypeOf(r), raw, ""); err != nil {
 		return nil, err
 	}
+	// Calico's calicoctl reads a YAML boolean or number where a string is expected as its text (a label
+	// "rack: 1" is the string "1"), so this one does too.
+	if coerced, changed := coerceStrings(reflect.TypeOf(r), raw); changed {
+		b, err := json.Marshal(coerced)
+		if err != nil {
+			return nil, err
+		}
+		js = b
+	}
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(r); err != nil {
@@ -260,6 +270,56 @@ func checkFields(t reflect.Type, raw any, path string) error {
 		}
 	}
 	return nil
+}
+
+// coerceStrings replaces booleans and numbers that sit where t holds a plain string with their text, as
+// sigs.k8s.io/yaml does when it decodes into a typed target. It reports whether anything changed.
+func coerceStrings(t reflect.Type, raw any) (any, bool) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if reflect.PointerTo(t).Implements(jsonUnmarshaler) {
+		return raw, false
+	}
+	changed := false
+	switch v := raw.(type) {
+	case bool:
+		if t.Kind() == reflect.String {
+			return strconv.FormatBool(v), true
+		}
+	case json.Number:
+		if t.Kind() == reflect.String {
+			return v.String(), true
+		}
+	case map[string]any:
+		var fields map[string]reflect.Type
+		if t.Kind() == reflect.Struct {
+			fields = jsonFields(t)
+		}
+		for k, item := range v {
+			var ft reflect.Type
+			switch {
+			case t.Kind() == reflect.Map:
+				ft = t.Elem()
+			case fields[k] != nil:
+				ft = fields[k]
+			default:
+				continue
+			}
+			if c, ok := coerceStrings(ft, item); ok {
+				v[k], changed = c, true
+			}
+		}
+	case []any:
+		if t.Kind() == reflect.Slice || t.Kind() == reflect.Array {
+			for i, item := range v {
+				if c, ok := coerceStrings(t.Elem(), item); ok {
+					v[i], changed = c, true
+				}
+			}
+		}
+	}
+	return raw, changed
 }
 
 // jsonFields maps the JSON names of a struct's fields (inlining anonymous untagged structs) to their types.

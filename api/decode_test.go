@@ -564,3 +564,30 @@ func TestPrepareOfAnEmptyFileIsNil(t *testing.T) {
 		t.Fatalf("expected no error for no documents, got %v", err)
 	}
 }
+
+// Calico's calicoctl reads a YAML boolean or number where a string belongs as its text; so does this one.
+func TestDecodeScalarsWhereStringsBelong(t *testing.T) {
+	cases := []struct {
+		name, doc string
+		want      map[string]string
+	}{
+		{"boolean label", "labels: {edge: true, spare: false}", map[string]string{"edge": "true", "spare": "false"}},
+		{"number label", "labels: {rack: 1, weight: 2.5}", map[string]string{"rack": "1", "weight": "2.5"}},
+		{"string labels unchanged", "labels: {rack: \"01\"}", map[string]string{"rack": "01"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			docs, err := Decode([]byte("apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: n1\n  " + c.doc + "\nspec: {}\n"))
+			if err != nil {
+				t.Fatalf("expected the node to decode, got: %v", err)
+			}
+			if got := docs[0].Resource.GetObjectMeta().Labels; !reflect.DeepEqual(got, c.want) {
+				t.Fatalf("expected labels %v, got %v", c.want, got)
+			}
+		})
+	}
+	// A number where a boolean belongs is still refused: only strings take other scalars.
+	if _, err := Decode([]byte(v3pool + "spec:\n  cidr: 10.0.0.0/16\n  natOutgoing: 1\n")); err == nil || !strings.Contains(err.Error(), "spec.natOutgoing") {
+		t.Fatalf("expected natOutgoing: 1 to be refused naming the field, got %v", err)
+	}
+}
