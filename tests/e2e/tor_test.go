@@ -181,6 +181,67 @@ spec: {node: host1, peerIP: "%s:1790", asNumber: %d}
 		}
 	})
 
+	t.Run("the ToR receives the pod's block with the configured communities from nodes listening on port 1791", func(t *testing.T) {
+		if podBlock == "" {
+			t.Skip("needs the pod of the first case")
+		}
+		apply(t, c, `apiVersion: projectcalico.org/v3
+kind: BGPConfiguration
+metadata: {name: default}
+spec:
+  listenPort: 1791
+  communities:
+    - {name: rack, value: "100:6532"}
+  prefixAdvertisements:
+    - cidr: 10.212.0.0/16
+      communities: [rack, "65001:10:20"]
+`)
+		t.Cleanup(func() {
+			apply(t, c, `apiVersion: projectcalico.org/v3
+kind: BGPConfiguration
+metadata: {name: default}
+spec: {}
+`)
+		})
+		peers(t, c, fmt.Sprintf(`apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata: {name: tor-communities}
+spec: {node: host1, peerIP: %s, asNumber: %d}
+`, tor.h.IP, torAS), "tor-communities")
+		// The ToR dials host1's port 1791; host1 dials the ToR's 179 too, so the session alone does not prove the
+		// port: the listening sockets below do.
+		tor.start(t, "", torSession{"host1", h1.IP, 64512, "neighbor port 1791;"})
+		waitUntil(t, 60*time.Second, "the ToR's session to host1's port 1791 is Established", func() (bool, string) {
+			out := tor.birdcl("show", "protocols", "host1")
+			return established(out), out
+		})
+		for _, n := range nodes {
+			if out, err := n.h.Run("ss", "-Htln", "( sport = :1791 )"); err != nil || !strings.Contains(out, ":1791") {
+				t.Errorf("%s should listen on 1791: %v\n%s", n.h.Name, err, out)
+			}
+			if out, _ := n.h.Run("ss", "-Htln", "( sport = :179 )"); strings.TrimSpace(out) != "" {
+				t.Errorf("%s should no longer listen on 179:\n%s", n.h.Name, out)
+			}
+		}
+		// The mesh follows the port: every node's sessions to the others come back up on 1791.
+		waitUntil(t, 60*time.Second, "the mesh is Established again on port 1791", func() (bool, string) {
+			var all strings.Builder
+			ok := true
+			for _, n := range nodes {
+				out := nodeBird(n, "show", "protocols")
+				all.WriteString(n.h.Name + ":\n" + out)
+				ok = ok && strings.Count(out, "Established") >= 2
+			}
+			return ok, all.String()
+		})
+		std := regexp.MustCompile(`BGP\.community:.*\(100,6532\)`)
+		large := regexp.MustCompile(`BGP\.large_community:.*\(65001, 10, 20\)`)
+		waitUntil(t, 30*time.Second, "the ToR holds "+podBlock+" from host1 with communities (100,6532) and (65001, 10, 20)", func() (bool, string) {
+			out := tor.birdcl("show", "route", podBlock, "protocol", "host1", "all")
+			return std.MatchString(out) && large.MatchString(out), out
+		})
+	})
+
 	t.Run("keepOriginalNextHop on a route reflector gives the ToR the client's next hop", func(t *testing.T) {
 		// host1 becomes the reflector of host2 and host3 (as in TestRouteReflectorReplacesTheMesh) and peers
 		// with the ToR over eBGP, where next hop self is otherwise the rule.
