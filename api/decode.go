@@ -45,7 +45,9 @@ func (e *DocumentError) Unwrap() error { return e.Err }
 var docSeparator = regexp.MustCompile(`(?m)^---[ \t]*(#[^\r\n]*)?\r?$`)
 
 // Decode reads a manifest: YAML or JSON, several documents separated by ---, a JSON array, or a kind: List (or
-// <Kind>List) with items. Every field is checked strictly: an unknown field is an error naming its path.
+// <Kind>List) with items. Every field is checked strictly: a field that is neither modeled here nor defined by
+// Calico's projectcalico.org/v3 API for the kind is an error naming its path; one Calico defines but this project
+// does not model is kept in the resource's Unmodeled, to be stored as written (see Unmarshal).
 // Decode neither defaults nor validates; see Prepare.
 func Decode(data []byte) ([]Document, error) {
 	var docs []Document
@@ -178,7 +180,7 @@ func decodeOne(js []byte) (Resource, error) {
 	if err := rd.Decode(&raw); err != nil {
 		return nil, err
 	}
-	if err := checkFields(reflect.TypeOf(r), raw, ""); err != nil {
+	if err := checkFields(reflect.TypeOf(r), raw, "", kind.Name); err != nil {
 		return nil, err
 	}
 	// Calico's calicoctl reads a YAML boolean or number where a string is expected as its text (a label
@@ -190,11 +192,12 @@ func decodeOne(js []byte) (Resource, error) {
 		}
 		js = b
 	}
-	dec := json.NewDecoder(bytes.NewReader(js))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(r); err != nil {
+	// checkFields has refused every field that is neither modeled here nor defined by Calico; the ones Calico
+	// defines are kept beside the typed object, to be stored with it.
+	if err := json.Unmarshal(js, r); err != nil {
 		return nil, fieldTypeError(err)
 	}
+	r.GetObjectMeta().Unmodeled = unmodeledOf(reflect.TypeOf(r), raw)
 	return r, nil
 }
 
@@ -217,12 +220,15 @@ func isKindName(s string) bool {
 	return false
 }
 
+// listIndex matches the list indices in a field path ("spec.ingress[0].action").
+var listIndex = regexp.MustCompile(`\[[0-9]+\]`)
+
 var jsonUnmarshaler = reflect.TypeOf((*json.Unmarshaler)(nil)).Elem()
 
-// checkFields walks raw JSON against a Go type. It reports the dotted path of the first field the type lacks, and
-// runs the decoders of the scalar types (ports, protocols, AS numbers, durations) on their values so that their
+// checkFields walks raw JSON against a Go type. It reports the dotted path of the first field that the type lacks
+// and that Calico's API does not define for the kind either (a typo, most likely), and runs the decoders of the scalar types (ports, protocols, AS numbers, durations) on their values so that their
 // errors name the field they came from; encoding/json would return them without it.
-func checkFields(t reflect.Type, raw any, path string) error {
+func checkFields(t reflect.Type, raw any, path, kind string) error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -244,7 +250,7 @@ func checkFields(t reflect.Type, raw any, path string) error {
 		switch t.Kind() {
 		case reflect.Map:
 			for _, k := range sortedKeys(v) {
-				if err := checkFields(t.Elem(), v[k], path+"."+k); err != nil {
+				if err := checkFields(t.Elem(), v[k], path+"."+k, kind); err != nil {
 					return err
 				}
 			}
@@ -253,9 +259,13 @@ func checkFields(t reflect.Type, raw any, path string) error {
 			for _, k := range sortedKeys(v) {
 				ft, ok := fields[k]
 				if !ok {
-					return fmt.Errorf("unknown field '%s'", strings.TrimPrefix(path+"."+k, "."))
+					at := strings.TrimPrefix(path+"."+k, ".")
+					if CalicoDefines(kind, listIndex.ReplaceAllString(at, "")) {
+						continue // kept as written, not checked here
+					}
+					return fmt.Errorf("unknown field '%s'", at)
 				}
-				if err := checkFields(ft, v[k], path+"."+k); err != nil {
+				if err := checkFields(ft, v[k], path+"."+k, kind); err != nil {
 					return err
 				}
 			}
@@ -263,7 +273,7 @@ func checkFields(t reflect.Type, raw any, path string) error {
 	case []any:
 		if t.Kind() == reflect.Slice {
 			for i, item := range v {
-				if err := checkFields(t.Elem(), item, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				if err := checkFields(t.Elem(), item, fmt.Sprintf("%s[%d]", path, i), kind); err != nil {
 					return err
 				}
 			}

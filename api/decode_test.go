@@ -268,8 +268,8 @@ apiVersion: projectcalico.org/v3
 kind: FelixConfiguration
 metadata: {name: default}
 spec:
-  failsafeInboundHostPorts: [{protocol: TCP, port: 22, net: 0.0.0.0/0}]
-`, 1, "FelixConfiguration", "default", []string{"unknown field 'spec.failsafeInboundHostPorts[0].net'"}},
+  failsafeInboundHostPorts: [{protocol: TCP, port: 22, cidr: 0.0.0.0/0}]
+`, 1, "FelixConfiguration", "default", []string{"unknown field 'spec.failsafeInboundHostPorts[0].cidr'"}},
 	})
 }
 

@@ -1,6 +1,9 @@
 package api
 
-import "net"
+import (
+	"net"
+	"slices"
+)
 
 // Labels felix and selectors rely on, added to every WorkloadEndpoint.
 const (
@@ -9,7 +12,8 @@ const (
 	DefaultNamespace  = "default"
 )
 
-// Default fills blockSize (26 for IPv4, 122 for IPv6), ipipMode and vxlanMode (Never) and nodeSelector (all()).
+// Default fills blockSize (26 for IPv4, 122 for IPv6), ipipMode and vxlanMode (Never), nodeSelector (all()),
+// allowedUses ([Workload, Tunnel]) and assignmentMode (Automatic), as Calico does.
 func (p *IPPool) Default() {
 	if p.Spec.BlockSize == 0 {
 		if ip, _, err := net.ParseCIDR(p.Spec.CIDR); err == nil && ip.To4() == nil {
@@ -27,7 +31,26 @@ func (p *IPPool) Default() {
 	if p.Spec.NodeSelector == "" {
 		p.Spec.NodeSelector = "all()"
 	}
+	if len(p.Spec.AllowedUses) == 0 {
+		p.Spec.AllowedUses = []string{IPPoolAllowedUseWorkload, IPPoolAllowedUseTunnel}
+	}
+	if p.Spec.AssignmentMode == "" {
+		p.Spec.AssignmentMode = AssignmentModeAutomatic
+	}
 }
+
+// Allows says whether the pool may be used for use (one of the IPPoolAllowedUse values); a pool with no
+// allowedUses allows Workload and Tunnel, as Calico reads it.
+func (p *IPPool) Allows(use string) bool {
+	uses := p.Spec.AllowedUses
+	if len(uses) == 0 {
+		uses = []string{IPPoolAllowedUseWorkload, IPPoolAllowedUseTunnel}
+	}
+	return slices.Contains(uses, use)
+}
+
+// IsManual says whether the pool is used only when asked for (assignmentMode Manual).
+func (p *IPPool) IsManual() bool { return p.Spec.AssignmentMode == AssignmentModeManual }
 
 // IsIPv6 says whether the pool is an IPv6 pool.
 func (p *IPPool) IsIPv6() bool {
@@ -35,17 +58,19 @@ func (p *IPPool) IsIPv6() bool {
 	return err == nil && ip.To4() == nil
 }
 
-// Default fills the namespace and the types from the rules present: Ingress unless there are only egress rules,
-// Egress when there are egress rules.
+// Default fills the namespace, the tier ("default") and the types from the rules present: Ingress unless there
+// are only egress rules, Egress when there are egress rules.
 func (p *NetworkPolicy) Default() {
 	if p.Namespace == "" {
 		p.Namespace = DefaultNamespace
 	}
+	p.Spec.Tier = TierOf(p.Spec.Tier)
 	p.Spec.Types = defaultTypes(p.Spec.Types, p.Spec.Ingress, p.Spec.Egress)
 }
 
-// Default fills the types from the rules present.
+// Default fills the tier ("default") and the types from the rules present.
 func (p *GlobalNetworkPolicy) Default() {
+	p.Spec.Tier = TierOf(p.Spec.Tier)
 	p.Spec.Types = defaultTypes(p.Spec.Types, p.Spec.Ingress, p.Spec.Egress)
 }
 

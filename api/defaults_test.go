@@ -1,11 +1,13 @@
 package api
 
 import (
+	"encoding/json"
 	"reflect"
 	"testing"
 )
 
 func TestIPPoolDefaults(t *testing.T) {
+	defaultUses := []string{IPPoolAllowedUseWorkload, IPPoolAllowedUseTunnel}
 	cases := []struct {
 		name string
 		in   IPPoolSpec
@@ -13,26 +15,35 @@ func TestIPPoolDefaults(t *testing.T) {
 	}{
 		{"an IPv4 pool gets /26 blocks, no encapsulation and every node",
 			IPPoolSpec{CIDR: "10.0.0.0/16"},
-			IPPoolSpec{CIDR: "10.0.0.0/16", BlockSize: 26, IPIPMode: EncapNever, VXLANMode: EncapNever, NodeSelector: "all()"}},
+			IPPoolSpec{CIDR: "10.0.0.0/16", BlockSize: 26, IPIPMode: EncapNever, VXLANMode: EncapNever, NodeSelector: "all()",
+				AllowedUses: defaultUses, AssignmentMode: AssignmentModeAutomatic}},
 		{"an IPv6 pool gets /122 blocks",
 			IPPoolSpec{CIDR: "fd00::/48"},
-			IPPoolSpec{CIDR: "fd00::/48", BlockSize: 122, IPIPMode: EncapNever, VXLANMode: EncapNever, NodeSelector: "all()"}},
+			IPPoolSpec{CIDR: "fd00::/48", BlockSize: 122, IPIPMode: EncapNever, VXLANMode: EncapNever, NodeSelector: "all()",
+				AllowedUses: defaultUses, AssignmentMode: AssignmentModeAutomatic}},
 		{"fields already set are kept",
-			IPPoolSpec{CIDR: "10.0.0.0/16", BlockSize: 24, IPIPMode: EncapAlways, VXLANMode: EncapCrossSubnet, NodeSelector: "rack == 'a'", NATOutgoing: true},
-			IPPoolSpec{CIDR: "10.0.0.0/16", BlockSize: 24, IPIPMode: EncapAlways, VXLANMode: EncapCrossSubnet, NodeSelector: "rack == 'a'", NATOutgoing: true}},
+			IPPoolSpec{CIDR: "10.0.0.0/16", BlockSize: 24, IPIPMode: EncapAlways, VXLANMode: EncapCrossSubnet, NodeSelector: "rack == 'a'", NATOutgoing: true,
+				AllowedUses: []string{IPPoolAllowedUseTunnel}, AssignmentMode: AssignmentModeManual},
+			IPPoolSpec{CIDR: "10.0.0.0/16", BlockSize: 24, IPIPMode: EncapAlways, VXLANMode: EncapCrossSubnet, NodeSelector: "rack == 'a'", NATOutgoing: true,
+				AllowedUses: []string{IPPoolAllowedUseTunnel}, AssignmentMode: AssignmentModeManual}},
+		{"an empty allowedUses list gets Calico's default uses",
+			IPPoolSpec{CIDR: "10.0.0.0/16", AllowedUses: []string{}},
+			IPPoolSpec{CIDR: "10.0.0.0/16", BlockSize: 26, IPIPMode: EncapNever, VXLANMode: EncapNever, NodeSelector: "all()",
+				AllowedUses: defaultUses, AssignmentMode: AssignmentModeAutomatic}},
 		{"an unparsable CIDR gets the IPv4 block size and fails validation later",
 			IPPoolSpec{CIDR: "bogus"},
-			IPPoolSpec{CIDR: "bogus", BlockSize: 26, IPIPMode: EncapNever, VXLANMode: EncapNever, NodeSelector: "all()"}},
+			IPPoolSpec{CIDR: "bogus", BlockSize: 26, IPIPMode: EncapNever, VXLANMode: EncapNever, NodeSelector: "all()",
+				AllowedUses: defaultUses, AssignmentMode: AssignmentModeAutomatic}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p := &IPPool{ObjectMeta: ObjectMeta{Name: "p"}, Spec: c.in}
 			p.Default()
-			if p.Spec != c.want {
+			if !reflect.DeepEqual(p.Spec, c.want) {
 				t.Fatalf("expected %+v, got %+v", c.want, p.Spec)
 			}
 			p.Default()
-			if p.Spec != c.want {
+			if !reflect.DeepEqual(p.Spec, c.want) {
 				t.Fatalf("defaulting twice changed the pool: expected %+v, got %+v", c.want, p.Spec)
 			}
 		})
@@ -150,5 +161,44 @@ func TestKindsWithoutWriteTimeDefaultsAreUnchanged(t *testing.T) {
 				t.Fatalf("expected Default to leave %s unchanged, got %+v", name, r)
 			}
 		})
+	}
+}
+
+func TestIPPoolAllowsAndIsManual(t *testing.T) {
+	cases := []struct {
+		name                           string
+		spec                           IPPoolSpec
+		workload, tunnel, loadBalancer bool
+		manual                         bool
+	}{
+		{"a pool stored without allowedUses allows workloads and tunnels", IPPoolSpec{}, true, true, false, false},
+		{"a Tunnel-only pool allows only tunnels", IPPoolSpec{AllowedUses: []string{IPPoolAllowedUseTunnel}}, false, true, false, false},
+		{"a LoadBalancer pool allows neither workloads nor tunnels", IPPoolSpec{AllowedUses: []string{IPPoolAllowedUseLoadBalancer}}, false, false, true, false},
+		{"a Manual pool says so", IPPoolSpec{AssignmentMode: AssignmentModeManual}, true, true, false, true},
+		{"an Automatic pool is not manual", IPPoolSpec{AssignmentMode: AssignmentModeAutomatic}, true, true, false, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := &IPPool{Spec: c.spec}
+			got := []bool{p.Allows(IPPoolAllowedUseWorkload), p.Allows(IPPoolAllowedUseTunnel), p.Allows(IPPoolAllowedUseLoadBalancer), p.IsManual()}
+			want := []bool{c.workload, c.tunnel, c.loadBalancer, c.manual}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("workload, tunnel, loadBalancer, manual: got %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestIPPoolUsesAndModeAreWrittenAsCalicoWritesThem(t *testing.T) {
+	p := &IPPool{TypeMeta: TypeMeta{Kind: "IPPool", APIVersion: Group}, ObjectMeta: ObjectMeta{Name: "p"}, Spec: IPPoolSpec{CIDR: "10.0.0.0/16"}}
+	p.Default()
+	b, err := json.Marshal(p.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"cidr":"10.0.0.0/16","blockSize":26,"ipipMode":"Never","vxlanMode":"Never","nodeSelector":"all()",` +
+		`"allowedUses":["Workload","Tunnel"],"assignmentMode":"Automatic"}`
+	if string(b) != want {
+		t.Errorf("defaulted spec:\n got %s\nwant %s", b, want)
 	}
 }

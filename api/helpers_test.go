@@ -158,6 +158,7 @@ var validSamples = map[string]func() Resource{
 	"NetworkPolicy":       func() Resource { return validNetworkPolicy() },
 	"Node":                func() Resource { return validNode() },
 	"Profile":             func() Resource { return validProfile() },
+	"Tier":                func() Resource { return &Tier{ObjectMeta: ObjectMeta{Name: "security"}} },
 	"WorkloadEndpoint":    func() Resource { return validWorkloadEndpoint() },
 }
 
@@ -167,6 +168,7 @@ var fullSamples = map[string]func() Resource{
 		return &IPPool{ObjectMeta: ObjectMeta{Name: "pool1", Labels: map[string]string{"zone": "a"}}, Spec: IPPoolSpec{
 			CIDR: "10.10.0.0/16", BlockSize: 24, IPIPMode: EncapCrossSubnet, VXLANMode: EncapNever,
 			NATOutgoing: true, Disabled: true, NodeSelector: "zone == 'a'", DisableBGPExport: true,
+			AllowedUses: []string{IPPoolAllowedUseTunnel, IPPoolAllowedUseWorkload}, AssignmentMode: AssignmentModeManual,
 		}}
 	},
 	"Node": func() Resource {
@@ -180,7 +182,7 @@ var fullSamples = map[string]func() Resource{
 	},
 	"BGPPeer": func() Resource {
 		return &BGPPeer{ObjectMeta: ObjectMeta{Name: "tor1"}, Spec: BGPPeerSpec{
-			Node: "node1", PeerIP: "192.168.0.254:1790", ASNumber: ptr(ASNumber(65546)), Password: "s3cret",
+			Node: "node1", PeerIP: "192.168.0.254:1790", ASNumber: ptr(ASNumber(65546)), Password: &BGPPassword{SecretKeyRef: &SecretKeySelector{Name: "bgp-passwords", Key: "tor1"}},
 			SourceAddress: SourceAddressNone, MaxRestartTime: &Duration{300 * time.Second},
 			NumAllowedLocalASNumbers: ptr(int32(2)), TTLSecurity: ptr(uint8(1)), NextHopMode: NextHopModeSelf,
 			ReachableBy: "192.168.0.1", Filters: []string{"f1", "f2"}, ReversePeering: ReversePeeringManual,
@@ -216,9 +218,12 @@ var fullSamples = map[string]func() Resource{
 			LabelsToApply: map[string]string{"net1": ""},
 		}}
 	},
+	"Tier": func() Resource {
+		return &Tier{ObjectMeta: ObjectMeta{Name: "security"}, Spec: TierSpec{Order: ptr(100.0), DefaultAction: ActionPass}}
+	},
 	"NetworkPolicy": func() Resource {
-		return &NetworkPolicy{ObjectMeta: ObjectMeta{Name: "db", Namespace: "team-a"}, Spec: NetworkPolicySpec{
-			Order: ptr(100.5), Selector: "role == 'db'", Types: []PolicyType{PolicyTypeIngress, PolicyTypeEgress},
+		return &NetworkPolicy{ObjectMeta: ObjectMeta{Name: "security.db", Namespace: "team-a"}, Spec: NetworkPolicySpec{
+			Tier: "security", Order: ptr(100.5), Selector: "role == 'db'", Types: []PolicyType{PolicyTypeIngress, PolicyTypeEgress},
 			Ingress: []Rule{{
 				Action: ActionAllow, IPVersion: ptr(4), Protocol: proto("TCP"),
 				Source: EntityRule{

@@ -29,6 +29,8 @@ type ObjectMeta struct {
 	CreationTimestamp string            `json:"creationTimestamp,omitempty"`
 	Labels            map[string]string `json:"labels,omitempty"`
 	Annotations       map[string]string `json:"annotations,omitempty"`
+	// Unmodeled holds what the stored or written object has beyond this project's types (see Unmarshal).
+	Unmodeled *Unmodeled `json:"-"`
 }
 
 // GetObjectMeta gives access to the metadata.
@@ -74,6 +76,7 @@ var Kinds = []*Kind{
 	{Name: "NetworkPolicy", Plural: "networkpolicies", Namespaced: true, aliases: []string{"policy", "policies", "np", "pol"}, new: func() Resource { return &NetworkPolicy{} }},
 	{Name: "Node", Plural: "nodes", aliases: []string{"no"}, new: func() Resource { return &Node{} }},
 	{Name: "Profile", Plural: "profiles", aliases: []string{"pro", "pros"}, new: func() Resource { return &Profile{} }},
+	{Name: "Tier", Plural: "tiers", new: func() Resource { return &Tier{} }},
 	{Name: "WorkloadEndpoint", Plural: "workloadendpoints", Namespaced: true, aliases: []string{"wep", "weps"}, new: func() Resource { return &WorkloadEndpoint{} }},
 }
 

@@ -12,7 +12,7 @@ import (
 // calicoFieldNames lists, per kind, JSON paths that must appear when the full sample is written, spelled as
 // Calico spells them.
 var calicoFieldNames = map[string][]string{
-	"IPPool": {"spec.cidr", "spec.blockSize", "spec.ipipMode", "spec.vxlanMode", "spec.natOutgoing", "spec.disabled", "spec.nodeSelector", "spec.disableBGPExport", "metadata.labels.zone"},
+	"IPPool": {"spec.cidr", "spec.blockSize", "spec.ipipMode", "spec.vxlanMode", "spec.natOutgoing", "spec.disabled", "spec.nodeSelector", "spec.disableBGPExport", "spec.allowedUses", "spec.assignmentMode", "metadata.labels.zone"},
 	"Node":   {"spec.bgp.asNumber", "spec.bgp.ipv4Address", "spec.bgp.ipv6Address", "spec.bgp.ipv4IPIPTunnelAddr", "spec.bgp.routeReflectorClusterID", "spec.orchRefs", "metadata.annotations.note"},
 	"BGPPeer": {"spec.node", "spec.peerIP", "spec.asNumber", "spec.password", "spec.sourceAddress", "spec.maxRestartTime",
 		"spec.numAllowedLocalASNumbers", "spec.ttlSecurity", "spec.nextHopMode", "spec.reachableBy", "spec.filters",
@@ -22,7 +22,8 @@ var calicoFieldNames = map[string][]string{
 		"spec.serviceClusterIPs", "spec.serviceExternalIPs", "spec.serviceLoadBalancerIPs", "spec.communities",
 		"spec.prefixAdvertisements", "spec.listenPort", "spec.bindMode", "spec.ignoredInterfaces", "spec.programClusterRoutes"},
 	"Profile":             {"spec.ingress", "spec.egress", "spec.labelsToApply.net1"},
-	"NetworkPolicy":       {"metadata.namespace", "spec.order", "spec.selector", "spec.types", "spec.ingress", "spec.egress"},
+	"Tier":                {"spec.order", "spec.defaultAction"},
+	"NetworkPolicy":       {"metadata.namespace", "spec.tier", "spec.order", "spec.selector", "spec.types", "spec.ingress", "spec.egress"},
 	"GlobalNetworkPolicy": {"spec.order", "spec.selector", "spec.types", "spec.ingress", "spec.preDNAT", "spec.applyOnForward"},
 	"GlobalNetworkSet":    {"spec.nets"},
 	"WorkloadEndpoint":    {"spec.orchestrator", "spec.workload", "spec.node", "spec.containerID", "spec.pod", "spec.endpoint", "spec.ipNetworks", "spec.ipNATs", "spec.ipv4Gateway", "spec.ipv6Gateway", "spec.profiles", "spec.interfaceName", "spec.mac", "spec.ports"},

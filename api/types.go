@@ -24,7 +24,27 @@ type IPPoolSpec struct {
 	NodeSelector string `json:"nodeSelector,omitempty"`
 	// DisableBGPExport keeps the pool's routes (its blocks and the workload routes inside it) from BGP peers.
 	DisableBGPExport bool `json:"disableBGPExport,omitempty"`
+	// AllowedUses says what IPAM may hand the pool's addresses to: Workload, Tunnel (a node's IPIP or VXLAN
+	// tunnel address) or LoadBalancer (kept for a LoadBalancer controller; this project has none, so such a pool
+	// is stored and never used). Unset means [Workload, Tunnel].
+	AllowedUses []string `json:"allowedUses,omitempty"`
+	// AssignmentMode is Automatic (the default: IPAM picks the pool on its own) or Manual (the pool is used only
+	// when it is asked for by name or CIDR).
+	AssignmentMode string `json:"assignmentMode,omitempty"`
 }
+
+// IPPool allowed uses.
+const (
+	IPPoolAllowedUseWorkload     = "Workload"
+	IPPoolAllowedUseTunnel       = "Tunnel"
+	IPPoolAllowedUseLoadBalancer = "LoadBalancer"
+)
+
+// IPPool assignment modes.
+const (
+	AssignmentModeAutomatic = "Automatic"
+	AssignmentModeManual    = "Manual"
+)
 
 // IPIP and VXLAN encapsulation modes.
 const (
@@ -79,7 +99,8 @@ type BGPPeerSpec struct {
 	PeerIP       string    `json:"peerIP,omitempty"`
 	ASNumber     *ASNumber `json:"asNumber,omitempty"`
 	PeerSelector string    `json:"peerSelector,omitempty"`
-	Password     string    `json:"password,omitempty"`
+	// Password is the session's TCP MD5 password, kept in a Kubernetes Secret in calico-node's namespace.
+	Password *BGPPassword `json:"password,omitempty"`
 	// SourceAddress is UseNodeIP (the default: the session's source is the node's address) or None (the kernel
 	// picks it).
 	SourceAddress string `json:"sourceAddress,omitempty"`
@@ -232,6 +253,18 @@ type BGPConfigurationSpec struct {
 	ProgramClusterRoutes string `json:"programClusterRoutes,omitempty"`
 }
 
+// BGPPassword says where a BGP session's password is: as in Calico, only in a Kubernetes Secret.
+type BGPPassword struct {
+	SecretKeyRef *SecretKeySelector `json:"secretKeyRef,omitempty"`
+}
+
+// SecretKeySelector names one key of a Kubernetes Secret in calico-node's namespace.
+type SecretKeySelector struct {
+	Name     string `json:"name"`
+	Key      string `json:"key"`
+	Optional *bool  `json:"optional,omitempty"`
+}
+
 // ServiceIPBlock is one range of service addresses: a CIDR or a single address.
 type ServiceIPBlock struct {
 	CIDR string `json:"cidr,omitempty"`
@@ -304,6 +337,8 @@ type NetworkPolicy struct {
 
 // NetworkPolicySpec is the spec of a NetworkPolicy.
 type NetworkPolicySpec struct {
+	// Tier names the Tier the policy belongs to ("default" when empty); see Tier for how tiers judge traffic.
+	Tier     string       `json:"tier,omitempty"`
 	Order    *float64     `json:"order,omitempty"`
 	Selector string       `json:"selector,omitempty"`
 	Types    []PolicyType `json:"types,omitempty"`
@@ -320,6 +355,8 @@ type GlobalNetworkPolicy struct {
 
 // GlobalNetworkPolicySpec is the spec of a GlobalNetworkPolicy.
 type GlobalNetworkPolicySpec struct {
+	// Tier names the Tier the policy belongs to ("default" when empty).
+	Tier           string       `json:"tier,omitempty"`
 	Order          *float64     `json:"order,omitempty"`
 	Selector       string       `json:"selector,omitempty"`
 	Types          []PolicyType `json:"types,omitempty"`

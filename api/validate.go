@@ -216,7 +216,42 @@ func (p *IPPool) Validate() error {
 		e.add("spec.vxlanMode", s.VXLANMode, "IPIP and VXLAN cannot both be enabled on one pool")
 	}
 	e.selector("spec.nodeSelector", s.NodeSelector)
+	e.oneOf("spec.assignmentMode", s.AssignmentMode, AssignmentModeAutomatic, AssignmentModeManual)
+	e.allowedUses(s)
 	return e.err()
+}
+
+// allowedUses checks an IPPool's uses as Calico does: each one known, and a LoadBalancer pool used for nothing
+// else, without encapsulation, exported over BGP and selecting all nodes.
+func (e *errs) allowedUses(s IPPoolSpec) {
+	lb := slices.Contains(s.AllowedUses, IPPoolAllowedUseLoadBalancer)
+	for i, u := range s.AllowedUses {
+		field := fmt.Sprintf("spec.allowedUses[%d]", i)
+		switch u {
+		case IPPoolAllowedUseLoadBalancer:
+		case IPPoolAllowedUseWorkload, IPPoolAllowedUseTunnel:
+			if lb {
+				e.add(field, u, "LoadBalancer cannot be used at the same time as %s", u)
+			}
+		default:
+			e.add(field, u, "unknown use: must be one of %s, %s, %s", IPPoolAllowedUseWorkload, IPPoolAllowedUseTunnel, IPPoolAllowedUseLoadBalancer)
+		}
+	}
+	if !lb {
+		return
+	}
+	if s.IPIPMode != "" && s.IPIPMode != EncapNever {
+		e.add("spec.ipipMode", s.IPIPMode, "IPIP cannot be enabled on a LoadBalancer pool")
+	}
+	if s.VXLANMode != "" && s.VXLANMode != EncapNever {
+		e.add("spec.vxlanMode", s.VXLANMode, "VXLAN cannot be enabled on a LoadBalancer pool")
+	}
+	if s.DisableBGPExport {
+		e.add("spec.disableBGPExport", s.DisableBGPExport, "a LoadBalancer pool's addresses must be exported over BGP")
+	}
+	if s.NodeSelector != "" && s.NodeSelector != "all()" {
+		e.add("spec.nodeSelector", s.NodeSelector, "a LoadBalancer pool must select all nodes: all()")
+	}
 }
 
 var (
@@ -296,6 +331,19 @@ func (p *BGPPeer) Validate() error {
 	}
 	e.selector("spec.nodeSelector", s.NodeSelector)
 	e.selector("spec.peerSelector", s.PeerSelector)
+	if pw := s.Password; pw != nil {
+		switch ref := pw.SecretKeyRef; {
+		case ref == nil:
+			e.add("spec.password.secretKeyRef", nil, "is required: the password is read from a Kubernetes Secret in calico-node's namespace")
+		default:
+			if ref.Name == "" || len(ref.Name) > 253 || !dns1123Subdomain.MatchString(ref.Name) {
+				e.add("spec.password.secretKeyRef.name", ref.Name, "must name a Secret: %s", subdomainRule)
+			}
+			if ref.Key == "" || len(ref.Key) > 253 || !secretKeyRE.MatchString(ref.Key) {
+				e.add("spec.password.secretKeyRef.key", ref.Key, "must be a Secret key: letters, digits, '-', '_' and '.'")
+			}
+		}
+	}
 	switch {
 	case s.PeerIP != "" && s.PeerSelector != "":
 		e.add("spec.peerSelector", s.PeerSelector, "peerIP and peerSelector cannot both be set")
@@ -456,6 +504,9 @@ func (c *BGPConfiguration) Validate() error {
 	return e.err()
 }
 
+// secretKeyRE is what Kubernetes allows as a key of a Secret's data.
+var secretKeyRE = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
+
 // ignoredInterfaceRE is Calico's pattern for ignoredInterfaces: an interface name with * wildcards.
 var ignoredInterfaceRE = regexp.MustCompile(`^[a-zA-Z0-9_.*-]{1,15}$`)
 
@@ -567,16 +618,22 @@ func (p *Profile) Validate() error {
 // ("knp.default.<kubernetes name>", as Calico names them); the rest is the Kubernetes name, a DNS subdomain.
 const KubernetesPolicyPrefix = "knp.default."
 
-// Validate checks a NetworkPolicy: name, selector, types and rules. Names are DNS labels, except those of
-// policies translated from Kubernetes, whose Kubernetes part may hold dots.
+// Validate checks a NetworkPolicy: name (against its tier, see policyName), selector, types and rules. Names are
+// DNS labels, except those of policies translated from Kubernetes, whose Kubernetes part may hold dots.
 func (p *NetworkPolicy) Validate() error {
 	var e errs
 	if k8sName, ok := strings.CutPrefix(p.Name, KubernetesPolicyPrefix); ok {
 		meta := p.ObjectMeta
 		meta.Name = k8sName
 		e.namespaced(&meta, dns1123Subdomain, "a NetworkPolicy named "+KubernetesPolicyPrefix+"<name> needs a Kubernetes name after the prefix: "+subdomainRule)
+		if TierOf(p.Spec.Tier) != DefaultTierName {
+			e.add("spec.tier", p.Spec.Tier, "a policy translated from Kubernetes is in the default tier")
+		}
 	} else {
-		e.namespaced(&p.ObjectMeta, dns1123Label, labelRule)
+		e.policyName(&p.ObjectMeta, p.Spec.Tier, dns1123Label.MatchString, labelRule)
+		if p.Namespace != "" && !dns1123Label.MatchString(p.Namespace) {
+			e.add("metadata.namespace", p.Namespace, labelRule)
+		}
 	}
 	e.policy(p.Spec.Selector, p.Spec.Types, p.Spec.Ingress, p.Spec.Egress)
 	return e.err()
@@ -585,7 +642,7 @@ func (p *NetworkPolicy) Validate() error {
 // Validate checks a GlobalNetworkPolicy: name, selector, types, rules and the doNotTrack/preDNAT combinations.
 func (p *GlobalNetworkPolicy) Validate() error {
 	var e errs
-	e.name(&p.ObjectMeta, dns1123Label, labelRule)
+	e.policyName(&p.ObjectMeta, p.Spec.Tier, dns1123Label.MatchString, labelRule)
 	if p.Namespace != "" {
 		e.add("metadata.namespace", p.Namespace, "namespace should not be specified for a non-namespaced resource")
 	}

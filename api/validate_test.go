@@ -31,6 +31,8 @@ func validName(kind string) string {
 		return "default"
 	case "NetworkPolicy", "GlobalNetworkPolicy":
 		return "allow-dns"
+	case "Tier":
+		return "security"
 	}
 	return "rack1.host-2"
 }
@@ -49,14 +51,21 @@ func TestNamesOfEveryKind(t *testing.T) {
 			{"a name ending with a dot is rejected", good + ".", "must consist of lower case alphanumeric"},
 			{"a name with an underscore is rejected", good + "_x", "must consist of lower case alphanumeric"},
 		}
-		if k.Name != "ClusterInformation" {
+		if k.Name != "ClusterInformation" && k.Name != "Tier" {
 			cases = append(cases, struct{ name, metaName, reason string }{
 				"a name of exactly 253 characters is accepted", good + strings.Repeat("a", 253-len(good)), ""})
 		}
 		switch k.Name {
 		case "NetworkPolicy", "GlobalNetworkPolicy":
-			cases = append(cases, struct{ name, metaName, reason string }{
-				"a dotted name is rejected because policy names are DNS labels", "allow.dns", "lower case alphanumeric characters or '-'"})
+			cases = append(cases,
+				struct{ name, metaName, reason string }{
+					"a dotted name is rejected because it names a tier the policy is not in", "allow.dns", "set spec.tier: allow"},
+				struct{ name, metaName, reason string }{
+					"a name with two dots is rejected because policy names are DNS labels", "allow.dns.x", "lower case alphanumeric characters or '-'"})
+		case "Tier":
+			cases = append(cases,
+				struct{ name, metaName, reason string }{"a dotted name is rejected", "a.b", "at most 63 characters"},
+				struct{ name, metaName, reason string }{"a name of 64 characters is rejected", strings.Repeat("a", 64), "at most 63 characters"})
 		case "BGPConfiguration", "FelixConfiguration":
 			cases = append(cases,
 				struct{ name, metaName, reason string }{"the name default is accepted", "default", ""},
@@ -196,6 +205,7 @@ func TestIPPoolValidation(t *testing.T) {
 		return p
 	}
 	set := func(f func(*IPPool)) *IPPool { return with(validIPPool(), f) }
+	uses := func(u ...string) *IPPool { return set(func(p *IPPool) { p.Spec.AllowedUses = u }) }
 	runValidation(t, []validationCase{
 		{"an IPv4 pool is accepted", validIPPool(), "", ""},
 		{"an IPv6 pool is accepted", v6(func(*IPPool) {}), "", ""},
@@ -245,6 +255,28 @@ func TestIPPoolValidation(t *testing.T) {
 		}), "", ""},
 		{"a node selector with bad syntax is rejected", set(func(p *IPPool) { p.Spec.NodeSelector = "rack == " }), "spec.nodeSelector", "selector"},
 		{"an unbalanced node selector is rejected", set(func(p *IPPool) { p.Spec.NodeSelector = "has(rack" }), "spec.nodeSelector", "selector"},
+		{"allowedUses Workload and Tunnel is accepted", uses(IPPoolAllowedUseWorkload, IPPoolAllowedUseTunnel), "", ""},
+		{"a Tunnel-only pool is accepted", uses(IPPoolAllowedUseTunnel), "", ""},
+		{"a Tunnel-only IPIP pool is accepted", with(uses(IPPoolAllowedUseTunnel), func(p *IPPool) { p.Spec.IPIPMode = EncapAlways }), "", ""},
+		{"a Workload-only VXLAN pool is accepted", with(uses(IPPoolAllowedUseWorkload), func(p *IPPool) { p.Spec.VXLANMode = EncapAlways }), "", ""},
+		{"a LoadBalancer-only pool is accepted", uses(IPPoolAllowedUseLoadBalancer), "", ""},
+		{"an unknown use is rejected naming its index", uses(IPPoolAllowedUseWorkload, "Service"), "spec.allowedUses[1]", "unknown use"},
+		{"a lowercase use is rejected", uses("workload"), "spec.allowedUses[0]", "unknown use"},
+		{"LoadBalancer together with Workload is rejected", uses(IPPoolAllowedUseLoadBalancer, IPPoolAllowedUseWorkload),
+			"spec.allowedUses[1]", "LoadBalancer cannot be used at the same time as Workload"},
+		{"Tunnel together with LoadBalancer is rejected", uses(IPPoolAllowedUseTunnel, IPPoolAllowedUseLoadBalancer),
+			"spec.allowedUses[0]", "LoadBalancer cannot be used at the same time as Tunnel"},
+		{"IPIP on a LoadBalancer pool is rejected", with(uses(IPPoolAllowedUseLoadBalancer), func(p *IPPool) { p.Spec.IPIPMode = EncapCrossSubnet }),
+			"spec.ipipMode", "IPIP cannot be enabled on a LoadBalancer pool"},
+		{"VXLAN on a LoadBalancer pool is rejected", with(uses(IPPoolAllowedUseLoadBalancer), func(p *IPPool) { p.Spec.VXLANMode = EncapAlways }),
+			"spec.vxlanMode", "VXLAN cannot be enabled on a LoadBalancer pool"},
+		{"a LoadBalancer pool kept from BGP is rejected", with(uses(IPPoolAllowedUseLoadBalancer), func(p *IPPool) { p.Spec.DisableBGPExport = true }),
+			"spec.disableBGPExport", "must be exported over BGP"},
+		{"a LoadBalancer pool for some nodes only is rejected", with(uses(IPPoolAllowedUseLoadBalancer), func(p *IPPool) { p.Spec.NodeSelector = "rack == 'r1'" }),
+			"spec.nodeSelector", "must select all nodes"},
+		{"assignmentMode Automatic is accepted", set(func(p *IPPool) { p.Spec.AssignmentMode = AssignmentModeAutomatic }), "", ""},
+		{"assignmentMode Manual is accepted", set(func(p *IPPool) { p.Spec.AssignmentMode = AssignmentModeManual }), "", ""},
+		{"an unknown assignmentMode is rejected", set(func(p *IPPool) { p.Spec.AssignmentMode = "manual" }), "spec.assignmentMode", "must be one of Automatic, Manual"},
 	})
 }
 
@@ -328,6 +360,16 @@ func TestBGPPeerValidation(t *testing.T) {
 		{"a peer for one node is accepted", set(func(s *BGPPeerSpec) { s.Node = "node1" }), "", ""},
 		{"a peer for the nodes a selector picks is accepted", set(func(s *BGPPeerSpec) { s.NodeSelector = "rack == 'r1'" }), "", ""},
 		{"an IPv6 peer is accepted", set(func(s *BGPPeerSpec) { s.PeerIP = "fd00::254" }), "", ""},
+		{"a password in a Secret is accepted", set(func(s *BGPPeerSpec) {
+			s.Password = &BGPPassword{SecretKeyRef: &SecretKeySelector{Name: "bgp-passwords", Key: "rack1.tor"}}
+		}), "", ""},
+		{"a password without secretKeyRef is rejected", set(func(s *BGPPeerSpec) { s.Password = &BGPPassword{} }), "spec.password.secretKeyRef", "is required"},
+		{"a password Secret without a key is rejected", set(func(s *BGPPeerSpec) {
+			s.Password = &BGPPassword{SecretKeyRef: &SecretKeySelector{Name: "bgp-passwords"}}
+		}), "spec.password.secretKeyRef.key", "must be a Secret key"},
+		{"a password Secret with an invalid name is rejected", set(func(s *BGPPeerSpec) {
+			s.Password = &BGPPassword{SecretKeyRef: &SecretKeySelector{Name: "BGP", Key: "k"}}
+		}), "spec.password.secretKeyRef.name", "must name a Secret"},
 		{"a peer selector without asNumber is accepted", set(func(s *BGPPeerSpec) {
 			s.PeerIP, s.ASNumber, s.NodeSelector, s.PeerSelector = "", nil, "has(rr)", "has(rr)"
 		}), "", ""},
