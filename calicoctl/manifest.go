@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/calico-l3/calico/api"
 )
@@ -29,6 +30,17 @@ func (e *Env) loadManifest(file, namespace string) ([]api.Document, error) {
 		return nil, err
 	}
 	return docs, nil
+}
+
+// warnUnmodeled tells the user which fields of the manifest are Calico's but not acted on here: they are stored
+// as written, for Calico's own components, and shown by get.
+func warnUnmodeled(w io.Writer, docs []api.Document) {
+	for _, d := range docs {
+		if paths := d.Resource.GetObjectMeta().Unmodeled.Paths(); len(paths) > 0 {
+			fmt.Fprintf(w, "Warning: %s: %s: defined by Calico's API but not acted on by this project; stored as written\n",
+				api.ID(d.Resource), strings.Join(paths, ", "))
+		}
+	}
 }
 
 func describeFile(file string) string {

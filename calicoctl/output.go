@@ -47,10 +47,14 @@ func newResourceList(k *api.Kind, items []api.Resource, revision int64) resource
 		Metadata: listMeta{ResourceVersion: fmt.Sprint(revision)}, Items: items}
 }
 
-// writeObject prints v as YAML or as JSON indented by two spaces.
+// writeObject prints v (a resource or a resourceList) as YAML or as JSON indented by two spaces, with the fields
+// the resources hold beyond this project's types (api.Unmodeled).
 func writeObject(w io.Writer, format string, v any) error {
+	v, err := withUnmodeled(v)
+	if err != nil {
+		return fmt.Errorf("formatting output: %w", err)
+	}
 	var out []byte
-	var err error
 	if format == formatJSON {
 		out, err = json.MarshalIndent(v, "", "  ")
 		out = append(out, '\n')
@@ -62,6 +66,40 @@ func writeObject(w io.Writer, format string, v any) error {
 	}
 	_, err = w.Write(out)
 	return err
+}
+
+// withUnmodeled turns the resources in v into their JSON as api.Marshal writes it.
+func withUnmodeled(v any) (any, error) {
+	switch x := v.(type) {
+	case api.Resource:
+		return api.AsJSON(x)
+	case []api.Resource:
+		return asJSON(x)
+	case resourceList:
+		items, err := asJSON(x.Items)
+		if err != nil {
+			return nil, err
+		}
+		return struct {
+			APIVersion string            `json:"apiVersion"`
+			Kind       string            `json:"kind"`
+			Metadata   listMeta          `json:"metadata"`
+			Items      []json.RawMessage `json:"items"`
+		}{x.APIVersion, x.Kind, x.Metadata, items}, nil
+	}
+	return v, nil
+}
+
+func asJSON(rs []api.Resource) ([]json.RawMessage, error) {
+	out := make([]json.RawMessage, len(rs))
+	for i, r := range rs {
+		b, err := api.AsJSON(r)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = b
+	}
+	return out, nil
 }
 
 // writeTable prints resources of one kind as a table (with a NAMESPACE column first when showNamespace),

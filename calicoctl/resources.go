@@ -88,6 +88,7 @@ func runFileCommand(ctx context.Context, env *Env, args []string, v verb, usage 
 	if err != nil {
 		return env.failed(err)
 	}
+	warnUnmodeled(env.Stderr, docs)
 	o := outcome{total: len(docs), kind: singleKind(docs)}
 	if o.total == 0 {
 		return report(env.Stdout, env.Stderr, v, o)

@@ -2,7 +2,6 @@ package datastore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -131,12 +130,14 @@ func (e *Etcd) wrap(err error) error {
 	return err
 }
 
+// marshal and unmarshal keep what another writer stored beyond this project's types (api.Unmodeled), so that
+// a read-modify-write loses nothing.
 func marshal(r api.Resource) ([]byte, error) {
-	return json.Marshal(r)
+	return api.Marshal(r)
 }
 
 func unmarshal(b []byte, r api.Resource) error {
-	return json.Unmarshal(b, r)
+	return api.Unmarshal(b, r)
 }
 
 // stored returns the JSON to store: typemeta set, resourceVersion blanked (etcd's mod revision is the version).

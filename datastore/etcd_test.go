@@ -44,6 +44,7 @@ func oneOfEach() []api.Resource {
 		&api.IPPool{ObjectMeta: api.ObjectMeta{Name: "pool1"}, Spec: api.IPPoolSpec{CIDR: "10.1.0.0/16", NATOutgoing: true}},
 		&api.NetworkPolicy{ObjectMeta: api.ObjectMeta{Name: "np1", Namespace: "ns1"}, Spec: api.NetworkPolicySpec{Selector: "all()", Egress: []api.Rule{{Action: "Deny"}}}},
 		&api.Node{ObjectMeta: api.ObjectMeta{Name: "node1", Labels: map[string]string{"rack": "a"}}, Spec: api.NodeSpec{BGP: &api.NodeBGPSpec{IPv4Address: "10.0.0.1/24"}}},
+		&api.Tier{ObjectMeta: api.ObjectMeta{Name: "security"}, Spec: api.TierSpec{Order: ptr(100.0)}},
 		&api.Profile{ObjectMeta: api.ObjectMeta{Name: "net1"}, Spec: api.ProfileSpec{LabelsToApply: map[string]string{"net1": ""}, Egress: []api.Rule{{Action: "Allow"}}}},
 		&api.WorkloadEndpoint{ObjectMeta: api.ObjectMeta{Name: "node1-cni-abc-eth0", Namespace: "default"},
 			Spec: api.WorkloadEndpointSpec{Node: "node1", Orchestrator: "cni", Workload: "abc", Endpoint: "eth0", InterfaceName: "cali0123456789a", IPNetworks: []string{"10.1.0.1/32"}}},
@@ -97,7 +98,7 @@ func TestStoredValueIsCalicoJSONWithoutResourceVersion(t *testing.T) {
 	if err != nil || len(resp.Kvs) != 1 {
 		t.Fatalf("raw get: %v (%d kvs)", err, len(resp.Kvs))
 	}
-	want := fmt.Sprintf(`{"kind":"IPPool","apiVersion":"projectcalico.org/v3","metadata":{"name":"pool1","uid":"%s","creationTimestamp":"%s"},"spec":{"cidr":"10.1.0.0/16","blockSize":26,"ipipMode":"Never","vxlanMode":"Never","nodeSelector":"all()"}}`,
+	want := fmt.Sprintf(`{"kind":"IPPool","apiVersion":"projectcalico.org/v3","metadata":{"name":"pool1","uid":"%s","creationTimestamp":"%s"},"spec":{"cidr":"10.1.0.0/16","blockSize":26,"ipipMode":"Never","vxlanMode":"Never","nodeSelector":"all()","allowedUses":["Workload","Tunnel"],"assignmentMode":"Automatic"}}`,
 		p.UID, p.CreationTimestamp)
 	if got := string(resp.Kvs[0].Value); got != want {
 		t.Errorf("stored value\n got %s\nwant %s", got, want)

@@ -122,7 +122,7 @@ func resourceEntry(r api.Resource) (entry, error) {
 	m := r.GetObjectMeta()
 	rv := m.ResourceVersion
 	m.ResourceVersion = ""
-	v, err := json.Marshal(r)
+	v, err := api.Marshal(r)
 	m.ResourceVersion = rv
 	return entry{Key: datastore.ResourceKey(api.KindOf(r), m.Namespace, m.Name), Value: v, Resource: r}, err
 }

@@ -358,7 +358,7 @@ func checkIdentity(k *api.Kind, m *api.ObjectMeta) error {
 // and its resourceVersion (for compare-and-swap). uid and creation time are the API server's.
 func toCustom(r api.Resource) (*unstructured.Unstructured, error) {
 	api.SetTypeMeta(r)
-	b, err := json.Marshal(r)
+	b, err := api.Marshal(r) // with the spec fields this project does not model, as read
 	if err != nil {
 		return nil, err
 	}
@@ -403,7 +403,7 @@ func fromCustom(k *api.Kind, u *unstructured.Unstructured) (api.Resource, error)
 	if err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(spec, r); err != nil {
+	if err := api.Unmarshal(spec, r); err != nil {
 		return nil, fmt.Errorf("decoding %s %s: %w", k.Name, u.GetName(), err)
 	}
 	api.SetTypeMeta(r)
