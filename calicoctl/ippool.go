@@ -2,7 +2,6 @@ package calicoctl
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 
@@ -24,17 +23,22 @@ func beforeWrite(ctx context.Context, ds datastore.Client, r, cur api.Resource) 
 			return err
 		}
 	}
-	if err := checkOverlap(ctx, ds, pool); err != nil {
-		return err
-	}
-	if usesIPIP(pool) {
-		return enableIPIPInFelix(ctx, ds)
-	}
-	return nil
+	// Like today's Calico, writing a pool touches no FelixConfiguration: felix turns IPIP and VXLAN on from the
+	// pools' modes itself.
+	return checkOverlap(ctx, ds, pool)
 }
 
-// poolChangeAllowed rejects a change of the fields a pool's allocated blocks depend on.
+// poolChangeAllowed rejects a change of the fields a pool's allocated blocks depend on, and (as Calico does) the
+// turning of a LoadBalancer pool into one for workloads or tunnels.
 func poolChangeAllowed(old, updated *api.IPPool) error {
+	if old.Allows(api.IPPoolAllowedUseLoadBalancer) {
+		for i, u := range updated.Spec.AllowedUses {
+			if u != api.IPPoolAllowedUseLoadBalancer {
+				return api.FieldError{Field: fmt.Sprintf("spec.allowedUses[%d]", i), Value: u,
+					Reason: "the allowed use of a LoadBalancer IPPool cannot be changed to Workload or Tunnel"}
+			}
+		}
+	}
 	if sameCIDR(old.Spec.CIDR, updated.Spec.CIDR) {
 		if old.Spec.BlockSize != updated.Spec.BlockSize {
 			return api.FieldError{Field: "spec.blockSize", Value: updated.Spec.BlockSize,
@@ -66,55 +70,6 @@ func checkOverlap(ctx context.Context, ds datastore.Client, pool *api.IPPool) er
 		existing = append(existing, r.(*api.IPPool))
 	}
 	return api.PoolsOverlap(pool, existing)
-}
-
-func usesIPIP(p *api.IPPool) bool {
-	return p.Spec.IPIPMode == api.EncapAlways || p.Spec.IPIPMode == api.EncapCrossSubnet
-}
-
-// felixDefaultName is the cluster-wide FelixConfiguration.
-const felixDefaultName = "default"
-
-// enableIPIPInFelix sets ipipEnabled in the default FelixConfiguration unless it is already set either way,
-// creating that configuration if there is none: felix manages the tunl0 device only when it is on.
-func enableIPIPInFelix(ctx context.Context, ds datastore.Client) error {
-	kind, _ := api.LookupKind("FelixConfiguration")
-	for attempt := 0; attempt < 5; attempt++ {
-		cur, err := ds.Get(ctx, kind, "", felixDefaultName)
-		if errors.Is(err, datastore.ErrNotFound) {
-			fc := api.SetTypeMeta(&api.FelixConfiguration{})
-			fc.Name = felixDefaultName
-			setIPIPEnabled(fc)
-			_, err = ds.Create(ctx, fc)
-			if errors.Is(err, datastore.ErrAlreadyExists) {
-				continue
-			}
-		} else if err == nil {
-			fc := cur.(*api.FelixConfiguration)
-			if !setIPIPEnabled(fc) {
-				return nil
-			}
-			_, err = ds.Update(ctx, fc)
-			if errors.Is(err, datastore.ErrConflict) {
-				continue
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("enabling IPIP in FelixConfiguration(default): %w", err)
-		}
-		return nil
-	}
-	return fmt.Errorf("enabling IPIP in FelixConfiguration(default): it kept changing under us")
-}
-
-// setIPIPEnabled turns ipipEnabled on if it is unset and says whether it changed anything.
-func setIPIPEnabled(fc *api.FelixConfiguration) bool {
-	if fc.Spec.IPIPEnabled != nil {
-		return false
-	}
-	on := true
-	fc.Spec.IPIPEnabled = &on
-	return true
 }
 
 // retirePool prepares a pool for deletion as Calico does: it disables the pool so that no new block is claimed

@@ -13,6 +13,11 @@ func pool(cidr string, blockSize int) *api.IPPool {
 	return p
 }
 
+func withUses(p *api.IPPool, uses ...string) *api.IPPool {
+	p.Spec.AllowedUses = uses
+	return p
+}
+
 func TestPoolChangeAllowed(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -27,6 +32,11 @@ func TestPoolChangeAllowed(t *testing.T) {
 			"error with field spec.cidr = '10.1.0.0/16' (cidr of an IPPool cannot be changed: it is 10.0.0.0/16; create a new pool instead)"},
 		{"a new block size is rejected naming spec.blockSize", pool("10.0.0.0/16", 26), pool("10.0.0.0/16", 28),
 			"error with field spec.blockSize = '28' (blockSize of an IPPool cannot be changed: it is 26)"},
+		{"a workload pool may become a LoadBalancer pool", pool("10.0.0.0/16", 26),
+			withUses(pool("10.0.0.0/16", 26), api.IPPoolAllowedUseLoadBalancer), ""},
+		{"a LoadBalancer pool cannot become a workload pool", withUses(pool("10.0.0.0/16", 26), api.IPPoolAllowedUseLoadBalancer),
+			withUses(pool("10.0.0.0/16", 26), api.IPPoolAllowedUseWorkload),
+			"error with field spec.allowedUses[0] = 'Workload' (the allowed use of a LoadBalancer IPPool cannot be changed to Workload or Tunnel)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -37,31 +47,6 @@ func TestPoolChangeAllowed(t *testing.T) {
 			}
 			if got != tt.wantErr {
 				t.Errorf("poolChangeAllowed:\n got %q\nwant %q", got, tt.wantErr)
-			}
-		})
-	}
-}
-
-func TestSetIPIPEnabled(t *testing.T) {
-	on, off := true, false
-	tests := []struct {
-		name        string
-		current     *bool
-		wantChanged bool
-		want        bool
-	}{
-		{"unset is turned on", nil, true, true},
-		{"already on is left alone", &on, false, true},
-		{"explicitly off is left alone", &off, false, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			fc := &api.FelixConfiguration{}
-			fc.Spec.IPIPEnabled = tt.current
-			changed := setIPIPEnabled(fc)
-			if changed != tt.wantChanged || fc.Spec.IPIPEnabled == nil || *fc.Spec.IPIPEnabled != tt.want {
-				t.Errorf("setIPIPEnabled: got changed=%v ipipEnabled=%v, want changed=%v ipipEnabled=%v",
-					changed, fc.Spec.IPIPEnabled, tt.wantChanged, tt.want)
 			}
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
+	"strings"
 
 	"github.com/calico-l3/calico/api"
 	"github.com/calico-l3/calico/datastore"
@@ -23,9 +24,12 @@ type AssignArgs struct {
 	Attrs map[string]string
 	// Host is the node asking: blocks are claimed for it and its own blocks are used first.
 	Host string
-	// IPv4Pools and IPv6Pools restrict the pools used (names or CIDRs); empty means every enabled pool whose
-	// nodeSelector matches the host.
+	// IPv4Pools and IPv6Pools restrict the pools used (names or CIDRs); empty means every enabled pool in
+	// Automatic assignment mode whose nodeSelector matches the host. Either way a pool must allow IntendedUse.
 	IPv4Pools, IPv6Pools []string
+	// IntendedUse is what the addresses are for: api.IPPoolAllowedUseWorkload (the default when empty) or
+	// api.IPPoolAllowedUseTunnel. Only pools whose allowedUses hold it are used.
+	IntendedUse string
 }
 
 // request is one family's share of an AutoAssign.
@@ -59,6 +63,15 @@ func (m *IPAM) AutoAssign(ctx context.Context, args AssignArgs) (v4, v6 []net.IP
 	if args.Num4 == 0 && args.Num6 == 0 {
 		return nil, nil, nil
 	}
+	use := args.IntendedUse
+	switch use {
+	case "":
+		use = api.IPPoolAllowedUseWorkload
+	case api.IPPoolAllowedUseWorkload, api.IPPoolAllowedUseTunnel:
+	default:
+		return nil, nil, fmt.Errorf("cannot assign addresses for use %q: IPAM assigns only %s and %s addresses",
+			use, api.IPPoolAllowedUseWorkload, api.IPPoolAllowedUseTunnel)
+	}
 	res, err := m.read(ctx,
 		Get{Key: ConfigKey},
 		Get{Key: datastore.KindPrefix(poolKind, ""), Prefix: true},
@@ -90,7 +103,7 @@ func (m *IPAM) AutoAssign(ctx context.Context, args AssignArgs) (v4, v6 []net.IP
 		if f.num == 0 {
 			continue
 		}
-		pools, err := selectPools(all, f.version, f.requested, args.Host, labels)
+		pools, err := selectPools(all, f.version, f.requested, use, args.Host, labels)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -370,8 +383,9 @@ func (m *IPAM) assignFromBlock(ctx context.Context, q *request, cidr netip.Prefi
 	}
 }
 
-// AssignIP assigns one given address to handle. If its block does not exist yet, the block is claimed for host.
-// The address must lie in an enabled pool; ErrAddressInUse when it is taken.
+// AssignIP assigns one given address to handle for a workload. If its block does not exist yet, the block is
+// claimed for host. The address must lie in an enabled pool that allows Workload use (its assignment mode does not
+// matter: the address is asked for); ErrAddressInUse when it is taken.
 func (m *IPAM) AssignIP(ctx context.Context, ip net.IP, handle string, attrs map[string]string, host string) error {
 	a, ok := toAddr(ip)
 	if !ok {
@@ -398,6 +412,10 @@ func (m *IPAM) AssignIP(ctx context.Context, ip net.IP, handle string, attrs map
 	p, ok := poolFor(pools, a)
 	if !ok || p.Disabled {
 		return fmt.Errorf("assigning %s: %s %w", a, a, ErrNotInPool)
+	}
+	if !p.allows(api.IPPoolAllowedUseWorkload) {
+		return fmt.Errorf("assigning %s: its pool %s cannot be used for workload addresses: its allowedUses are %s",
+			a, p, strings.Join(p.Uses, ", "))
 	}
 	cidr := blockOf(a, p.BlockSize)
 	bk, ak := BlockKey(cidr), AffinityKey(host, cidr)

@@ -6,6 +6,11 @@
 //	handle/<id>                            how many addresses a holder has in each block (Handle)
 //	config                                 strict_affinity, auto_allocate_blocks (Config)
 //
+// A pool serves a request only if its spec.allowedUses holds the request's use (Workload, or Tunnel for a node's
+// IPIP or VXLAN address; unset means both); LoadBalancer pools are stored but never used here, as this project has
+// no LoadBalancer controller. A pool in assignmentMode Manual is used only when a request names it (the CNI
+// config's ipv4_pools, the cni.projectcalico.org/ipv4pools annotation, a given address, the tunnel allocator).
+//
 // The block math (ordinals, free lists, attributes, bookkeeping checks) and the per-host block order are pure
 // (block.go, order.go, pools.go, and the checks in check.go) and tested without etcd.
 //

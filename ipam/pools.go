@@ -3,6 +3,7 @@ package ipam
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/calico-l3/calico/api"
@@ -16,6 +17,9 @@ type pool struct {
 	BlockSize    int
 	Disabled     bool
 	NodeSelector string
+	// Uses are the pool's allowedUses, defaulted to Workload and Tunnel; Manual pools are used only when asked for.
+	Uses   []string
+	Manual bool
 }
 
 func (p pool) String() string { return fmt.Sprintf("%s (%s)", p.Name, p.CIDR) }
@@ -38,7 +42,20 @@ func poolFrom(r *api.IPPool) (pool, error) {
 	if bs < cidr.Bits() || bs > cidr.Addr().BitLen() {
 		return pool{}, fmt.Errorf("IPPool(%s) block size /%d does not fit its CIDR %s", r.Name, bs, cidr)
 	}
-	return pool{Name: r.Name, CIDR: cidr.Masked(), BlockSize: bs, Disabled: r.Spec.Disabled, NodeSelector: r.Spec.NodeSelector}, nil
+	uses := r.Spec.AllowedUses
+	if len(uses) == 0 {
+		uses = []string{api.IPPoolAllowedUseWorkload, api.IPPoolAllowedUseTunnel}
+	}
+	return pool{Name: r.Name, CIDR: cidr.Masked(), BlockSize: bs, Disabled: r.Spec.Disabled, NodeSelector: r.Spec.NodeSelector,
+		Uses: uses, Manual: r.IsManual()}, nil
+}
+
+// allows says whether the pool may be used for use; a pool without uses allows Workload and Tunnel.
+func (p pool) allows(use string) bool {
+	if len(p.Uses) == 0 {
+		return use == api.IPPoolAllowedUseWorkload || use == api.IPPoolAllowedUseTunnel
+	}
+	return slices.Contains(p.Uses, use)
 }
 
 // poolFor finds the pool (enabled or not) that holds a.
@@ -51,11 +68,12 @@ func poolFor(pools []pool, a netip.Addr) (pool, bool) {
 	return pool{}, false
 }
 
-// selectPools picks the pools of one IP family to assign from. Requested pools (names or CIDRs) must each be an
-// enabled pool of that family and are then used as given, whatever their node selectors say (as Calico does: node
-// selectors came later than requested pools). Without a request, every enabled pool whose nodeSelector matches the
-// node's labels is used; a node that is not registered has no labels.
-func selectPools(all []pool, version int, requested []string, host string, nodeLabels map[string]string) ([]pool, error) {
+// selectPools picks the pools of one IP family to assign from for use (Workload or Tunnel). Requested pools (names
+// or CIDRs) must each be an enabled pool of that family that allows the use, and are then used as given, whatever
+// their node selectors say (as Calico does: node selectors came later than requested pools) and even in Manual
+// assignment mode. Without a request, every enabled pool in Automatic mode that allows the use and whose
+// nodeSelector matches the node's labels is used; a node that is not registered has no labels.
+func selectPools(all []pool, version int, requested []string, use, host string, nodeLabels map[string]string) ([]pool, error) {
 	var enabled []pool
 	for _, p := range all {
 		if p.version() == version && !p.Disabled {
@@ -69,6 +87,10 @@ func selectPools(all []pool, version int, requested []string, host string, nodeL
 			if !ok {
 				return nil, fmt.Errorf("the given pool (%s) does not exist, or is not enabled", want)
 			}
+			if !p.allows(use) {
+				return nil, fmt.Errorf("the given pool %s cannot be used for %s addresses: its allowedUses are %s",
+					p, strings.ToLower(use), strings.Join(p.Uses, ", "))
+			}
 			out = append(out, p)
 		}
 		return out, nil
@@ -77,7 +99,17 @@ func selectPools(all []pool, version int, requested []string, host string, nodeL
 		return nil, fmt.Errorf("%w (IPv%d)", ErrNoPools, version)
 	}
 	var out []pool
+	skipped := map[string][]string{} // why enabled pools were left out, by reason, for the error when none is left
+	skip := func(p pool, reason string) { skipped[reason] = append(skipped[reason], p.Name) }
 	for _, p := range enabled {
+		if !p.allows(use) {
+			skip(p, "not allowed for "+strings.ToLower(use)+" addresses")
+			continue
+		}
+		if p.Manual {
+			skip(p, "in Manual assignment mode (used only when asked for)")
+			continue
+		}
 		sel := p.NodeSelector
 		if strings.TrimSpace(sel) == "" {
 			sel = "all()"
@@ -86,12 +118,19 @@ func selectPools(all []pool, version int, requested []string, host string, nodeL
 		if err != nil {
 			return nil, fmt.Errorf("IPPool(%s) nodeSelector: %w", p.Name, err)
 		}
-		if s.Evaluate(nodeLabels) {
-			out = append(out, p)
+		if !s.Evaluate(nodeLabels) {
+			skip(p, "with a nodeSelector that does not match the node")
+			continue
 		}
+		out = append(out, p)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%w (IPv%d) for node %s: no pool's nodeSelector matches it", ErrNoPools, version, host)
+		var why []string
+		for reason, names := range skipped {
+			why = append(why, strings.Join(names, ", ")+" "+reason)
+		}
+		slices.Sort(why)
+		return nil, fmt.Errorf("%w (IPv%d) for %s addresses on node %s: %s", ErrNoPools, version, strings.ToLower(use), host, strings.Join(why, "; "))
 	}
 	return out, nil
 }

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,8 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/calico-l3/calico/api"
 	"github.com/calico-l3/calico/datastore"
@@ -374,13 +376,9 @@ func (s *Startup) createPools(ctx context.Context) error {
 		if _, err := s.Datastore.Create(ctx, p); err != nil && !errors.Is(err, datastore.ErrAlreadyExists) {
 			return fmt.Errorf("creating default pool %s: %w", p.Spec.CIDR, err)
 		}
+		// No FelixConfiguration is written for an IPIP pool: felix turns IPIP on from the pools, as Calico's does.
 		s.Log.Info(fmt.Sprintf("Created default IPv%s pool (%s) with NAT outgoing %t. IPIP mode: %s. VXLAN mode: %s",
 			map[bool]string{false: "4", true: "6"}[v6], p.Spec.CIDR, p.Spec.NATOutgoing, p.Spec.IPIPMode, p.Spec.VXLANMode))
-		if p.Spec.IPIPMode != api.EncapNever {
-			if err := s.enableIPIP(ctx); err != nil {
-				return err
-			}
-		}
 	}
 	return nil
 }
@@ -394,45 +392,78 @@ func hasFamily(pools []*api.IPPool, v6 bool) bool {
 	return false
 }
 
-func (s *Startup) enableIPIP(ctx context.Context) error {
-	return s.updateFelixConfig(ctx, "default", func(spec *api.FelixConfigurationSpec) {
-		if spec.IPIPEnabled == nil {
-			t := true
-			spec.IPIPEnabled = &t
-		}
-	})
-}
-
 // ensureClusterDefaults writes ClusterInformation and FelixConfiguration defaults, filling only unset fields.
 func (s *Startup) ensureClusterDefaults(ctx context.Context, node string) error {
-	ciKind, _ := api.LookupKind("ClusterInformation")
-	ready := true
-	ci := &api.ClusterInformation{ObjectMeta: api.ObjectMeta{Name: "default"}}
-	if r, err := s.Datastore.Get(ctx, ciKind, "", "default"); err == nil {
-		ci = r.(*api.ClusterInformation)
-	} else if !errors.Is(err, datastore.ErrNotFound) {
-		return fmt.Errorf("reading ClusterInformation: %w", err)
-	}
-	if ci.Spec.ClusterGUID == "" {
-		b := make([]byte, 16)
-		_, _ = rand.Read(b)
-		ci.Spec.ClusterGUID = hex.EncodeToString(b)
-	}
-	if s.Config.ClusterType != "" {
-		ci.Spec.ClusterType = s.Config.ClusterType
-	}
-	ci.Spec.CalicoVersion = Version
-	if ci.Spec.DatastoreReady == nil {
-		ci.Spec.DatastoreReady = &ready
-	}
-	if _, err := s.Datastore.Apply(ctx, api.SetTypeMeta(ci)); err != nil {
-		return fmt.Errorf("writing ClusterInformation: %w", err)
+	if err := s.ensureClusterInformation(ctx); err != nil {
+		return err
 	}
 	return s.updateFelixConfig(ctx, "node."+node, func(spec *api.FelixConfigurationSpec) {
 		if spec.DefaultEndpointToHostAction == "" {
 			spec.DefaultEndpointToHostAction = "Return"
 		}
 	})
+}
+
+// ensureClusterInformation makes ClusterInformation default what Calico's startup makes it: a clusterGUID (32 hex
+// digits) chosen once and then kept, calicoVersion set to this version, datastoreReady true unless it is set
+// (an explicit false, left by an upgrade in progress, stays), and CLUSTER_TYPE's types added to clusterType's
+// comma-separated list. It writes only when something changes, and never over a concurrent write.
+func (s *Startup) ensureClusterInformation(ctx context.Context) error {
+	kind, _ := api.LookupKind("ClusterInformation")
+	for attempt := 0; attempt < 5; attempt++ {
+		ci := &api.ClusterInformation{ObjectMeta: api.ObjectMeta{Name: "default"}}
+		r, err := s.Datastore.Get(ctx, kind, "", "default")
+		switch {
+		case err == nil:
+			ci = r.(*api.ClusterInformation)
+		case !errors.Is(err, datastore.ErrNotFound):
+			return fmt.Errorf("reading ClusterInformation default: %w", err)
+		}
+		before := ci.Spec
+		fillClusterInformation(&ci.Spec, Version, s.Config.ClusterType)
+		if err == nil && reflect.DeepEqual(before, ci.Spec) {
+			return nil
+		}
+		if err == nil {
+			_, err = s.Datastore.Update(ctx, ci)
+		} else {
+			_, err = s.Datastore.Create(ctx, api.SetTypeMeta(ci))
+		}
+		if err == nil {
+			s.Log.Info("Wrote ClusterInformation default", "clusterGUID", ci.Spec.ClusterGUID, "calicoVersion", ci.Spec.CalicoVersion,
+				"clusterType", ci.Spec.ClusterType)
+			return nil
+		}
+		if !errors.Is(err, datastore.ErrConflict) && !errors.Is(err, datastore.ErrAlreadyExists) {
+			return fmt.Errorf("writing ClusterInformation default: %w", err)
+		}
+	}
+	return fmt.Errorf("writing ClusterInformation default: too many concurrent updates")
+}
+
+// fillClusterInformation applies ensureClusterInformation's rules to spec.
+func fillClusterInformation(spec *api.ClusterInformationSpec, version, clusterType string) {
+	if spec.ClusterGUID == "" {
+		u := uuid.New() // a random (version 4) UUID, written as its 32 hex digits like Calico's
+		spec.ClusterGUID = hex.EncodeToString(u[:])
+	}
+	if version != "" {
+		spec.CalicoVersion = version
+	}
+	if spec.DatastoreReady == nil {
+		ready := true
+		spec.DatastoreReady = &ready
+	}
+	types := strings.Split(spec.ClusterType, ",")
+	if spec.ClusterType == "" {
+		types = nil
+	}
+	for _, t := range strings.Split(strings.TrimSuffix(clusterType, ","), ",") {
+		if t = strings.TrimSpace(t); t != "" && !slices.Contains(types, t) {
+			types = append(types, t)
+		}
+	}
+	spec.ClusterType = strings.Join(types, ",")
 }
 
 // updateFelixConfig creates or updates a FelixConfiguration with change applied, retrying on conflicts.

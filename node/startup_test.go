@@ -135,19 +135,22 @@ func TestStartupRefusesAnAddressAnotherNodeUses(t *testing.T) {
 	}
 }
 
-func TestStartupWithAnIPIPPoolEnablesIPIPInFelix(t *testing.T) {
+func TestStartupWithAnIPIPPoolLeavesFelixToFindIPIPFromThePools(t *testing.T) {
 	h := newHarness(t)
 	if _, err := h.run("NODENAME", "n1", "IP", "10.0.0.5", "CALICO_IPV4POOL_CIDR", "10.1.0.0/16", "CALICO_IPV4POOL_IPIP", "Always"); err != nil {
 		t.Fatal(err)
 	}
-	fc := h.get("FelixConfiguration", "default").(*api.FelixConfiguration)
-	if fc.Spec.IPIPEnabled == nil || !*fc.Spec.IPIPEnabled {
-		t.Errorf("felix configuration default: got %+v", fc.Spec)
+	if pool := h.get("IPPool", "default-ipv4-ippool").(*api.IPPool); pool.Spec.IPIPMode != api.EncapAlways {
+		t.Errorf("default pool: got ipipMode %q, want Always", pool.Spec.IPIPMode)
+	}
+	k, _ := api.LookupKind("FelixConfiguration")
+	if r, err := h.ds.Get(context.Background(), k, "", "default"); err == nil {
+		t.Errorf("an IPIP pool must not create FelixConfiguration default, as Calico's startup does not: %+v", r.(*api.FelixConfiguration).Spec)
 	}
 	if _, err := h.run("NODENAME", "n1", "CALICO_IPV4POOL_CIDR", "10.2.0.0/16"); err != nil {
 		t.Fatal(err)
 	}
-	k, _ := api.LookupKind("IPPool")
+	k, _ = api.LookupKind("IPPool")
 	pools, _, _ := h.ds.List(context.Background(), k, "")
 	if len(pools) != 1 {
 		t.Errorf("a second start must not add a pool when one exists, got %d", len(pools))
@@ -192,5 +195,97 @@ func TestStartupGivesUpOnAnUnreachableDatastoreAfterTheBoundedWait(t *testing.T)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("waited %s, want about 1s", d)
+	}
+}
+
+func TestStartupWritesClusterInformationAsCalicoDoes(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	ciKind, _ := api.LookupKind("ClusterInformation")
+	run := func(kv ...string) *api.ClusterInformation {
+		t.Helper()
+		if logs, err := h.run(append([]string{"NODENAME", "n1", "IP", "10.0.0.5", "NO_DEFAULT_POOLS", "true"}, kv...)...); err != nil {
+			t.Fatalf("startup: %v\n%s", err, logs)
+		}
+		return h.get("ClusterInformation", "default").(*api.ClusterInformation)
+	}
+	first := run("CLUSTER_TYPE", "k8s,bgp")
+	if len(first.Spec.ClusterGUID) != 32 || strings.Trim(first.Spec.ClusterGUID, "0123456789abcdef") != "" {
+		t.Errorf("clusterGUID %q: want 32 lower-case hex digits", first.Spec.ClusterGUID)
+	}
+	if first.Spec.CalicoVersion != Version || first.Spec.DatastoreReady == nil || !*first.Spec.DatastoreReady || first.Spec.ClusterType != "k8s,bgp" {
+		t.Errorf("first start: got %+v, want calicoVersion %s, datastoreReady true, clusterType k8s,bgp", first.Spec, Version)
+	}
+
+	// What is set is kept: the GUID, an explicit datastoreReady false (an upgrade in progress); new cluster types
+	// are added to the list; the version follows the running node.
+	ci := first
+	notReady := false
+	ci.Spec.DatastoreReady = &notReady
+	ci.Spec.CalicoVersion = "v3.29.0"
+	if _, err := h.ds.Update(ctx, ci); err != nil {
+		t.Fatal(err)
+	}
+	second := run("CLUSTER_TYPE", "bgp,typha")
+	if second.Spec.ClusterGUID != first.Spec.ClusterGUID {
+		t.Errorf("clusterGUID changed from %s to %s", first.Spec.ClusterGUID, second.Spec.ClusterGUID)
+	}
+	if second.Spec.DatastoreReady == nil || *second.Spec.DatastoreReady {
+		t.Errorf("an explicit datastoreReady false must stay, got %v", second.Spec.DatastoreReady)
+	}
+	if second.Spec.ClusterType != "k8s,bgp,typha" || second.Spec.CalicoVersion != Version {
+		t.Errorf("second start: clusterType %q and calicoVersion %q, want k8s,bgp,typha and %s", second.Spec.ClusterType, second.Spec.CalicoVersion, Version)
+	}
+
+	// Nothing to change: nothing is written.
+	rev := second.ResourceVersion
+	if third := run("CLUSTER_TYPE", "bgp"); third.ResourceVersion != rev {
+		t.Errorf("a start with nothing to change rewrote ClusterInformation (version %s, was %s)", third.ResourceVersion, rev)
+	}
+
+	// A GUID another tool wrote is kept as it is.
+	if _, err := h.ds.Delete(ctx, ciKind, "", "default", ""); err != nil {
+		t.Fatal(err)
+	}
+	given := &api.ClusterInformation{ObjectMeta: api.ObjectMeta{Name: "default"}, Spec: api.ClusterInformationSpec{ClusterGUID: "0123456789abcdef0123456789abcdef"}}
+	if _, err := h.ds.Create(ctx, api.SetTypeMeta(given)); err != nil {
+		t.Fatal(err)
+	}
+	if got := run(); got.Spec.ClusterGUID != given.Spec.ClusterGUID || got.Spec.DatastoreReady == nil || !*got.Spec.DatastoreReady {
+		t.Errorf("with a stored GUID and no datastoreReady: got %+v, want the GUID kept and datastoreReady true", got.Spec)
+	}
+}
+
+func TestFillClusterInformation(t *testing.T) {
+	yes, no := true, false
+	tests := []struct {
+		name        string
+		in          api.ClusterInformationSpec
+		version     string
+		clusterType string
+		want        api.ClusterInformationSpec
+	}{
+		{"set fields are kept and the version follows the node",
+			api.ClusterInformationSpec{ClusterGUID: "g", ClusterType: "k8s", CalicoVersion: "v1", DatastoreReady: &no}, "v2", "",
+			api.ClusterInformationSpec{ClusterGUID: "g", ClusterType: "k8s", CalicoVersion: "v2", DatastoreReady: &no}},
+		{"an empty version leaves the stored one",
+			api.ClusterInformationSpec{ClusterGUID: "g", CalicoVersion: "v1", DatastoreReady: &yes}, "", "",
+			api.ClusterInformationSpec{ClusterGUID: "g", CalicoVersion: "v1", DatastoreReady: &yes}},
+		{"cluster types are merged without repeats and a trailing comma is ignored",
+			api.ClusterInformationSpec{ClusterGUID: "g", ClusterType: "k8s,bgp", DatastoreReady: &yes}, "", "bgp,kubeadm,",
+			api.ClusterInformationSpec{ClusterGUID: "g", ClusterType: "k8s,bgp,kubeadm", DatastoreReady: &yes}},
+		{"an unset datastoreReady becomes true",
+			api.ClusterInformationSpec{ClusterGUID: "g"}, "", "",
+			api.ClusterInformationSpec{ClusterGUID: "g", DatastoreReady: &yes}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.in
+			fillClusterInformation(&got, tt.version, tt.clusterType)
+			if got.ClusterGUID != tt.want.ClusterGUID || got.ClusterType != tt.want.ClusterType || got.CalicoVersion != tt.want.CalicoVersion ||
+				got.DatastoreReady == nil || *got.DatastoreReady != *tt.want.DatastoreReady {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 
 	"github.com/calico-l3/calico/api"
 	"github.com/calico-l3/calico/datastore"
@@ -146,7 +147,11 @@ func AllocateTunnelAddr(ctx context.Context, ds datastore.Client, m *ipam.IPAM, 
 // planTunnel decides one encapsulation's address for the node n: nil when the current one stays, else a change
 // with the new address already allocated (or "" when no pool needs one).
 func planTunnel(ctx context.Context, m *ipam.IPAM, e encap, n *api.Node, list []api.Resource, log *slog.Logger) (*tunnelChange, error) {
-	pools := tunnelPools(list, n.Labels, e.mode)
+	pools, refused := tunnelPools(list, n.Labels, e.mode)
+	if len(pools) == 0 && len(refused) > 0 {
+		return nil, fmt.Errorf("no %s tunnel address for %s: %s pool(s) %s select the node but none allows %s use (spec.allowedUses)",
+			e.name, n.Name, e.name, strings.Join(refused, ", "), api.IPPoolAllowedUseTunnel)
+	}
 	handle := e.handle(n.Name)
 	current := e.addr(n)
 	if current != "" && len(pools) > 0 && inAny(pools, current) && heldBy(ctx, m, current, handle) {
@@ -174,7 +179,7 @@ func planTunnel(ctx context.Context, m *ipam.IPAM, e encap, n *api.Node, list []
 		names = append(names, p.Name)
 	}
 	v4, _, err := m.AutoAssign(ctx, ipam.AssignArgs{Num4: 1, HandleID: handle, Host: n.Name, IPv4Pools: names,
-		Attrs: map[string]string{"node": n.Name, "type": e.attrType}})
+		IntendedUse: api.IPPoolAllowedUseTunnel, Attrs: map[string]string{"node": n.Name, "type": e.attrType}})
 	if err == nil && len(v4) == 0 {
 		err = errors.New("IPAM returned no address")
 	}
@@ -204,10 +209,10 @@ func giveBack(ctx context.Context, m *ipam.IPAM, node string, changes []*tunnelC
 	}
 }
 
-// tunnelPools are the enabled IPv4 pools whose mode (as mode reads it) is Always or CrossSubnet and whose
-// nodeSelector matches the node's labels.
-func tunnelPools(list []api.Resource, labels map[string]string, mode func(*api.IPPool) string) []*api.IPPool {
-	var out []*api.IPPool
+// tunnelPools are the enabled IPv4 pools whose mode (as mode reads it) is Always or CrossSubnet, whose
+// nodeSelector matches the node's labels and whose allowedUses hold Tunnel; refused names the pools that are
+// otherwise such pools but do not allow Tunnel use.
+func tunnelPools(list []api.Resource, labels map[string]string, mode func(*api.IPPool) string) (out []*api.IPPool, refused []string) {
 	for _, r := range list {
 		p := r.(*api.IPPool)
 		if m := mode(p); p.Spec.Disabled || p.IsIPv6() || m == "" || m == api.EncapNever {
@@ -216,9 +221,13 @@ func tunnelPools(list []api.Resource, labels map[string]string, mode func(*api.I
 		if sel, err := selector.Parse(p.Spec.NodeSelector); err != nil || !sel.Evaluate(labels) {
 			continue
 		}
+		if !p.Allows(api.IPPoolAllowedUseTunnel) {
+			refused = append(refused, p.Name)
+			continue
+		}
 		out = append(out, p)
 	}
-	return out
+	return out, refused
 }
 
 // vtepMAC is the VTEP MAC the node should have given its VXLAN address: none without an address, the current

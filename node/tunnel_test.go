@@ -143,25 +143,37 @@ func TestTunnelPoolsPicksEnabledIPv4PoolsOfTheEncapsulationThatSelectTheNode(t *
 		pool("vxlan-rack1", "10.7.0.0/16", "", "Always", `rack == "r1"`, false),
 		pool("vxlan-bad-selector", "10.8.0.0/16", "", "Always", `rack ==`, false),
 	}
+	workloadOnly := pool("ipip-workload-only", "10.9.0.0/16", "Always", "", "", false)
+	workloadOnly.(*api.IPPool).Spec.AllowedUses = []string{api.IPPoolAllowedUseWorkload}
+	tunnelOnly := pool("vxlan-tunnel-only", "10.10.0.0/16", "", "Always", "", false)
+	tunnelOnly.(*api.IPPool).Spec.AllowedUses = []string{api.IPPoolAllowedUseTunnel}
+	list = append(list, workloadOnly, tunnelOnly)
 	cases := []struct {
-		name   string
-		e      encap
-		labels map[string]string
-		want   []string
+		name        string
+		e           encap
+		labels      map[string]string
+		want        []string
+		wantRefused []string
 	}{
-		{"IPIP pools in either mode", ipipEncap, nil, []string{"ipip", "ipip-cross"}},
-		{"VXLAN pools in either mode, enabled and IPv4 only", vxlanEncap, nil, []string{"vxlan", "vxlan-cross"}},
-		{"a VXLAN pool whose selector picks the node", vxlanEncap, map[string]string{"rack": "r1"}, []string{"vxlan", "vxlan-cross", "vxlan-rack1"}},
-		{"not a VXLAN pool whose selector excludes the node", vxlanEncap, map[string]string{"rack": "r2"}, []string{"vxlan", "vxlan-cross"}},
+		{"IPIP pools in either mode that allow Tunnel use", ipipEncap, nil, []string{"ipip", "ipip-cross"}, []string{"ipip-workload-only"}},
+		{"VXLAN pools in either mode, enabled and IPv4 only", vxlanEncap, nil, []string{"vxlan", "vxlan-cross", "vxlan-tunnel-only"}, nil},
+		{"a VXLAN pool whose selector picks the node", vxlanEncap, map[string]string{"rack": "r1"},
+			[]string{"vxlan", "vxlan-cross", "vxlan-rack1", "vxlan-tunnel-only"}, nil},
+		{"not a VXLAN pool whose selector excludes the node", vxlanEncap, map[string]string{"rack": "r2"},
+			[]string{"vxlan", "vxlan-cross", "vxlan-tunnel-only"}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			pools, refused := tunnelPools(list, c.labels, c.e.mode)
 			var got []string
-			for _, p := range tunnelPools(list, c.labels, c.e.mode) {
+			for _, p := range pools {
 				got = append(got, p.Name)
 			}
 			if strings.Join(got, ",") != strings.Join(c.want, ",") {
 				t.Errorf("got %v, want %v", got, c.want)
+			}
+			if strings.Join(refused, ",") != strings.Join(c.wantRefused, ",") {
+				t.Errorf("refused %v, want %v", refused, c.wantRefused)
 			}
 		})
 	}
