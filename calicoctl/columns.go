@@ -64,13 +64,21 @@ var columnsByKind = map[string]kindColumns{
 		ps: []column{nameColumn},
 		wide: []column{nameColumn,
 			col("ORDER", func(p *api.NetworkPolicy) string { return formatOrder(p.Spec.Order) }),
-			col("SELECTOR", func(p *api.NetworkPolicy) string { return p.Spec.Selector })},
+			col("SELECTOR", func(p *api.NetworkPolicy) string { return p.Spec.Selector }),
+			col("TIER", func(p *api.NetworkPolicy) string { return api.PolicyTier(p.Name, p.Spec.Tier) })},
 	},
 	"GlobalNetworkPolicy": {
 		ps: []column{nameColumn},
 		wide: []column{nameColumn,
 			col("ORDER", func(p *api.GlobalNetworkPolicy) string { return formatOrder(p.Spec.Order) }),
-			col("SELECTOR", func(p *api.GlobalNetworkPolicy) string { return p.Spec.Selector })},
+			col("SELECTOR", func(p *api.GlobalNetworkPolicy) string { return p.Spec.Selector }),
+			col("TIER", func(p *api.GlobalNetworkPolicy) string { return api.PolicyTier(p.Name, p.Spec.Tier) })},
+	},
+	// Calico prints a tier's name and order in both formats. TIER comes last in the policies' wide tables, so
+	// that scripts reading Calico's columns by position keep working.
+	"Tier": {
+		ps:   []column{nameColumn, tierOrder},
+		wide: []column{nameColumn, tierOrder},
 	},
 	"WorkloadEndpoint": {
 		ps:   []column{wepWorkload, wepNode, wepNetworks, wepInterface},
@@ -151,6 +159,8 @@ var (
 	})
 
 	hepNode = col("NODE", func(h *api.HostEndpoint) string { return h.Spec.Node })
+
+	tierOrder = col("ORDER", func(t *api.Tier) string { o := t.Spec.EffectiveOrder(); return formatOrder(&o) })
 
 	clusterInfoColumns = []column{nameColumn,
 		col("CLUSTERGUID", func(c *api.ClusterInformation) string { return c.Spec.ClusterGUID }),

@@ -21,7 +21,7 @@ Print resources: one by name, every one of a kind, or those named in a file.
 
 Kinds (case-insensitive; plurals and short names work too): bgpConfiguration, bgpPeer, clusterInformation,
 felixConfiguration, globalNetworkPolicy, globalNetworkSet, hostEndpoint, ipPool, networkPolicy, node, profile,
-workloadEndpoint.
+tier, workloadEndpoint.
 `
 
 // getRequest is a parsed get command.
@@ -90,7 +90,7 @@ func (e *Env) getKind(ctx context.Context, req getRequest) int {
 	var items []api.Resource
 	var listed any
 	if req.name != "" {
-		r, err := ds.Get(ctx, kind, ns, req.name)
+		r, err := getOrImplied(ctx, ds, kind, ns, req.name)
 		if err != nil {
 			return e.getFailed(err)
 		}
@@ -101,6 +101,7 @@ func (e *Env) getKind(ctx context.Context, req getRequest) int {
 		if err != nil {
 			return e.getFailed(err)
 		}
+		items = withTiersInOrder(kind, items)
 		listed = newResourceList(kind, items, rev)
 	}
 	if req.format == formatYAML || req.format == formatJSON {
@@ -126,7 +127,7 @@ func (e *Env) getFromFile(ctx context.Context, req getRequest) int {
 	items := make([]api.Resource, 0, len(docs))
 	for _, d := range docs {
 		m := d.Resource.GetObjectMeta()
-		r, err := ds.Get(ctx, api.KindOf(d.Resource), m.Namespace, m.Name)
+		r, err := getOrImplied(ctx, ds, api.KindOf(d.Resource), m.Namespace, m.Name)
 		if err != nil {
 			return e.getFailed(err)
 		}

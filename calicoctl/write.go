@@ -25,6 +25,9 @@ func createOne(ctx context.Context, ds datastore.Client, r api.Resource, skipExi
 	if err := beforeWrite(ctx, ds, r, nil); err != nil {
 		return err
 	}
+	if err := checkTiered(ctx, ds, r, nil); err != nil {
+		return err
+	}
 	_, err := ds.Create(ctx, r)
 	if skipExists && errors.Is(err, datastore.ErrAlreadyExists) {
 		return nil
@@ -70,6 +73,9 @@ func updateOne(ctx context.Context, ds datastore.Client, r, cur api.Resource) er
 	if err := beforeWrite(ctx, ds, r, cur); err != nil {
 		return err
 	}
+	if err := checkTiered(ctx, ds, r, cur); err != nil {
+		return err
+	}
 	m, c := r.GetObjectMeta(), cur.GetObjectMeta()
 	m.UID, m.CreationTimestamp = c.UID, c.CreationTimestamp
 	given := m.ResourceVersion
@@ -82,6 +88,9 @@ func updateOne(ctx context.Context, ds datastore.Client, r, cur api.Resource) er
 
 // deleteOne deletes a resource; with a resourceVersion only if it is still the stored one.
 func deleteOne(ctx context.Context, ds datastore.Client, k *api.Kind, namespace, name, version string, skipNotExists bool) error {
+	if err := checkTierDelete(ctx, ds, k, name); err != nil {
+		return err
+	}
 	if k.Name == "IPPool" {
 		v, err := retirePool(ctx, ds, k, name, version)
 		if err != nil && !errors.Is(err, datastore.ErrNotFound) {

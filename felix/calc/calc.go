@@ -43,6 +43,8 @@ type Calculator struct {
 	endpoints     map[string]*endpoint
 	hostEPs       map[string]*endpoint // host endpoints of every node (their addresses feed selector ipsets)
 	policies      map[string]*policy
+	tiers         map[string]*api.Tier // by key; tierByName indexes them by name
+	tierByName    map[string]*api.Tier
 	netSets       map[string]netSet
 	affinities    map[string]affinity
 
@@ -102,6 +104,7 @@ type endpoint struct {
 type policy struct {
 	name      string // chain name: <name> for a GlobalNetworkPolicy, <namespace>/<name> for a NetworkPolicy
 	namespace string // "" for a GlobalNetworkPolicy
+	tier      string // the name of its tier
 	order     *float64
 	selector  selector.Selector // nil when the selector does not parse: the policy then selects nothing
 	spec      rules.Policy
@@ -148,6 +151,8 @@ func New(host string, cfg Config) *Calculator {
 	c.endpoints = map[string]*endpoint{}
 	c.hostEPs = map[string]*endpoint{}
 	c.policies = map[string]*policy{}
+	c.tiers = map[string]*api.Tier{}
+	c.tierByName = map[string]*api.Tier{}
 	c.netSets = map[string]netSet{}
 	c.affinities = map[string]affinity{}
 	c.local = map[string]*endpoint{}
@@ -183,6 +188,7 @@ func (c *Calculator) keys() []string {
 	keys = slices.AppendSeq(keys, maps.Keys(c.nodes))
 	keys = slices.AppendSeq(keys, maps.Keys(c.profiles))
 	keys = slices.AppendSeq(keys, maps.Keys(c.policies))
+	keys = slices.AppendSeq(keys, maps.Keys(c.tiers))
 	keys = slices.AppendSeq(keys, maps.Keys(c.affinities))
 	return keys
 }
@@ -268,6 +274,10 @@ func (c *Calculator) set(ev datastore.Event) {
 		if r.Name == "default" || r.Name == "node."+c.host {
 			spec := r.Spec
 			c.felixConfigs[ev.Key] = &spec
+			if fields := r.Unmodeled.Paths(); len(fields) > 0 {
+				slog.Warn("FelixConfiguration sets fields of Calico's felix that this felix does not implement; they have no effect here",
+					"name", r.Name, "fields", fields)
+			}
 		}
 	case *api.IPPool:
 		c.otherRoutes = nil
@@ -299,14 +309,30 @@ func (c *Calculator) set(ev datastore.Event) {
 		c.nodeByName[n.name] = n
 	case *api.NetworkPolicy:
 		p := *r
+		p.Spec.Tier = api.PolicyTier(p.Name, p.Spec.Tier)
 		p.Default()
-		c.setPolicy(ev.Key, &policy{name: p.Namespace + "/" + p.Name, namespace: p.Namespace, order: p.Spec.Order},
+		c.setPolicy(ev.Key, &policy{name: p.Namespace + "/" + p.Name, namespace: p.Namespace, tier: p.Spec.Tier, order: p.Spec.Order},
 			p.Spec.Selector, p.Spec.Types, p.Spec.Ingress, p.Spec.Egress)
 	case *api.GlobalNetworkPolicy:
 		p := *r
+		p.Spec.Tier = api.PolicyTier(p.Name, p.Spec.Tier)
 		p.Default()
-		c.setPolicy(ev.Key, &policy{name: p.Name, order: p.Spec.Order, preDNAT: p.Spec.PreDNAT, doNotTrack: p.Spec.DoNotTrack,
+		c.setPolicy(ev.Key, &policy{name: p.Name, tier: p.Spec.Tier, order: p.Spec.Order, preDNAT: p.Spec.PreDNAT, doNotTrack: p.Spec.DoNotTrack,
 			applyOnForward: p.Spec.ApplyOnForward}, p.Spec.Selector, p.Spec.Types, p.Spec.Ingress, p.Spec.Egress)
+	case *api.Tier:
+		t := *r
+		t.Default()
+		c.tiers[ev.Key] = &t
+		c.tierByName[t.Name] = &t
+		c.tiersChanged()
+	}
+}
+
+// tiersChanged marks every local endpoint's chains stale: a tier's order or default action shapes the chains of
+// every endpoint that one of its policies selects, and tiers change rarely.
+func (c *Calculator) tiersChanged() {
+	for _, ep := range c.local {
+		ep.chains = [2]map[string][]desired.Rule{}
 	}
 }
 
@@ -551,6 +577,13 @@ func (c *Calculator) delete(key string) {
 	if ep, ok := c.hostEPs[key]; ok {
 		delete(c.hostEPs, key)
 		c.index(ep.source(), nil)
+	}
+	if t, ok := c.tiers[key]; ok {
+		delete(c.tiers, key)
+		if c.tierByName[t.Name] == t {
+			delete(c.tierByName, t.Name)
+		}
+		c.tiersChanged()
 	}
 	if p, ok := c.policies[key]; ok {
 		delete(c.policies, key)

@@ -284,49 +284,35 @@ func (c *Calculator) localHostEndpoints() []*endpoint {
 // the selector ipsets those rules match on. Host endpoints are few: their policy lists are worked out afresh.
 func (c *Calculator) addHostEndpoints(f family, heps []*endpoint, tables map[string]*desired.Table, workloadProfiles map[string]bool) []rules.SelectorSet {
 	policies := slices.Collect(maps.Values(c.policies))
-	slices.SortFunc(policies, comparePolicies)
+	c.sortPolicies(policies)
 	var list []rules.HostEndpoint
 	usedIn := map[*policy]string{} // the table each used policy's chains go to
 	profiles := map[string]bool{}
 	for _, h := range heps {
-		rh := rules.HostEndpoint{Iface: h.iface, Profiles: h.profiles}
+		var selected []*policy
 		for _, p := range policies {
 			if p.namespace != "" || !p.selects(h, h.labels) {
 				continue
 			}
-			in, out := p.spec.Ingress, p.spec.Egress
+			selected = append(selected, p)
 			switch {
 			case p.doNotTrack:
-				if in {
-					rh.UntrackedIngressPolicies = append(rh.UntrackedIngressPolicies, p.name)
-				}
-				if out {
-					rh.UntrackedEgressPolicies = append(rh.UntrackedEgressPolicies, p.name)
-				}
 				usedIn[p] = rules.TableRaw
-				continue
 			case p.preDNAT:
-				if in {
-					rh.PreDNATPolicies = append(rh.PreDNATPolicies, p.name)
-				}
 				usedIn[p] = rules.TableMangle
-				continue
+			default:
+				usedIn[p] = rules.TableFilter
 			}
-			if in {
-				rh.IngressPolicies = append(rh.IngressPolicies, p.name)
-			}
-			if out {
-				rh.EgressPolicies = append(rh.EgressPolicies, p.name)
-			}
-			if p.applyOnForward {
-				if in {
-					rh.ForwardIngressPolicies = append(rh.ForwardIngressPolicies, p.name)
-				}
-				if out {
-					rh.ForwardEgressPolicies = append(rh.ForwardEgressPolicies, p.name)
-				}
-			}
-			usedIn[p] = rules.TableFilter
+		}
+		normal := func(p *policy) bool { return !p.doNotTrack && !p.preDNAT }
+		rh := rules.HostEndpoint{Iface: h.iface, Profiles: h.profiles,
+			IngressTiers:          c.tiered(selected, func(p *policy) bool { return normal(p) && p.spec.Ingress }),
+			EgressTiers:           c.tiered(selected, func(p *policy) bool { return normal(p) && p.spec.Egress }),
+			ForwardIngressTiers:   c.tiered(selected, func(p *policy) bool { return normal(p) && p.applyOnForward && p.spec.Ingress }),
+			ForwardEgressTiers:    c.tiered(selected, func(p *policy) bool { return normal(p) && p.applyOnForward && p.spec.Egress }),
+			PreDNATTiers:          c.tiered(selected, func(p *policy) bool { return p.preDNAT && p.spec.Ingress }),
+			UntrackedIngressTiers: c.tiered(selected, func(p *policy) bool { return p.doNotTrack && p.spec.Ingress }),
+			UntrackedEgressTiers:  c.tiered(selected, func(p *policy) bool { return p.doNotTrack && p.spec.Egress }),
 		}
 		for _, name := range h.profiles {
 			profiles[name] = true
@@ -379,17 +365,11 @@ func (c *Calculator) endpointChains(f family, ep *endpoint) map[string][]desired
 	for p := range ep.policies {
 		policies = append(policies, p)
 	}
-	slices.SortFunc(policies, comparePolicies)
-	re := rules.Endpoint{Iface: ep.iface, Profiles: ep.profiles}
-	for _, p := range policies {
-		if p.spec.Ingress {
-			re.IngressPolicies = append(re.IngressPolicies, p.name)
-		}
-		if p.spec.Egress {
-			re.EgressPolicies = append(re.EgressPolicies, p.name)
-		}
-	}
-	ep.chains[f.i] = f.r.Endpoint(re)
+	c.sortPolicies(policies)
+	ep.chains[f.i] = f.r.Endpoint(rules.Endpoint{Iface: ep.iface, Profiles: ep.profiles,
+		IngressTiers: c.tiered(policies, func(p *policy) bool { return p.spec.Ingress }),
+		EgressTiers:  c.tiered(policies, func(p *policy) bool { return p.spec.Egress }),
+	})
 	return ep.chains[f.i]
 }
 
@@ -508,7 +488,7 @@ func (c *Calculator) localEndpoints() []*endpoint {
 	return slices.CompactFunc(eps, func(a, b *endpoint) bool { return a.iface == b.iface })
 }
 
-// comparePolicies orders policies as they run: by order (unset last), then by name.
+// comparePolicies orders the policies of one tier as they run: by order (unset last), then by name.
 func comparePolicies(a, b *policy) int {
 	switch {
 	case a.order != nil && b.order != nil && *a.order != *b.order:

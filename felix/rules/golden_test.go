@@ -124,10 +124,10 @@ func hostEndpointTables(t *testing.T, r *Renderer) map[string]*desired.Table {
 	policy, profile := must(r.Policy(workers)), must(r.Profile("net1", cniProfile))
 	tables := r.Static()
 	heps := r.HostEndpoints([]HostEndpoint{
-		{Iface: "eth0", IngressPolicies: []string{"workers"}, EgressPolicies: []string{"workers"},
-			ForwardIngressPolicies: []string{"workers"}, PreDNATPolicies: []string{"workers"},
-			UntrackedIngressPolicies: []string{"workers"}, UntrackedEgressPolicies: []string{"workers"}, Profiles: []string{"net1"}},
-		{Iface: AllInterfaces, IngressPolicies: []string{"workers"}},
+		{Iface: "eth0", IngressTiers: defaultTier("workers"), EgressTiers: defaultTier("workers"),
+			ForwardIngressTiers: defaultTier("workers"), PreDNATTiers: defaultTier("workers"),
+			UntrackedIngressTiers: defaultTier("workers"), UntrackedEgressTiers: defaultTier("workers"), Profiles: []string{"net1"}},
+		{Iface: AllInterfaces, IngressTiers: defaultTier("workers")},
 	})
 	for table, chains := range heps {
 		for name, rules := range chains {
@@ -141,6 +141,23 @@ func hostEndpointTables(t *testing.T, r *Renderer) map[string]*desired.Table {
 		tables[TableFilter].Chains[name] = rules
 	}
 	return tables
+}
+
+// defaultTier is the default tier holding the given policies.
+func defaultTier(policies ...string) []Tier {
+	return []Tier{{Name: "default", DefaultAction: api.ActionDeny, Policies: policies}}
+}
+
+// tieredEndpoint has policies in three tiers: security (ends in a drop), platform (its default action is Pass)
+// and default, and a profile after them.
+var tieredEndpoint = Endpoint{Iface: "cali1234567890a",
+	IngressTiers: []Tier{
+		{Name: "security", DefaultAction: api.ActionDeny, Policies: []string{"security.block-meta", "security.quarantine"}},
+		{Name: "platform", DefaultAction: api.ActionPass, Policies: []string{"platform.monitoring"}},
+		{Name: "default", DefaultAction: api.ActionDeny, Policies: []string{"team-a/frontend"}},
+	},
+	EgressTiers: []Tier{{Name: "security", DefaultAction: api.ActionDeny, Policies: []string{"security.block-meta"}}},
+	Profiles:    []string{"net1"},
 }
 
 // goldenCase is one rendered output kept in testdata/<name>.golden, for one IP family.
@@ -182,7 +199,8 @@ func goldenCases(t *testing.T) map[string]goldenCase {
 		"profile-matches":          {4, filter(must(r.Profile("matches", matchesProfile)))},
 		"policy-pass":              {4, filter(must(r.Policy(passPolicy)))},
 		"policy-named-ports":       {4, filter(must(r.Policy(namedPortPolicy)))},
-		"endpoint-policy-profiles": {4, filter(r.Endpoint(Endpoint{Iface: "cali1234567890a", IngressPolicies: []string{"team-a/frontend", "a-very-long-global-policy-name"}, EgressPolicies: []string{"team-a/frontend"}, Profiles: []string{"net1"}}))},
+		"endpoint-policy-profiles": {4, filter(r.Endpoint(Endpoint{Iface: "cali1234567890a", IngressTiers: defaultTier("team-a/frontend", "a-very-long-global-policy-name"), EgressTiers: defaultTier("team-a/frontend"), Profiles: []string{"net1"}}))},
+		"endpoint-tiers":           {4, filter(r.Endpoint(tieredEndpoint))},
 		// IPIP is asked for but ignored: it carries IPv4 only.
 		"static-drop-v6":            {6, r6.Static()},
 		"static-accept-ipip-nat-v6": {6, New(v6(ipipNAT)).Static()},
@@ -268,6 +286,9 @@ func TestGoldenRulesPassIptablesRestore(t *testing.T) {
 				r.Endpoint(Endpoint{Iface: "cali1234567890a", Profiles: []string{"net1", "net2"}}),
 				must(r.Profile("net2", api.ProfileSpec{})),
 				must(r.Policy(Policy{Name: "a-very-long-global-policy-name", Ingress: true})),
+				must(r.Policy(Policy{Name: "security.block-meta", Ingress: true, Egress: true})),
+				must(r.Policy(Policy{Name: "security.quarantine", Ingress: true})),
+				must(r.Policy(Policy{Name: "platform.monitoring", Ingress: true})),
 			} {
 				for name, rules := range cs {
 					if _, ok := merged[TableFilter].Chains[name]; !ok {

@@ -30,20 +30,20 @@ const (
 	PrefixToHostEndpointForward   = "cali-thfw-" // forwarded traffic leaving by an interface
 )
 
-// HostEndpoint is what the chains of one of this host's host endpoints depend on. Each list names policies
-// (Policy.Name) in the order they run.
+// HostEndpoint is what the chains of one of this host's host endpoints depend on. Each list holds the tiers of
+// one kind of policy that applies to the endpoint, in the order they run (see Endpoint).
 type HostEndpoint struct {
 	Iface string // the interface, or AllInterfaces
-	// IngressPolicies and EgressPolicies are the normal policies: traffic to and from the host's own processes.
-	IngressPolicies, EgressPolicies []string
-	// ForwardIngressPolicies and ForwardEgressPolicies are the applyOnForward ones among them, which also police
+	// IngressTiers and EgressTiers are the normal policies: traffic to and from the host's own processes.
+	IngressTiers, EgressTiers []Tier
+	// ForwardIngressTiers and ForwardEgressTiers are the applyOnForward ones among them, which also police
 	// traffic forwarded through the interface.
-	ForwardIngressPolicies, ForwardEgressPolicies []string
-	// PreDNATPolicies police incoming traffic before DNAT (mangle table).
-	PreDNATPolicies []string
-	// UntrackedIngressPolicies and UntrackedEgressPolicies run before connection tracking (raw table).
-	UntrackedIngressPolicies, UntrackedEgressPolicies []string
-	Profiles                                          []string
+	ForwardIngressTiers, ForwardEgressTiers []Tier
+	// PreDNATTiers police incoming traffic before DNAT (mangle table).
+	PreDNATTiers []Tier
+	// UntrackedIngressTiers and UntrackedEgressTiers run before connection tracking (raw table).
+	UntrackedIngressTiers, UntrackedEgressTiers []Tier
+	Profiles                                    []string
 }
 
 func (h HostEndpoint) chainIface() string {
@@ -73,29 +73,29 @@ func (r *Renderer) HostEndpoints(heps []HostEndpoint) map[string]map[string][]de
 		name := h.chainIface()
 		fh, th := ChainName(PrefixFromHostEndpoint, name), ChainName(PrefixToHostEndpoint, name)
 		fhfw, thfw := ChainName(PrefixFromHostEndpointForward, name), ChainName(PrefixToHostEndpointForward, name)
-		filter[fh] = hostChain(h.IngressPolicies, PrefixPolicyIngress, h.Profiles, PrefixProfileIngress, ChainFailsafeIn)
-		filter[th] = hostChain(h.EgressPolicies, PrefixPolicyEgress, h.Profiles, PrefixProfileEgress, ChainFailsafeOut)
-		filter[fhfw] = forwardChain(h.ForwardIngressPolicies, PrefixPolicyIngress)
-		filter[thfw] = forwardChain(h.ForwardEgressPolicies, PrefixPolicyEgress)
+		filter[fh] = hostChain(h.IngressTiers, PrefixPolicyIngress, h.Profiles, PrefixProfileIngress, ChainFailsafeIn)
+		filter[th] = hostChain(h.EgressTiers, PrefixPolicyEgress, h.Profiles, PrefixProfileEgress, ChainFailsafeOut)
+		filter[fhfw] = forwardChain(h.ForwardIngressTiers, PrefixPolicyIngress)
+		filter[thfw] = forwardChain(h.ForwardEgressTiers, PrefixPolicyEgress)
 		fromF = append(fromF, r.dispatchTo(h.Iface, "-i", fh)...)
 		toF = append(toF, r.dispatchTo(h.Iface, "-o", th)...)
 		fromFwd = append(fromFwd, r.dispatchTo(h.Iface, "-i", fhfw)...)
 		toFwd = append(toFwd, r.dispatchTo(h.Iface, "-o", thfw)...)
-		if len(h.PreDNATPolicies) > 0 {
-			mangle[fh] = preTrackChain(h.PreDNATPolicies, PrefixPolicyIngress, ChainFailsafeIn)
+		if len(h.PreDNATTiers) > 0 {
+			mangle[fh] = preTrackChain(h.PreDNATTiers, PrefixPolicyIngress, ChainFailsafeIn)
 			fromMangle = append(fromMangle, r.dispatchTo(h.Iface, "-i", fh)...)
 		}
-		if len(h.UntrackedIngressPolicies) > 0 {
-			raw[fh] = preTrackChain(h.UntrackedIngressPolicies, PrefixPolicyIngress, ChainFailsafeIn)
+		if len(h.UntrackedIngressTiers) > 0 {
+			raw[fh] = preTrackChain(h.UntrackedIngressTiers, PrefixPolicyIngress, ChainFailsafeIn)
 			fromRaw = append(fromRaw, r.dispatchTo(h.Iface, "-i", fh)...)
 		}
-		if len(h.UntrackedEgressPolicies) > 0 {
-			raw[th] = preTrackChain(h.UntrackedEgressPolicies, PrefixPolicyEgress, ChainFailsafeOut)
+		if len(h.UntrackedEgressTiers) > 0 {
+			raw[th] = preTrackChain(h.UntrackedEgressTiers, PrefixPolicyEgress, ChainFailsafeOut)
 			toRaw = append(toRaw, r.dispatchTo(h.Iface, "-o", th)...)
 		}
 		if h.Iface == AllInterfaces {
 			// Workload traffic to the host never gets the failsafe ports.
-			filter[ChainWorkloadToHostEndpoint] = hostChain(h.IngressPolicies, PrefixPolicyIngress, h.Profiles, PrefixProfileIngress, "")
+			filter[ChainWorkloadToHostEndpoint] = hostChain(h.IngressTiers, PrefixPolicyIngress, h.Profiles, PrefixProfileIngress, "")
 		}
 	}
 	filter[ChainFromHostEndpoint], filter[ChainToHostEndpoint] = fromF, toF
@@ -130,8 +130,8 @@ func (r *Renderer) dispatchTo(iface, dir, chain string) []desired.Rule {
 // hostChain is one direction of a host endpoint for the host's own traffic: established traffic is accepted, then
 // the failsafe ports (when failsafeChain is set), then the policies in order, then the profiles; anything left is
 // dropped, as for a workload.
-func hostChain(policies []string, policyPrefix string, profiles []string, profilePrefix string, failsafeChain string) []desired.Rule {
-	rules := endpointChain(policies, policyPrefix, profiles, profilePrefix)
+func hostChain(tiers []Tier, policyPrefix string, profiles []string, profilePrefix string, failsafeChain string) []desired.Rule {
+	rules := endpointChain(tiers, policyPrefix, profiles, profilePrefix)
 	if failsafeChain == "" {
 		return rules
 	}
@@ -142,10 +142,11 @@ func hostChain(policies []string, policyPrefix string, profiles []string, profil
 }
 
 // forwardChain is one direction of a host endpoint for forwarded traffic: nothing (so the traffic goes on
-// unjudged) without applyOnForward policies; with some, established traffic is accepted, the policies run, and
-// what none of them accepted or passed is dropped.
-func forwardChain(policies []string, policyPrefix string) []desired.Rule {
-	if len(policies) == 0 {
+// unjudged) without applyOnForward policies; with some, established traffic is accepted and the tiers judge the
+// rest, dropping at the end of a tier what none of its policies accepted or passed.
+func forwardChain(tiers []Tier, policyPrefix string) []desired.Rule {
+	judged := tierRules(tiers, policyPrefix, true)
+	if len(judged) == 0 {
 		return nil
 	}
 	rules := []desired.Rule{
@@ -153,22 +154,13 @@ func forwardChain(policies []string, policyPrefix string) []desired.Rule {
 		rule("-m conntrack --ctstate INVALID", "--jump DROP"),
 		rule("", clearMark(MarkAccept|MarkPass)),
 	}
-	for _, p := range policies {
-		rules = append(rules,
-			rule(markClear(MarkPass), jump(ChainName(policyPrefix, p))),
-			ruleC(markSet(MarkAccept), "--jump RETURN", "Return if policy accepted"))
-	}
-	return append(rules, ruleC(markClear(MarkPass), "--jump DROP", "Drop if no policies passed packet"))
+	return append(rules, judged...)
 }
 
 // preTrackChain is a host endpoint's pre-DNAT (mangle) or untracked (raw) policy: the failsafe ports first, then
-// the policies; an accepting policy leaves the accept mark for the caller, and traffic no policy judges goes on.
-func preTrackChain(policies []string, policyPrefix, failsafeChain string) []desired.Rule {
+// the tiers; an accepting policy leaves the accept mark for the caller, and traffic no policy judges goes on (no
+// end-of-tier drop: the filter table's policy still judges it).
+func preTrackChain(tiers []Tier, policyPrefix, failsafeChain string) []desired.Rule {
 	rules := []desired.Rule{ruleC("", jump(failsafeChain), "Failsafe ports"), rule("", clearMark(MarkAccept|MarkPass))}
-	for _, p := range policies {
-		rules = append(rules,
-			rule(markClear(MarkPass), jump(ChainName(policyPrefix, p))),
-			ruleC(markSet(MarkAccept), "--jump RETURN", "Return if policy accepted"))
-	}
-	return rules
+	return append(rules, tierRules(tiers, policyPrefix, false)...)
 }

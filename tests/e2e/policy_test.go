@@ -168,8 +168,11 @@ spec:
 		return fe2.canPing(db.ip) && fe1.canPing(db.ip) && !fe2.canConnect(db.ip, 5432), ""
 	})
 
+	checkTiers(t, c, fe1, fe2, other, db)
+
 	for _, del := range [][]string{{"globalnetworkpolicy", "allow-frontend-to-db"}, {"globalnetworkpolicy", "deny-prod"},
-		{"globalnetworkpolicy", "pass-other"}, {"networkpolicy", "db-icmp"}} {
+		{"globalnetworkpolicy", "pass-other"}, {"networkpolicy", "db-icmp"}, {"globalnetworkpolicy", "security.block-prod"},
+		{"tier", "security"}} {
 		if out, err := calicoctl(t, c, c.Hosts[0], "", append([]string{"delete"}, del...)...); err != nil {
 			t.Fatalf("delete %v: %v\n%s", del, err, out)
 		}
@@ -181,4 +184,50 @@ spec:
 			t.Errorf("%s still has policy chains after every policy was deleted", n.h.Name)
 		}
 	}
+}
+
+// checkTiers puts a policy for db in tier security, which runs before the default tier holding the policies of
+// TestPolicyMatrixAcrossNodes (fe1 may reach db on 5432, everyone may ping db, other's traffic is passed to the
+// profile), and walks it through Calico's tier semantics.
+func checkTiers(t *testing.T, c *harness.Cluster, fe1, fe2, other, db *pod) {
+	t.Helper()
+	// cells: TCP 5432 and ping to db from fe1, fe2 and other, and traffic no policy selects.
+	cells := func(fe1TCP, fe1ICMP, fe2TCP, fe2ICMP, otherTCP, otherICMP bool) []expectation {
+		return []expectation{{fe1, db, fe1TCP, fe1ICMP}, {fe2, db, fe2TCP, fe2ICMP}, {other, db, otherTCP, otherICMP},
+			{db, fe1, true, true}, {fe2, other, true, true}}
+	}
+	checkMatrix(t, "the default tier alone: fe1 reaches db, everyone pings it, other is passed to the profile",
+		cells(true, true, false, true, true, true))
+
+	blockProd := `apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: security.block-prod}
+spec:
+  tier: security
+  selector: role == "db"
+  ingress: %s
+`
+	apply(t, c, `apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: {name: security}
+spec: {order: 100}
+---
+`+fmt.Sprintf(blockProd, `[{action: Deny, source: {selector: env == "prod"}}, {action: Pass}]`))
+	checkMatrix(t, "a Deny in tier security beats the default tier's Allow for fe1; Pass hands the rest to the default tier",
+		cells(false, false, false, true, true, true))
+
+	if out, err := calicoctl(t, c, c.Hosts[0], fmt.Sprintf(blockProd, `[{action: Pass, source: {selector: env == "prod"}}]`),
+		"replace", "-f", "-"); err != nil {
+		t.Fatalf("calicoctl replace of a tiered policy: %v\n%s", err, out)
+	}
+	checkMatrix(t, "Pass sends fe1 to the default tier, which allows it; what tier security leaves is dropped at its end",
+		cells(true, true, false, false, false, false))
+
+	apply(t, c, `apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: {name: security}
+spec: {order: 100, defaultAction: Pass}
+`)
+	checkMatrix(t, "with defaultAction Pass, what tier security leaves goes on to the default tier",
+		cells(true, true, false, true, true, true))
 }
