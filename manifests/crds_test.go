@@ -46,6 +46,7 @@ var crdKinds = []crdKind{
 	{"FelixConfiguration", "felixconfigurations", false, reflect.TypeFor[api.FelixConfigurationSpec]()},
 	{"GlobalNetworkPolicy", "globalnetworkpolicies", false, reflect.TypeFor[api.GlobalNetworkPolicySpec]()},
 	{"NetworkPolicy", "networkpolicies", true, reflect.TypeFor[api.NetworkPolicySpec]()},
+	{"Tier", "tiers", false, reflect.TypeFor[api.TierSpec]()},
 	{"GlobalNetworkSet", "globalnetworksets", false, reflect.TypeFor[api.GlobalNetworkSetSpec]()},
 	{"HostEndpoint", "hostendpoints", false, reflect.TypeFor[api.HostEndpointSpec]()},
 	{"ClusterInformation", "clusterinformations", false, reflect.TypeFor[api.ClusterInformationSpec]()},
@@ -306,7 +307,7 @@ spec: {logSeverityScreen: Info, nodeToNodeMeshEnabled: false, asNumber: 64512, n
 	{"BGPPeer with a dotted AS", `
 kind: BGPPeer
 metadata: {name: rack1-tor}
-spec: {nodeSelector: rack == 'rack1', peerIP: 10.0.0.1, asNumber: "1.10", password: secret}`},
+spec: {nodeSelector: rack == 'rack1', peerIP: 10.0.0.1, asNumber: "1.10", password: {secretKeyRef: {name: bgp-passwords, key: rack1}}}`},
 	{"BGPPeer by selector", `
 kind: BGPPeer
 metadata: {name: route-reflectors}
@@ -333,6 +334,17 @@ spec:
   prometheusMetricsPort: 9091
   failsafeInboundHostPorts: [{protocol: TCP, port: 22}, {protocol: UDP, port: 68}]
   failsafeOutboundHostPorts: []`},
+	{"Tier", `
+kind: Tier
+metadata: {name: security}
+spec: {order: 100, defaultAction: Pass}`},
+	{"tiered GlobalNetworkPolicy", `
+kind: GlobalNetworkPolicy
+metadata: {name: security.block-meta}
+spec:
+  tier: security
+  selector: all()
+  egress: [{action: Deny, destination: {nets: [169.254.169.254/32]}}, {action: Pass}]`},
 	{"GlobalNetworkPolicy", `
 kind: GlobalNetworkPolicy
 metadata: {name: allow-web}
@@ -627,6 +639,14 @@ spec: {ipipMTU: 100}`, []string{"spec.ipipMTU", "must be 0 (from the host interf
 kind: FelixConfiguration
 metadata: {name: bad-chain}
 spec: {chainInsertMode: Prepend}`, []string{"spec.chainInsertMode", `Unsupported value: "Prepend"`}},
+		{"Tier default action", `
+kind: Tier
+metadata: {name: bad-action}
+spec: {defaultAction: Allow}`, []string{"spec.defaultAction", `Unsupported value: "Allow"`}},
+		{"GlobalNetworkPolicy tier with a dot", `
+kind: GlobalNetworkPolicy
+metadata: {name: a.b.c}
+spec: {tier: a.b, selector: all()}`, []string{"spec.tier", "should match"}},
 		{"FelixConfiguration failsafe protocol", `
 kind: FelixConfiguration
 metadata: {name: bad-failsafe}

@@ -58,7 +58,8 @@ func kddContainers(t *testing.T, c *cluster) map[string]corev1.Container {
 
 func TestKDDEveryDocumentDecodesStrictly(t *testing.T) {
 	want := []string{"ConfigMap/calico-config", "ServiceAccount/calico-node", "ClusterRole/calico-node",
-		"ClusterRoleBinding/calico-node", "DaemonSet/calico-node", "ServiceAccount/calico-kube-controllers",
+		"ClusterRoleBinding/calico-node", "Role/calico-node-bgp-passwords", "RoleBinding/calico-node-bgp-passwords",
+		"DaemonSet/calico-node", "ServiceAccount/calico-kube-controllers",
 		"ClusterRole/calico-kube-controllers", "ClusterRoleBinding/calico-kube-controllers",
 		"Deployment/calico-kube-controllers"}
 	var got []string
@@ -290,6 +291,7 @@ var kddGrants = map[string]map[string][]string{
 		"crd.projectcalico.org/globalnetworksets":     {"get", "list", "watch"},
 		"crd.projectcalico.org/hostendpoints":         {"get", "list", "watch"},
 		"crd.projectcalico.org/networkpolicies":       {"get", "list", "watch"},
+		"crd.projectcalico.org/tiers":                 {"get", "list", "watch"},
 		"crd.projectcalico.org/ippools":               {"get", "list", "watch", "create"},
 		"crd.projectcalico.org/clusterinformations":   {"get", "list", "watch", "create", "update"},
 		"crd.projectcalico.org/felixconfigurations":   {"get", "list", "watch", "create", "update"},
@@ -491,7 +493,7 @@ spec: {node: node-1, peerIP: 10.0.0.1, asNumber: 64512}`)
 					{Version: "v1", Resource: "namespaces"}, {Version: "v1", Resource: "serviceaccounts"},
 					{Version: "v1", Resource: "pods"}, {Group: "networking.k8s.io", Version: "v1", Resource: "networkpolicies"}}
 				for _, p := range []string{"bgpconfigurations", "bgpfilters", "bgppeers", "clusterinformations", "globalnetworkpolicies",
-					"globalnetworksets", "hostendpoints", "ippools", "networkpolicies", "blockaffinities"} {
+					"globalnetworksets", "hostendpoints", "ippools", "networkpolicies", "tiers", "blockaffinities"} {
 					gvrs = append(gvrs, crd(p))
 				}
 				// All at once: each watch takes a few seconds to end.

@@ -84,6 +84,8 @@ type cluster struct {
 	serviceAccounts map[string]*corev1.ServiceAccount
 	roles           map[string]*rbacv1.ClusterRole
 	bindings        map[string]*rbacv1.ClusterRoleBinding
+	nsRoles         map[string]*rbacv1.Role
+	nsBindings      map[string]*rbacv1.RoleBinding
 	daemonSets      map[string]*appsv1.DaemonSet
 	deployments     map[string]*appsv1.Deployment
 }
@@ -97,7 +99,8 @@ func loadFiles(t *testing.T, names ...string) *cluster {
 		configMaps: map[string]*corev1.ConfigMap{}, secrets: map[string]*corev1.Secret{},
 		serviceAccounts: map[string]*corev1.ServiceAccount{}, roles: map[string]*rbacv1.ClusterRole{},
 		bindings: map[string]*rbacv1.ClusterRoleBinding{}, daemonSets: map[string]*appsv1.DaemonSet{},
-		deployments: map[string]*appsv1.Deployment{},
+		deployments: map[string]*appsv1.Deployment{}, nsRoles: map[string]*rbacv1.Role{},
+		nsBindings: map[string]*rbacv1.RoleBinding{},
 	}
 	for _, f := range names {
 		for i, d := range documents(t, f) {
@@ -116,6 +119,10 @@ func loadFiles(t *testing.T, names ...string) *cluster {
 				c.roles[o.Name] = o
 			case *rbacv1.ClusterRoleBinding:
 				c.bindings[o.Name] = o
+			case *rbacv1.Role:
+				c.nsRoles[o.Name] = o
+			case *rbacv1.RoleBinding:
+				c.nsBindings[o.Name] = o
 			case *appsv1.DaemonSet:
 				c.daemonSets[o.Name] = o
 			case *appsv1.Deployment:
@@ -131,7 +138,8 @@ func loadFiles(t *testing.T, names ...string) *cluster {
 func TestEveryDocumentDecodesStrictly(t *testing.T) {
 	want := map[string][]string{
 		"calico.yaml": {"ConfigMap/calico-config", "Secret/calico-etcd-secrets", "ServiceAccount/calico-node",
-			"ClusterRole/calico-node", "ClusterRoleBinding/calico-node", "DaemonSet/calico-node",
+			"ClusterRole/calico-node", "ClusterRoleBinding/calico-node", "Role/calico-node-bgp-passwords",
+			"RoleBinding/calico-node-bgp-passwords", "DaemonSet/calico-node",
 			"ServiceAccount/calico-kube-controllers", "ClusterRole/calico-kube-controllers",
 			"ClusterRoleBinding/calico-kube-controllers", "Deployment/calico-kube-controllers"},
 	}

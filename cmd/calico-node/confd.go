@@ -5,11 +5,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/calico-l3/calico/confd"
 	"github.com/calico-l3/calico/confd/calico"
+	"github.com/calico-l3/calico/k8s/kubeclient"
+	"github.com/calico-l3/calico/k8s/secrets"
 )
 
 // confdOptions are the -confd flags; each defaults to an environment variable, then to the image layout.
@@ -50,6 +54,36 @@ func nodeName(getenv func(string) string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
+// serviceAccountNamespace is where a pod finds its own namespace.
+const serviceAccountNamespace = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// watchSecrets watches the Secrets of calico-node's namespace (NAMESPACE, else the pod's own, else kube-system)
+// for BGP passwords, when there is a Kubernetes API (KUBECONFIG, or running in a pod); nil otherwise, and then
+// peers with a password are left out with a warning.
+func watchSecrets(ctx context.Context, getenv func(string) string, log *slog.Logger) calico.Secrets {
+	kubeconfig := getenv("KUBECONFIG")
+	if kubeconfig == "" && getenv("KUBERNETES_SERVICE_HOST") == "" {
+		log.Info("No Kubernetes API (KUBECONFIG unset, not in a pod): BGP peers with a password will be left out")
+		return nil
+	}
+	ns := strings.TrimSpace(getenv("NAMESPACE"))
+	if ns == "" {
+		if b, err := os.ReadFile(serviceAccountNamespace); err == nil {
+			ns = strings.TrimSpace(string(b))
+		}
+	}
+	ns = orDefault(ns, "kube-system")
+	kube, err := kubeclient.New(kubeconfig, 30*time.Second)
+	if err == nil {
+		var st *secrets.Store
+		if st, err = secrets.Watch(ctx, kube, ns, 10*time.Second, log); err == nil {
+			return st
+		}
+	}
+	log.Error("Cannot read the Secrets BGP passwords are kept in: BGP peers with a password will be left out", "namespace", ns, "err", err)
+	return nil
+}
+
 func runConfd(ctx context.Context, stdout io.Writer, getenv func(string) string, o *confdOptions) int {
 	log := logger(stdout, getenv("BGP_LOGSEVERITYSCREEN"))
 	name, err := nodeName(getenv)
@@ -66,7 +100,7 @@ func runConfd(ctx context.Context, stdout io.Writer, getenv func(string) string,
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	src := calico.New(ds, calico.Config{NodeName: name, RouterID: getenv("CALICO_ROUTER_ID"),
-		LogLevel: getenv("BGP_LOGSEVERITYSCREEN"), Logger: log})
+		LogLevel: getenv("BGP_LOGSEVERITYSCREEN"), Logger: log, Secrets: watchSecrets(ctx, getenv, log)})
 	go func() {
 		if err := src.Run(ctx); err != nil && ctx.Err() == nil {
 			log.Error("confd datastore watch stopped", "err", err)

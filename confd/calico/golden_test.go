@@ -34,6 +34,8 @@ type goldenCase struct {
 	RouterID   string            `json:"routerID"`
 	LogLevel   string            `json:"logLevel"`
 	Affinities map[string]string `json:"affinities"`
+	// Secrets are the Kubernetes Secrets calico-node can read, for BGP passwords: name → key → value.
+	Secrets map[string]map[string]string `json:"secrets"`
 }
 
 // loadCase reads a case directory into keyview's input.
@@ -47,7 +49,7 @@ func loadCase(t *testing.T, dir string) keyview.Input {
 	if err := yaml.UnmarshalStrict(data, &c); err != nil {
 		t.Fatalf("%s/case.yaml: %v", dir, err)
 	}
-	in := keyview.Input{NodeName: c.NodeName, RouterID: c.RouterID, LogLevel: c.LogLevel, Affinities: c.Affinities}
+	in := keyview.Input{NodeName: c.NodeName, RouterID: c.RouterID, LogLevel: c.LogLevel, Affinities: c.Affinities, Secrets: c.Secrets}
 	manifest, err := os.ReadFile(filepath.Join(dir, "resources.yaml"))
 	if err != nil {
 		t.Fatal(err)

@@ -33,6 +33,16 @@ type Config struct {
 	LogLevel string
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Secrets are the Kubernetes Secrets BGP passwords are read from; nil when this node has no Kubernetes API.
+	Secrets Secrets
+}
+
+// Secrets is what the Source needs from a Secret store (k8s/secrets.Store has it).
+type Secrets interface {
+	// Snapshot is name → key → value.
+	Snapshot() map[string]map[string]string
+	// Changed receives when a Secret changed.
+	Changed() <-chan struct{}
 }
 
 // Source is the key view of one node, kept up to date from datastore watches. Create it with New, start Run,
@@ -130,10 +140,15 @@ func (s *Source) Run(ctx context.Context) error {
 	}
 	caches := make([]cache, len(prefixes))
 	var warnings []string
+	var secretsChanged <-chan struct{}
+	if s.cfg.Secrets != nil {
+		secretsChanged = s.cfg.Secrets.Changed()
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-secretsChanged:
 		case p := <-stopped:
 			if ctx.Err() != nil {
 				return nil
@@ -150,18 +165,18 @@ func (s *Source) Run(ctx context.Context) error {
 					more = false
 				}
 			}
-			if !inSync(caches) {
-				continue
-			}
-			view, warns := keyview.Build(s.input(caches))
-			if !slices.Equal(warns, warnings) {
-				for _, w := range warns {
-					s.log.Warn("Ignoring part of the BGP configuration", "reason", w)
-				}
-				warnings = warns
-			}
-			s.publish(view)
 		}
+		if !inSync(caches) {
+			continue
+		}
+		view, warns := keyview.Build(s.input(caches))
+		if !slices.Equal(warns, warnings) {
+			for _, w := range warns {
+				s.log.Warn("Ignoring part of the BGP configuration", "reason", w)
+			}
+			warnings = warns
+		}
+		s.publish(view)
 	}
 }
 
@@ -195,6 +210,9 @@ func inSync(caches []cache) bool {
 func (s *Source) input(caches []cache) keyview.Input {
 	in := keyview.Input{NodeName: s.cfg.NodeName, RouterID: s.cfg.RouterID, LogLevel: s.cfg.LogLevel,
 		Affinities: map[string]string{}}
+	if s.cfg.Secrets != nil {
+		in.Secrets = s.cfg.Secrets.Snapshot()
+	}
 	for _, c := range caches {
 		for key, ev := range c.items {
 			if ev.Resource != nil {

@@ -59,6 +59,9 @@ type Input struct {
 	RouterID string
 	// LogLevel is BGP_LOGSEVERITYSCREEN; when set it wins over BGPConfiguration.
 	LogLevel string
+	// Secrets are the Kubernetes Secrets of calico-node's namespace that BGP passwords may name: name → key →
+	// value. Nil when this node has no Kubernetes API: peers with a password are then left out.
+	Secrets map[string]map[string]string
 }
 
 // Add files a resource under its kind and reports whether the key view reads that kind at all.

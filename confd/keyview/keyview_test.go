@@ -170,8 +170,8 @@ func TestBuild(t *testing.T) {
 		},
 		{
 			name: "a global peer at a Calico node's address replaces the mesh session to it and is skipped by that node",
-			in: Input{NodeName: "node2", Nodes: three, BGPPeers: []*api.BGPPeer{
-				peer("to-node1", api.BGPPeerSpec{PeerIP: "10.0.0.1", ASNumber: asn(64512), Password: "s3cret"}),
+			in: Input{NodeName: "node2", Nodes: three, Secrets: testSecrets, BGPPeers: []*api.BGPPeer{
+				peer("to-node1", api.BGPPeerSpec{PeerIP: "10.0.0.1", ASNumber: asn(64512), Password: secretRef("bgp", "s3cret")}),
 			}},
 			peers: []Peer{
 				{Name: "Global_10_0_0_1", Type: "global", IP: "10.0.0.1", ASNum: "64512", Node: "node1", Password: "s3cret"},
@@ -200,7 +200,7 @@ func TestBuild(t *testing.T) {
 		{
 			name: "a node-specific peer is a session of that node only",
 			in: Input{NodeName: "node1", Nodes: three, BGPConfigurations: []*api.BGPConfiguration{meshOff},
-				BGPPeers: []*api.BGPPeer{peer("rack1-tor", api.BGPPeerSpec{Node: "node1", PeerIP: "192.0.2.1", ASNumber: asn(65001), Password: "pw"})}},
+				Secrets: testSecrets, BGPPeers: []*api.BGPPeer{peer("rack1-tor", api.BGPPeerSpec{Node: "node1", PeerIP: "192.0.2.1", ASNumber: asn(65001), Password: secretRef("bgp", "pw")})}},
 			want: map[string]string{
 				"/calico/bgp/v1/host/node1/peer_v4/192.0.2.1": `{"ip":"192.0.2.1","as_num":"65001","rr_cluster_id":""}`,
 			},
@@ -439,9 +439,9 @@ func TestBuild(t *testing.T) {
 		},
 		{
 			name: "peers BIRD cannot use are reported and left out",
-			in: Input{NodeName: "node1", Nodes: three, BGPConfigurations: []*api.BGPConfiguration{meshOff}, BGPPeers: []*api.BGPPeer{
+			in: Input{NodeName: "node1", Nodes: three, BGPConfigurations: []*api.BGPConfiguration{meshOff}, Secrets: testSecrets, BGPPeers: []*api.BGPPeer{
 				peer("bad-selector", api.BGPPeerSpec{NodeSelector: "rack ==", PeerIP: "192.0.2.1", ASNumber: asn(65000)}),
-				peer("bad-password", api.BGPPeerSpec{PeerIP: "192.0.2.2", ASNumber: asn(65000), Password: `a"b`}),
+				peer("bad-password", api.BGPPeerSpec{PeerIP: "192.0.2.2", ASNumber: asn(65000), Password: secretRef("bgp", "quote")}),
 				peer("bad-ip", api.BGPPeerSpec{PeerIP: "192.0.2", ASNumber: asn(65000)}),
 			}},
 			warns: []string{"BGPPeer(bad-ip)", "BGPPeer(bad-password)", "BGPPeer(bad-selector)"},
@@ -670,7 +670,7 @@ func TestPeerOptions(t *testing.T) {
 			map[string]Peer{"Node_10_0_0_2": {Name: "Node_10_0_0_2", Type: "node", IP: "10.0.0.2", ASNum: "64600", Node: "node2", SourceAddress: "10.0.0.1", NextHopKeep: true}}, nil},
 		{"the way back takes password, restart time, TTL security and the local AS, not the one-sided options",
 			[]*api.BGPPeer{peer("p", api.BGPPeerSpec{Node: "node2", PeerIP: "10.0.0.1", ASNumber: asn(64512), LocalASNumber: asn(64700),
-				Password: "pw", TTLSecurity: u8(1), MaxRestartTime: &api.Duration{Duration: time.Minute}, NextHopMode: "Self", SourceAddress: "None", Filters: []string{"f"}})},
+				Password: secretRef("bgp", "pw"), TTLSecurity: u8(1), MaxRestartTime: &api.Duration{Duration: time.Minute}, NextHopMode: "Self", SourceAddress: "None", Filters: []string{"f"}})},
 			map[string]Peer{"Node_10_0_0_2": {Name: "Node_10_0_0_2", Type: "node", IP: "10.0.0.2", ASNum: "64700", Node: "node2", SourceAddress: "10.0.0.1",
 				Password: "pw", TTLSecurity: 1, RestartTime: 60}}, nil},
 		{"a filter that does not exist is reported and skipped",
@@ -681,7 +681,7 @@ func TestPeerOptions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			view, warns := Build(Input{NodeName: "node1", Nodes: nodes, BGPConfigurations: []*api.BGPConfiguration{meshOff},
-				BGPPeers: tt.peers, BGPFilters: []*api.BGPFilter{filter}})
+				BGPPeers: tt.peers, BGPFilters: []*api.BGPFilter{filter}, Secrets: testSecrets})
 			got := map[string]Peer{}
 			for _, p := range localPeers(t, view, "node1") {
 				got[p.Name] = p
@@ -729,5 +729,54 @@ func TestFilterKeys(t *testing.T) {
 	}
 	if _, ok := view[HostPrefix+"/node1/filters_v6/bad"]; ok || len(warns) != 1 || !strings.Contains(warns[0], "BGPFilter(bad)") {
 		t.Errorf("a filter BIRD cannot express must be left out with a warning; got warnings %q", warns)
+	}
+}
+
+// testSecrets are the Secrets calico-node can read in the tests: one Secret "bgp" with a key per password.
+var testSecrets = map[string]map[string]string{"bgp": {"s3cret": "s3cret", "pw": "pw", "quote": `a"b`}}
+
+func secretRef(name, key string) *api.BGPPassword {
+	return &api.BGPPassword{SecretKeyRef: &api.SecretKeySelector{Name: name, Key: key}}
+}
+
+// A peer's password comes from the Secret it names; a peer whose Secret cannot be read is left out (its session
+// would fail authentication), unless the reference is optional, when it peers without one.
+func TestPeerPasswordsFromSecrets(t *testing.T) {
+	optional := func(name, key string) *api.BGPPassword {
+		p := secretRef(name, key)
+		p.SecretKeyRef.Optional = boolp(true)
+		return p
+	}
+	nodes := []*api.Node{newNode("node1", "10.0.0.1/24", "")}
+	tests := []struct {
+		name     string
+		secrets  map[string]map[string]string
+		password *api.BGPPassword
+		want     string // the rendered password; "-" when the peer is left out
+		warn     string
+	}{
+		{"the password is the Secret's key", testSecrets, secretRef("bgp", "pw"), "pw", ""},
+		{"no Kubernetes API: the peer is left out", nil, secretRef("bgp", "pw"), "-", "no Kubernetes API"},
+		{"a missing Secret: the peer is left out", testSecrets, secretRef("other", "pw"), "-", "Secret other does not exist"},
+		{"a missing key: the peer is left out", testSecrets, secretRef("bgp", "nope"), "-", `has no key "nope"`},
+		{"an optional reference to a missing key peers without a password", testSecrets, optional("bgp", "nope"), "", ""},
+		{"an optional reference without Kubernetes peers without a password", nil, optional("bgp", "pw"), "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			view, warns := Build(Input{NodeName: "node1", Nodes: nodes, BGPConfigurations: []*api.BGPConfiguration{meshOff}, Secrets: tt.secrets,
+				BGPPeers: []*api.BGPPeer{peer("tor", api.BGPPeerSpec{PeerIP: "192.0.2.1", ASNumber: asn(65001), Password: tt.password})}})
+			peers := localPeers(t, view, "node1")
+			got := "-"
+			if len(peers) == 1 {
+				got = peers[0].Password
+			}
+			if got != tt.want {
+				t.Errorf("expected password %q, got %q (peers %+v)", tt.want, got, peers)
+			}
+			if joined := strings.Join(warns, "\n"); (tt.warn == "") != (joined == "") || !strings.Contains(joined, tt.warn) {
+				t.Errorf("expected a warning containing %q, got %q", tt.warn, joined)
+			}
+		})
 	}
 }

@@ -67,6 +67,7 @@ type bgpPeer struct {
 	nodeSel, peerSel selector.Selector // nil when unset
 	peerIP           netip.Addr        // invalid when unset
 	port             uint16            // of peerIP; 0 for 179
+	password         string            // read from its Secret; "" for none
 }
 
 // computePeerings works out every session the BGPPeers ask for, in three passes (as Calico does, so that a
@@ -93,7 +94,7 @@ func (b *builder) computePeerings() *peerings {
 	}
 	// toIP is a session to a peerIP, which may be a Calico node's address.
 	toIP := func(bp bgpPeer) peering {
-		pr := peering{ip: bp.peerIP, port: bp.port, as: b.globalAS, password: bp.Spec.Password, spec: &bp.Spec}
+		pr := peering{ip: bp.peerIP, port: bp.port, as: b.globalAS, password: bp.password, spec: &bp.Spec}
 		if bp.Spec.ASNumber != nil {
 			pr.as = *bp.Spec.ASNumber
 		}
@@ -104,7 +105,7 @@ func (b *builder) computePeerings() *peerings {
 	}
 	// toNode is a session to a Calico node, which peers with its own AS on its own listen port.
 	toNode := func(n *node, f family, bp bgpPeer) peering {
-		return peering{ip: n.ip[f], port: b.listenPort(n.name), as: b.asOf(n), rr: n.rr, password: bp.Spec.Password,
+		return peering{ip: n.ip[f], port: b.listenPort(n.name), as: b.asOf(n), rr: n.rr, password: bp.password,
 			node: n.name, spec: &bp.Spec}
 	}
 	// addFor adds pr to local unless it is a session with itself.
@@ -180,6 +181,35 @@ func (b *builder) computePeerings() *peerings {
 	return p
 }
 
+// password reads a peer's password from the Secret it names, as calico-node can read it; ok is false when the
+// peer must be left out (its Secret cannot be read and is not optional, or BIRD cannot quote the password).
+func (b *builder) password(p *api.BGPPeer) (pw string, ok bool) {
+	if p.Spec.Password == nil || p.Spec.Password.SecretKeyRef == nil {
+		return "", true
+	}
+	ref := p.Spec.Password.SecretKeyRef
+	optional := ref.Optional != nil && *ref.Optional
+	secret, found := b.in.Secrets[ref.Name]
+	pw, hasKey := secret[ref.Key]
+	switch {
+	case b.in.Secrets == nil && !optional:
+		b.warnf("BGPPeer(%s): ignoring peer: its password is in Secret %s, and this node has no Kubernetes API to read it from", p.Name, ref.Name)
+		return "", false
+	case (!found || !hasKey) && optional:
+		return "", true
+	case !found:
+		b.warnf("BGPPeer(%s): ignoring peer: its password Secret %s does not exist (or calico-node may not read it)", p.Name, ref.Name)
+		return "", false
+	case !hasKey:
+		b.warnf("BGPPeer(%s): ignoring peer: its password Secret %s has no key %q", p.Name, ref.Name, ref.Key)
+		return "", false
+	case strings.ContainsAny(pw, "\"\n"):
+		b.warnf("BGPPeer(%s): ignoring peer: BIRD cannot quote a password containing a double quote or a newline", p.Name)
+		return "", false
+	}
+	return pw, true
+}
+
 func (bp bgpPeer) isGlobal() bool {
 	return bp.Spec.Node == "" && bp.Spec.NodeSelector == "" && bp.Spec.PeerSelector == ""
 }
@@ -223,8 +253,8 @@ func (b *builder) parsePeers() []bgpPeer {
 				b.warnf("BGPPeer(%s): BGPFilter %q does not exist; the peer's routes pass without it", p.Name, f)
 			}
 		}
-		if strings.ContainsAny(p.Spec.Password, "\"\n") {
-			b.warnf("BGPPeer(%s): ignoring peer: BIRD cannot quote a password containing a double quote or a newline", p.Name)
+		var ok bool
+		if bp.password, ok = b.password(p); !ok {
 			continue
 		}
 		out = append(out, bp)
