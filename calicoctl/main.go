@@ -1,7 +1,7 @@
 // Package calicoctl is the calicoctl command line: it reads resource manifests, checks them, writes them to the
 // datastore and prints what is stored as tables, YAML or JSON. It owns the command table, argument parsing, the
 // connection settings (flags, environment, config file) and the checks that span resources (IPPool overlap,
-// immutable pool fields, enabling IPIP in felix). Main is the whole program; cmd/calicoctl only calls it.
+// immutable pool fields and uses). Main is the whole program; cmd/calicoctl only calls it.
 package calicoctl
 
 import (
@@ -29,6 +29,9 @@ var commands = map[string]Command{
 	"version": {"Print the client and cluster versions.", runVersion},
 	"node":    {"Show this node's BGP status (node status).", runNode},
 	"ipam":    {"Show, release and check IP address management.", runIPAM},
+	"convert": {"Convert pre-v3 (apiVersion v1) manifests to projectcalico.org/v3.", runConvert},
+	"patch":   {"Change a stored resource with a patch.", runPatch},
+	"label":   {"Add, change or remove a label of a stored resource.", runLabel},
 }
 
 // Main runs calicoctl with the arguments after the program name and returns the process exit code:
