@@ -291,7 +291,7 @@ var kddGrants = map[string]map[string][]string{
 		"crd.projectcalico.org/globalnetworksets":     {"get", "list", "watch"},
 		"crd.projectcalico.org/hostendpoints":         {"get", "list", "watch"},
 		"crd.projectcalico.org/networkpolicies":       {"get", "list", "watch"},
-		"crd.projectcalico.org/tiers":                 {"get", "list", "watch"},
+		"crd.projectcalico.org/tiers":                 {"get", "list", "watch", "create"},
 		"crd.projectcalico.org/ippools":               {"get", "list", "watch", "create"},
 		"crd.projectcalico.org/clusterinformations":   {"get", "list", "watch", "create", "update"},
 		"crd.projectcalico.org/felixconfigurations":   {"get", "list", "watch", "create", "update"},

@@ -397,11 +397,27 @@ func (s *Startup) ensureClusterDefaults(ctx context.Context, node string) error 
 	if err := s.ensureClusterInformation(ctx); err != nil {
 		return err
 	}
+	if err := s.ensureDefaultTier(ctx); err != nil {
+		return err
+	}
 	return s.updateFelixConfig(ctx, "node."+node, func(spec *api.FelixConfigurationSpec) {
 		if spec.DefaultEndpointToHostAction == "" {
 			spec.DefaultEndpointToHostAction = "Return"
 		}
 	})
+}
+
+// ensureDefaultTier creates the default tier (order 1,000,000, defaultAction Deny) when it is missing, as Calico's
+// startup does; an existing one is left as it is.
+func (s *Startup) ensureDefaultTier(ctx context.Context) error {
+	_, err := s.Datastore.Create(ctx, api.DefaultTier())
+	switch {
+	case err == nil:
+		s.Log.Info("Created the default tier")
+	case !errors.Is(err, datastore.ErrAlreadyExists):
+		return fmt.Errorf("creating the default tier: %w", err)
+	}
+	return nil
 }
 
 // ensureClusterInformation makes ClusterInformation default what Calico's startup makes it: a clusterGUID (32 hex

@@ -256,6 +256,32 @@ func TestStartupWritesClusterInformationAsCalicoDoes(t *testing.T) {
 	}
 }
 
+// Startup creates the default tier as Calico's does, and leaves one that exists as it is.
+func TestStartupCreatesTheDefaultTier(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	start := func() {
+		t.Helper()
+		if logs, err := h.run("NODENAME", "n1", "IP", "10.0.0.5", "NO_DEFAULT_POOLS", "true"); err != nil {
+			t.Fatalf("startup: %v\n%s", err, logs)
+		}
+	}
+	start()
+	tier := h.get("Tier", "default").(*api.Tier)
+	if tier.Spec.Order == nil || *tier.Spec.Order != api.DefaultTierOrder || tier.Spec.DefaultAction != "Deny" {
+		t.Fatalf("expected the default tier with order 1000000 and defaultAction Deny, got %+v", tier.Spec)
+	}
+	tier.Labels = map[string]string{"kept": "yes"}
+	updated, err := h.ds.Update(ctx, tier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start()
+	if again := h.get("Tier", "default"); again.GetObjectMeta().ResourceVersion != updated.GetObjectMeta().ResourceVersion {
+		t.Errorf("a second start rewrote the default tier")
+	}
+}
+
 func TestFillClusterInformation(t *testing.T) {
 	yes, no := true, false
 	tests := []struct {
