@@ -15,8 +15,9 @@ import (
 // everything beneath it are defined. Every ancestor of a listed path is defined too, so only leaves need listing.
 
 // CalicoDefines reports whether Calico's projectcalico.org/v3 API defines the field at path (dotted JSON names
-// from the object's root, list indices left out) for the kind.
+// from the object's root; list indices such as "[0]" are ignored) for the kind.
 func CalicoDefines(kind, path string) bool {
+	path = listIndex.ReplaceAllString(path, "")
 	idx, ok := calicoFieldIndex[kind]
 	if !ok || path == "" {
 		return false

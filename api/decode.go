@@ -195,14 +195,14 @@ func decodeOne(js []byte) (Resource, error) {
 	// checkFields has refused every field that is neither modeled here nor defined by Calico; the ones Calico
 	// defines are kept beside the typed object, to be stored with it.
 	if err := json.Unmarshal(js, r); err != nil {
-		return nil, fieldTypeError(err)
+		return nil, FieldTypeError(err)
 	}
 	r.GetObjectMeta().Unmodeled = unmodeledOf(reflect.TypeOf(r), raw)
 	return r, nil
 }
 
-// fieldTypeError rewrites encoding/json's type errors to name the field the user wrote.
-func fieldTypeError(err error) error {
+// FieldTypeError rewrites encoding/json's type errors to name the field the user wrote.
+func FieldTypeError(err error) error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) && te.Field != "" {
 		return fmt.Errorf("error with field %s: expected %s, got a %s", te.Field, te.Type, te.Value)
@@ -260,7 +260,7 @@ func checkFields(t reflect.Type, raw any, path, kind string) error {
 				ft, ok := fields[k]
 				if !ok {
 					at := strings.TrimPrefix(path+"."+k, ".")
-					if CalicoDefines(kind, listIndex.ReplaceAllString(at, "")) {
+					if CalicoDefines(kind, at) {
 						continue // kept as written, not checked here
 					}
 					return fmt.Errorf("unknown field '%s'", at)

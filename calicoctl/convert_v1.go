@@ -145,7 +145,7 @@ func convertV1Document(js []byte) (api.Resource, error) {
 func decodeV1(js []byte, into any) error {
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.DisallowUnknownFields()
-	return fieldTypeError(dec.Decode(into))
+	return api.FieldTypeError(dec.Decode(into))
 }
 
 // v1TypeMeta is accepted (and ignored) by every v1 kind.

@@ -153,7 +153,8 @@ func checkNoDirectives(v any, path string) error {
 }
 
 // decodePatched decodes the patched JSON as a resource of cur's kind. Fields cur held beyond this project's types
-// are kept; a field the patch adds that the type lacks is an error, as it would be in a manifest.
+// are kept; a field the patch adds that neither the type nor Calico's API defines is an error, as it would be in a
+// manifest.
 func decodePatched(cur api.Resource, b []byte) (api.Resource, error) {
 	var tm api.TypeMeta
 	if err := json.Unmarshal(b, &tm); err != nil {
@@ -165,14 +166,14 @@ func decodePatched(cur api.Resource, b []byte) (api.Resource, error) {
 	}
 	r := kind.New()
 	if err := api.Unmarshal(b, r); err != nil {
-		return nil, fmt.Errorf("reading the patched resource: %w", fieldTypeError(err))
+		return nil, fmt.Errorf("reading the patched resource: %w", api.FieldTypeError(err))
 	}
 	known := map[string]bool{}
 	for _, p := range cur.GetObjectMeta().Unmodeled.Paths() {
 		known[p] = true
 	}
 	for _, p := range r.GetObjectMeta().Unmodeled.Paths() {
-		if !known[p] {
+		if !known[p] && !api.CalicoDefines(kind.Name, p) {
 			return nil, fmt.Errorf("unknown field '%s'", p)
 		}
 	}
@@ -187,15 +188,6 @@ func decodePatched(cur api.Resource, b []byte) (api.Resource, error) {
 		}
 	}
 	return r, nil
-}
-
-// fieldTypeError names the field of a JSON type error.
-func fieldTypeError(err error) error {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Field != "" {
-		return fmt.Errorf("error with field %s: expected %s, got a %s", te.Field, te.Type, te.Value)
-	}
-	return err
 }
 
 // readModifyWrite reads a resource, computes its new version with modify and writes it at the version it read.

@@ -75,6 +75,14 @@ func TestPatch(t *testing.T) {
 		{"a change the pool's blocks depend on is refused as update refuses it",
 			[]string{"patch", "ippool", "pool1", "-p", `{"spec":{"blockSize":28}}`},
 			"", "Hit error: updating IPPool(pool1): ", nil},
+		{"a field Calico's API defines is stored as given, though not modeled here",
+			[]string{"patch", "ippool", "pool1", "-p", `{"spec":{"namespaceSelector":"all()"}}`},
+			"Successfully patched 1 'IPPool' resource\n", "",
+			func(t *testing.T, r api.Resource) {
+				if got := r.GetObjectMeta().Unmodeled.Paths(); len(got) != 1 || got[0] != "spec.namespaceSelector" {
+					t.Errorf("expected spec.namespaceSelector kept, got %v", got)
+				}
+			}},
 		{"a misspelt field is an error, not stored",
 			[]string{"patch", "ippool", "pool1", "-p", `{"spec":{"natOutgoin":true}}`},
 			"", "Hit error: unknown field 'spec.natOutgoin'\n", nil},
