@@ -12,8 +12,8 @@ import (
 	"github.com/calico-l3/calico/datastore"
 )
 
-// The default tier always exists, as in Calico, but it is not written at startup: when the datastore holds none,
-// calicoctl shows the one api.DefaultTier() describes (and felix uses it). Creating it stores it like any tier.
+// The default tier always exists, as in Calico: calico-node's startup creates it, and until then (a datastore no
+// node has started on) calicoctl shows the one api.DefaultTier() describes, as felix uses it.
 
 // getOrImplied reads one resource, giving the default tier when it is asked for and not stored.
 func getOrImplied(ctx context.Context, ds datastore.Client, k *api.Kind, namespace, name string) (api.Resource, error) {
