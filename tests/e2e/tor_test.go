@@ -132,10 +132,10 @@ metadata: {name: tor-ttl-far}
 spec: {node: host2, peerIP: %s, asNumber: %d, ttlSecurity: 1}
 `, tor.h.IP, torAS, far.h.IP, torAS), "tor-ttl-near", "tor-ttl-far")
 		// GTSM works only when both ends enable it: each sends with TTL 255 and accepts no less than 256 - hops.
-		// The far ToR accepts two hops, so only host2's ttlSecurity 1 can refuse the session. It is passive: when
-		// it connected out itself, it reached Established while host2 stayed in OpenConfirm (host2 read its OPEN,
-		// likely before BIRD set the minimum TTL on the accepted socket, and dropped what came after), a half-open
-		// session that is not what is tested here.
+		// The far ToR accepts two hops, so only host2's ttlSecurity 1 can refuse the session. It is passive, which
+		// makes a half-open session rarer but not impossible: the ToR can reach Established while host2 stays in
+		// OpenConfirm (host2 read the ToR's OPEN, likely before BIRD set the minimum TTL on its socket, and drops
+		// what comes after). host2 never sends a route on such a session, so host2's side is what is checked.
 		tor.start(t, "", torSession{"host1", h1.IP, 64512, "ttl security on;"})
 		far.start(t, "", torSession{"host2", h2.IP, 64512, "multihop 2; ttl security on; passive on;"})
 
@@ -143,9 +143,9 @@ spec: {node: host2, peerIP: %s, asNumber: %d, ttlSecurity: 1}
 			torSide, nodeSide := tor.birdcl("show", "protocols", "host1"), nodeSession(nodes[0], tor.h.IP, 0)
 			return established(torSide) && established(nodeSide), "ToR:\n" + torSide + "host1:\n" + nodeSide
 		})
-		stays(t, 15*time.Second, "host2 and the ToR two hops away are not Established", func() (bool, string) {
+		stays(t, 15*time.Second, "host2's session to the ToR two hops away is not Established", func() (bool, string) {
 			torSide, nodeSide := far.birdcl("show", "protocols", "host2"), nodeSession(nodes[1], far.h.IP, 0)
-			return !established(torSide) && !established(nodeSide), "far ToR:\n" + torSide + "host2:\n" + nodeSide
+			return !established(nodeSide), "far ToR:\n" + torSide + "host2:\n" + nodeSide
 		})
 		// The path itself is fine: allowing two hops brings the session up. The far ToR is restarted too: it holds
 		// the refused connection in OpenConfirm past host2's reconfiguration and turns host2's new connections

@@ -155,6 +155,16 @@ func (c *Cluster) makeFabric() error {
 			return err
 		}
 	}
+	// The fabric is a switch: bridged frames do not pass through a host's netfilter. Once br_netfilter is loaded
+	// (Docker loads it), every new namespace would send them through its own, so turn that off here.
+	for _, family := range []string{"iptables", "ip6tables", "arptables"} {
+		key := "net.bridge.bridge-nf-call-" + family
+		if _, err := os.Stat("/proc/sys/" + strings.ReplaceAll(key, ".", "/")); err == nil {
+			if err := run("ip", "netns", "exec", c.Fabric, "sysctl", "-qw", key+"=0"); err != nil {
+				return err
+			}
+		}
+	}
 	c.note("link", c.rootLink)
 	for _, s := range [][]string{
 		{"ip", "-n", c.Fabric, "link", "set", "root", "master", "br0", "up"},
