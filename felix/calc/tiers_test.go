@@ -47,6 +47,11 @@ func TestTiersRunInOrderThenNameWithTheDefaultTierImplied(t *testing.T) {
 			[]string{"Start of tier default", "cali-pi-a", "cali-pi-b", endOf("default"), "cali-pri-net1"},
 		},
 		{
+			"the default tier as startup stores it gives the same chain as the implied one",
+			[]datastore.Event{added(api.DefaultTier()), added(gnp("b", ptr(2.0), "all()")), added(gnp("a", ptr(2.0), "all()"))},
+			[]string{"Start of tier default", "cali-pi-a", "cali-pi-b", endOf("default"), "cali-pri-net1"},
+		},
+		{
 			"a tier of lower order runs before the default tier whatever the policies' orders",
 			[]datastore.Event{
 				added(tier("security", ptr(100.0), "")),
