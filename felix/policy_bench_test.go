@@ -75,9 +75,15 @@ func BenchmarkPolicyAddOnBusyNode(b *testing.B) {
 }
 
 func pbPolicyAdds(b *testing.B) {
-	ctx := context.Background()
 	node := pbNewBusyNode(b, nil)
 	defer node.close()
+	pbMeasurePolicyAdds(b, node, pbAdds, fmt.Sprintf("%d endpoints and %d policies", pbLocalEndpoints, pbPolicies))
+}
+
+// pbMeasurePolicyAdds adds pbAddedPolicy(0..adds-1) to a programmed node one at a time and reports the figures of
+// BenchmarkPolicyAddOnBusyNode; what describes the node in the log.
+func pbMeasurePolicyAdds(b *testing.B, node *pbBusyNode, adds int, what string) {
+	ctx := context.Background()
 	floorNS := pbNewNetns(b)
 	defer floorNS.close(b)
 	node.copyTo(b, floorNS)
@@ -85,7 +91,7 @@ func pbPolicyAdds(b *testing.B) {
 	var took, calcTook, applyTook, restoreTook, floorTook []time.Duration
 	restores, ipsetExecs, execs, floorLines, floorExecs := 0, 0, 0, 0, 0
 	prev := node.state
-	for k := range pbAdds {
+	for k := range adds {
 		p := pbAddedPolicy(k)
 		ev := node.feed.event(datastore.Added, p)
 
@@ -148,18 +154,395 @@ func pbPolicyAdds(b *testing.B) {
 	b.ReportMetric(pbMS(floor), "floor-ms")
 	b.ReportMetric(pbMS(pbPercentile(floorTook, 99)), "floor-p99-ms")
 	b.ReportMetric(float64(p50)/float64(floor), "p50/floor")
-	b.ReportMetric(float64(restores)/pbAdds, "restores/add")
-	b.ReportMetric(float64(ipsetExecs)/pbAdds, "ipset-execs/add")
-	b.ReportMetric(float64(execs)/pbAdds, "execs/add")
-	b.ReportMetric(float64(floorLines)/pbAdds, "floor-lines/add")
-	b.ReportMetric(float64(floorExecs)/pbAdds, "floor-execs/add")
-	b.Logf("add one policy to %d endpoints and %d policies (%d rules), %d adds: p50 %.1f ms (calc %.1f, apply %.1f, "+
+	b.ReportMetric(float64(restores)/float64(adds), "restores/add")
+	b.ReportMetric(float64(ipsetExecs)/float64(adds), "ipset-execs/add")
+	b.ReportMetric(float64(execs)/float64(adds), "execs/add")
+	b.ReportMetric(float64(floorLines)/float64(adds), "floor-lines/add")
+	b.ReportMetric(float64(floorExecs)/float64(adds), "floor-execs/add")
+	b.Logf("add one policy to %s (%d rules), %d adds: p50 %.1f ms (calc %.1f, apply %.1f, "+
 		"of which ip(6)tables-restore %.1f), p99 %.1f ms (the slowest of %d); per add %.2f ip(6)tables-restore, %.2f ipset, "+
 		"%.2f execs in all; floor (%.2f ip(6)tables-restore --noflush of %.0f lines in all) p50 %.1f ms, ratio %.1f",
-		pbLocalEndpoints, pbPolicies, node.rules, pbAdds, pbMS(p50), pbMS(pbPercentile(calcTook, 50)),
-		pbMS(pbPercentile(applyTook, 50)), pbMS(pbPercentile(restoreTook, 50)), pbMS(p99), pbAdds,
-		float64(restores)/pbAdds, float64(ipsetExecs)/pbAdds, float64(execs)/pbAdds, float64(floorExecs)/pbAdds,
-		float64(floorLines)/pbAdds, pbMS(floor), float64(p50)/float64(floor))
+		what, node.rules, adds, pbMS(p50), pbMS(pbPercentile(calcTook, 50)),
+		pbMS(pbPercentile(applyTook, 50)), pbMS(pbPercentile(restoreTook, 50)), pbMS(p99), adds,
+		float64(restores)/float64(adds), float64(ipsetExecs)/float64(adds), float64(execs)/float64(adds), float64(floorExecs)/float64(adds),
+		float64(floorLines)/float64(adds), pbMS(floor), float64(p50)/float64(floor))
+}
+
+// --- the scale benchmarks: a node with 1,000 and 10,000 local endpoints
+
+// pbScaleSizes are the endpoint counts of the scale benchmarks. FELIX_BENCH_ENDPOINTS (a comma-separated list,
+// e.g. 500) replaces them, for trying the benchmarks out at a small size.
+var pbScaleSizes = pbSizes(os.Getenv("FELIX_BENCH_ENDPOINTS"), []int{1000, 10000})
+
+// pbScalePolicyAdds is how many policies BenchmarkPolicyAddAtScale adds; FELIX_BENCH_POLICY_ADDS replaces it (at
+// 10,000 endpoints each add takes seconds).
+var pbScalePolicyAdds = pbCount(os.Getenv("FELIX_BENCH_POLICY_ADDS"), pbScaleSamples)
+
+func pbCount(env string, def int) int {
+	if env == "" {
+		return def
+	}
+	var n int
+	if _, err := fmt.Sscan(env, &n); err != nil || n < 1 {
+		panic(fmt.Sprintf("FELIX_BENCH_POLICY_ADDS=%q: want a positive count", env))
+	}
+	return n
+}
+
+const (
+	pbScaleSamples  = 50 // endpoints added, endpoints removed, policies added
+	pbScalePolicies = 5  // policies selecting every endpoint of a scale node
+)
+
+func pbSizes(env string, def []int) []int {
+	if env == "" {
+		return def
+	}
+	var out []int
+	for _, f := range strings.Split(env, ",") {
+		var n int
+		if _, err := fmt.Sscan(strings.TrimSpace(f), &n); err != nil || n < 2*pbScaleSamples {
+			panic(fmt.Sprintf("FELIX_BENCH_ENDPOINTS=%q: want sizes of at least %d", env, 2*pbScaleSamples))
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// pbScaleIface is the interface of the i-th endpoint of a scale node. Like the CNI plugin's (a hash of the
+// workload), the names are spread over the whole name space, so that an endpoint added or removed lands anywhere in
+// the sorted dispatch chains, not only at their end: 44 bits of splitmix64 of i (pbPrepareNode checks that the
+// ones it uses do not collide).
+func pbScaleIface(i int) string {
+	x := uint64(i) + 0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	x ^= x >> 31
+	return fmt.Sprintf("cali%011x", x>>20)
+}
+
+// pbScaleEndpoint is the i-th endpoint of a scale node: labelled as the busy node's, with a spread interface name.
+func pbScaleEndpoint(i int) *api.WorkloadEndpoint {
+	w := pbLocalEndpoint(i)
+	w.Spec.InterfaceName = pbScaleIface(i)
+	return w
+}
+
+// pbScalePolicy is the j-th of the policies of a scale node: it selects every endpoint, allows TCP 80 from 10 of
+// the 50 apps (so that together the policies match on one selector ipset per app) and, on egress, DNS.
+func pbScalePolicy(j int) *api.GlobalNetworkPolicy {
+	tcp, udp := api.ProtocolFromString("TCP"), api.ProtocolFromString("UDP")
+	var ingress []api.Rule
+	for a := j * 10; a < j*10+10; a++ {
+		ingress = append(ingress, api.Rule{Action: api.ActionAllow, Protocol: &tcp,
+			Source:      api.EntityRule{Selector: fmt.Sprintf("app == 'app%d'", a%50)},
+			Destination: api.EntityRule{Ports: []api.Port{pbPort(80, 80)}}})
+	}
+	egress := []api.Rule{{Action: api.ActionAllow, Protocol: &udp,
+		Destination: api.EntityRule{Selector: "k8s-app == 'kube-dns'", Ports: []api.Port{pbPort(53, 53)}}}}
+	order := float64(j)
+	return &api.GlobalNetworkPolicy{ObjectMeta: api.ObjectMeta{Name: fmt.Sprintf("all-%d", j)},
+		Spec: api.GlobalNetworkPolicySpec{Order: &order, Selector: "all()",
+			Types:   []api.PolicyType{api.PolicyTypeIngress, api.PolicyTypeEgress},
+			Ingress: ingress, Egress: egress}}
+}
+
+// pbScaleSpec is a scale node of n endpoints with interfaces for extra more.
+func pbScaleSpec(n, extra int) pbNodeSpec {
+	var res []api.Resource
+	for j := range pbScalePolicies {
+		res = append(res, pbScalePolicy(j))
+	}
+	return pbNodeSpec{endpoints: n, links: n + extra, endpoint: pbScaleEndpoint, resources: res}
+}
+
+// pbLogBackend states which iptables the figures are of (nf_tables or legacy); benchreport reads the line.
+func pbLogBackend(b *testing.B) {
+	out, err := exec.Command("iptables", "-V").CombinedOutput()
+	if err != nil {
+		b.Fatalf("iptables -V: %v: %s", err, out)
+	}
+	b.Logf("iptables backend: %s", strings.TrimSpace(string(out)))
+}
+
+// BenchmarkColdStartWithPolicies is felix programming a node from cold: 1,000 or 10,000 local endpoints, one
+// profile and 5 policies selecting every endpoint (with 52 selector ipsets). The calculation (the first listing
+// and the first State) is timed apart from the dataplane's Resync, which writes the ipsets, iptables, routes and
+// sysctls. The floor, as for BenchmarkColdStart, is one bare `ipset restore` of the final sets and one bare
+// `iptables-restore` of the final ruleset (iptables-save after felix) into a fresh namespace, and the same for
+// ip6tables, which felix programs too (the IPv6 tables hold the same endpoint chains). Median of 3 rounds (the
+// lower of 2 at 10,000). The rules figure counts IPv4 rules.
+func BenchmarkColdStartWithPolicies(b *testing.B) {
+	pbNeedRoot(b)
+	for _, n := range pbScaleSizes {
+		b.Run(fmt.Sprintf("endpoints=%d", n), func(b *testing.B) {
+			for range b.N {
+				pbColdStart(b, n)
+			}
+		})
+	}
+}
+
+type pbColdRound struct {
+	calc, felix, felixKernelExecs, floorSets, floorRules time.Duration
+	rules, restores, execs                               int
+}
+
+func pbColdStart(b *testing.B, n int) {
+	pbLogBackend(b)
+	rounds := 3
+	if n > 1000 {
+		rounds = 2
+	}
+	var all []pbColdRound
+	for range rounds {
+		all = append(all, pbColdStartRound(b, n))
+	}
+	med := func(f func(pbColdRound) time.Duration) time.Duration {
+		var xs []time.Duration
+		for _, r := range all {
+			xs = append(xs, f(r))
+		}
+		return pbPercentile(xs, 50)
+	}
+	calcT := med(func(r pbColdRound) time.Duration { return r.calc })
+	felixT := med(func(r pbColdRound) time.Duration { return r.felix })
+	kernelT := med(func(r pbColdRound) time.Duration { return r.felixKernelExecs })
+	floorT := med(func(r pbColdRound) time.Duration { return r.floorSets + r.floorRules })
+	floorSets := med(func(r pbColdRound) time.Duration { return r.floorSets })
+	floorRules := med(func(r pbColdRound) time.Duration { return r.floorRules })
+	r := all[0]
+	b.ReportMetric(float64(n), "endpoints")
+	b.ReportMetric(float64(r.rules), "rules")
+	b.ReportMetric(pbMS(calcT), "calc-ms")
+	b.ReportMetric(pbMS(felixT), "felix-ms")
+	b.ReportMetric(pbMS(kernelT), "felix-ipset-iptables-ms")
+	b.ReportMetric(pbMS(floorT), "floor-ms")
+	b.ReportMetric(pbMS(floorSets), "floor-ipset-ms")
+	b.ReportMetric(pbMS(floorRules), "floor-iptables-ms")
+	b.ReportMetric(float64(felixT)/float64(floorT), "felix/floor")
+	b.ReportMetric(float64(r.restores), "restores")
+	b.ReportMetric(float64(r.execs), "execs")
+	b.Logf("cold start, %d endpoints, 1 profile, %d policies selecting all (%d rules), median of %d: calculation %.1f ms; "+
+		"dataplane Resync %.1f ms, of which ipset and ip(6)tables execs (%d, %d ip(6)tables-restore) %.1f ms and routes, "+
+		"sysctls and netlink %.1f ms; floor (one bare ipset restore %.1f ms + one bare iptables-restore and one "+
+		"ip6tables-restore %.1f ms) %.1f ms; "+
+		"ratio %.2f (execs alone %.2f)",
+		n, pbScalePolicies, r.rules, rounds, pbMS(calcT), pbMS(felixT), r.execs, r.restores, pbMS(kernelT),
+		pbMS(felixT-kernelT), pbMS(floorSets), pbMS(floorRules), pbMS(floorT), float64(felixT)/float64(floorT),
+		float64(kernelT)/float64(floorT))
+}
+
+func pbColdStartRound(b *testing.B, n int) pbColdRound {
+	node := pbPrepareNode(b, pbScaleSpec(n, 0))
+	defer node.close()
+	rep, took := node.program(b)
+	var kernel time.Duration
+	for _, p := range []string{"ipset", "iptables-save", "iptables-restore", "ip6tables-save", "ip6tables-restore"} {
+		kernel += rep.RunTime(p)
+	}
+	sets := node.ns.mustRun(b, "", "ipset", "save")
+	floorNS := pbNewNetns(b)
+	defer floorNS.close(b)
+	_, floorSets, err := floorNS.run(sets, "ipset", "restore")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var floorRules time.Duration
+	for _, fam := range pbFamilies {
+		if fam.tables(node.state) == nil {
+			continue
+		}
+		_, d, err := floorNS.run(node.ns.mustRun(b, "", fam.save), fam.restore, "--wait")
+		if err != nil {
+			b.Fatal(err)
+		}
+		floorRules += d
+	}
+	return pbColdRound{calc: node.calcTook, felix: took, felixKernelExecs: kernel, floorSets: floorSets,
+		floorRules: floorRules, rules: node.rules, restores: rep.Runs("iptables-restore") + rep.Runs("ip6tables-restore"), execs: len(rep.Execs)}
+}
+
+// BenchmarkEndpointChurn is one local endpoint added to, then one removed from, a node of 1,000 or 10,000
+// endpoints with one profile and 5 policies selecting all of them: the event, State and Apply, 50 of each. The
+// added endpoints' interfaces exist already (the CNI plugin creates them first); the removed ones are spread over
+// the node and keep their interfaces. Spread interface names put each change anywhere in the dispatch chains.
+//
+// The floor of each change is the least the kernel must be told, in the same run, into a namespace holding the
+// same ipsets and ruleset: one `ipset restore` of the members that change, and per family (felix programs IPv6
+// too) one `ip(6)tables-restore --noflush` declaring and filling (or flushing and deleting) the endpoint's two
+// chains and inserting (or deleting) its one rule in each dispatch chain. The route and the interface's sysctls, which felix also writes, are not in it.
+func BenchmarkEndpointChurn(b *testing.B) {
+	pbNeedRoot(b)
+	for _, n := range pbScaleSizes {
+		b.Run(fmt.Sprintf("endpoints=%d", n), func(b *testing.B) {
+			for range b.N {
+				pbChurn(b, n)
+			}
+		})
+	}
+}
+
+// pbChange is the figures of one kind of change of pbChurn.
+type pbChange struct {
+	took, apply, restore, floor []time.Duration
+	conntrack                   []time.Duration // conntrack execs (flushing a removed endpoint's flows)
+	tail                        []int           // rules after the changed one in a dispatch chain
+	restores, floorLines        int
+}
+
+// pbDispatchTail is how many rules follow the dispatch rule of iface in cali-from-wl-dispatch (before a removal,
+// after an addition): the rules whose hashes, chained, change with it, so that felix rewrites them.
+func pbDispatchTail(prev, next *desired.State, iface string) int {
+	for _, st := range []*desired.State{next, prev} {
+		chain := st.Tables[rules.TableFilter].Chains[rules.ChainFromWorkloadDispatch]
+		for i, r := range chain {
+			if r.Match == "-i "+iface {
+				return len(chain) - 1 - i
+			}
+		}
+	}
+	return -1
+}
+
+// pbFit fits y = a + b·x by least squares: the fixed cost and the cost per unit of x.
+func pbFit(xs []int, ys []time.Duration) (a, b float64) {
+	n := float64(len(xs))
+	var sx, sy, sxx, sxy float64
+	for i := range xs {
+		x, y := float64(xs[i]), pbMS(ys[i])
+		sx, sy, sxx, sxy = sx+x, sy+y, sxx+x*x, sxy+x*y
+	}
+	if d := n*sxx - sx*sx; d != 0 {
+		b = (n*sxy - sx*sy) / d
+	}
+	return (sy - b*sx) / n, b
+}
+
+func pbChurn(b *testing.B, n int) {
+	pbLogBackend(b)
+	ctx := context.Background()
+	node := pbPrepareNode(b, pbScaleSpec(n, pbScaleSamples))
+	defer node.close()
+	node.program(b)
+	floorNS := pbNewNetns(b)
+	defer floorNS.close(b)
+	node.copyTo(b, floorNS)
+
+	prev := node.state
+	change := func(c *pbChange, typ datastore.EventType, ep *api.WorkloadEndpoint) {
+		ev := node.feed.event(typ, ep)
+		start := time.Now()
+		node.feed.c.OnEvent(datastore.ResourcePrefix, ev)
+		st := node.feed.c.State()
+		calcDone := time.Now()
+		rep, err := node.dp.Apply(ctx, st)
+		end := time.Now()
+		if err != nil {
+			b.Fatalf("%s endpoint %s: %v", typ, ep.Name, err)
+		}
+		c.took = append(c.took, end.Sub(start))
+		c.apply = append(c.apply, end.Sub(calcDone))
+		c.restore = append(c.restore, rep.RunTime("iptables-restore")+rep.RunTime("ip6tables-restore"))
+		c.restores += rep.Runs("iptables-restore") + rep.Runs("ip6tables-restore")
+		c.conntrack = append(c.conntrack, rep.RunTime("conntrack"))
+		c.tail = append(c.tail, pbDispatchTail(prev, st, ep.Spec.InterfaceName))
+		chain := "filter/" + rules.ChainName(rules.PrefixToWorkload, ep.Spec.InterfaceName)
+		if typ == datastore.Added && !slices.Contains(rep.ChainsWritten, chain) ||
+			typ == datastore.Deleted && !slices.Contains(rep.ChainsDeleted, chain) {
+			b.Fatalf("%s endpoint %s: chain %s not written or deleted: written %v, deleted %v", typ, ep.Name, chain,
+				rep.ChainsWritten, rep.ChainsDeleted)
+		}
+
+		if !pbSameSetNames(prev.IPSets, st.IPSets) {
+			b.Fatalf("%s endpoint %s changed the ipsets themselves; the floor assumes only members change", typ, ep.Name)
+		}
+		var floor time.Duration
+		if script, lines := pbSetEdits(prev.IPSets, st.IPSets); lines > 0 {
+			_, d, err := floorNS.run(script, "ipset", "restore")
+			if err != nil {
+				b.Fatalf("floor: %v\n%s", err, script)
+			}
+			floor += d
+			c.floorLines += lines
+		}
+		for _, fam := range pbFamilies {
+			if fam.tables(st) == nil {
+				continue
+			}
+			var script strings.Builder
+			for _, name := range slices.Sorted(maps.Keys(fam.tables(st))) {
+				if s, lines := pbTableEdits(name, fam.tables(prev)[name], fam.tables(st)[name]); lines > 0 {
+					script.WriteString(s)
+					c.floorLines += lines
+				}
+			}
+			if script.Len() > 0 {
+				_, d, err := floorNS.run(script.String(), fam.restore, "--noflush", "--wait")
+				if err != nil {
+					b.Fatalf("floor: %v\n%s", err, script.String())
+				}
+				floor += d
+			}
+		}
+		c.floor = append(c.floor, floor)
+		prev = st
+	}
+
+	var add, del pbChange
+	for k := range pbScaleSamples {
+		change(&add, datastore.Added, pbScaleEndpoint(n+k))
+	}
+	for k := range pbScaleSamples {
+		change(&del, datastore.Deleted, pbScaleEndpoint(k*(n/pbScaleSamples)+3))
+	}
+	for _, c := range []struct {
+		op string
+		c  *pbChange
+	}{{"add", &add}, {"del", &del}} {
+		b.ReportMetric(pbMS(pbPercentile(c.c.took, 50)), c.op+"-p50-ms")
+		b.ReportMetric(pbMS(pbPercentile(c.c.took, 99)), c.op+"-p99-ms")
+		b.ReportMetric(pbMS(pbPercentile(c.c.apply, 50)), c.op+"-apply-p50-ms")
+		b.ReportMetric(pbMS(pbPercentile(c.c.restore, 50)), c.op+"-restore-p50-ms")
+		b.ReportMetric(pbMS(pbPercentile(c.c.floor, 50)), c.op+"-floor-p50-ms")
+		b.ReportMetric(pbMS(pbPercentile(c.c.floor, 99)), c.op+"-floor-p99-ms")
+		b.ReportMetric(float64(c.c.restores)/pbScaleSamples, c.op+"-restores")
+		fixed, perRule := pbFit(c.c.tail, c.c.restore)
+		b.ReportMetric(perRule*1000, c.op+"-restore-us/dispatch-tail-rule")
+		b.Logf("%s one endpoint, %d endpoints (%d rules), %d samples: p50 %.1f ms, p99 %.1f ms (apply p50 %.1f, of which "+
+			"ip(6)tables-restore %.1f; %.2f ip(6)tables-restore per change); floor (ipset restore + ip(6)tables-restore --noflush, "+
+			"%.1f lines) p50 %.1f ms, p99 %.1f ms; ratios p50 %.1f, p99 %.1f",
+			c.op, n, node.rules, pbScaleSamples, pbMS(pbPercentile(c.c.took, 50)), pbMS(pbPercentile(c.c.took, 99)),
+			pbMS(pbPercentile(c.c.apply, 50)), pbMS(pbPercentile(c.c.restore, 50)), float64(c.c.restores)/pbScaleSamples,
+			float64(c.c.floorLines)/pbScaleSamples, pbMS(pbPercentile(c.c.floor, 50)), pbMS(pbPercentile(c.c.floor, 99)),
+			float64(pbPercentile(c.c.took, 50))/float64(pbPercentile(c.c.floor, 50)),
+			float64(pbPercentile(c.c.took, 99))/float64(pbPercentile(c.c.floor, 99)))
+		slices.Sort(c.c.tail)
+		b.Logf("%s: ip(6)tables-restore time = %.1f ms + %.1f µs per rule after the change in a dispatch chain (median %d "+
+			"such rules, max %d): felix rewrites (-R) every rule below the change, whose chained hashes all change; "+
+			"conntrack execs p50 %.1f ms", c.op, fixed, perRule*1000, c.c.tail[len(c.c.tail)/2], c.c.tail[len(c.c.tail)-1],
+			pbMS(pbPercentile(c.c.conntrack, 50)))
+	}
+}
+
+// BenchmarkPolicyAddAtScale is BenchmarkPolicyAddOnBusyNode on a scale node (1,000 or 10,000 endpoints, one
+// profile, 5 policies selecting all of them): pbScalePolicyAdds policies added one at a time, each selecting the
+// endpoints of one app (a fiftieth of the node), with the same figures and the same floor (the iptables-restore
+// --noflush of just the rules that change, in the chains that change).
+func BenchmarkPolicyAddAtScale(b *testing.B) {
+	pbNeedRoot(b)
+	for _, n := range pbScaleSizes {
+		b.Run(fmt.Sprintf("endpoints=%d", n), func(b *testing.B) {
+			for range b.N {
+				pbLogBackend(b)
+				node := pbPrepareNode(b, pbScaleSpec(n, 0))
+				node.program(b)
+				pbMeasurePolicyAdds(b, node, pbScalePolicyAdds,
+					fmt.Sprintf("%d endpoints and %d policies selecting all", n, pbScalePolicies))
+				node.close()
+			}
+		})
+	}
 }
 
 // BenchmarkLabelChangeAcross100IPSets is the cost of relabelling one endpoint on the busy node of
@@ -336,9 +719,33 @@ type pbBusyNode struct {
 	state *desired.State
 	rules int // iptables rules in the namespace
 	tb    testing.TB
+
+	calcTook time.Duration // the first listing and State
 }
 
 func pbNewBusyNode(b *testing.B, extra []api.Resource) *pbBusyNode {
+	var res []api.Resource
+	for j := range pbPolicies {
+		res = append(res, pbPolicy(j))
+	}
+	n := pbPrepareNode(b, pbNodeSpec{endpoints: pbLocalEndpoints, endpoint: pbLocalEndpoint,
+		resources: append(res, extra...)})
+	n.program(b)
+	return n
+}
+
+// pbNodeSpec says what a benchmark node holds: its local endpoints 0..endpoints-1 (and interfaces for links
+// endpoints, at least as many), the pool, profile and block affinities, then resources (policies).
+type pbNodeSpec struct {
+	endpoints, links int
+	endpoint         func(i int) *api.WorkloadEndpoint
+	resources        []api.Resource
+}
+
+// pbPrepareNode creates the namespace with one veth per link and a Calculator in sync with the node's
+// datastore, and opens a dataplane on the namespace; nothing is programmed yet. The calculation is timed into
+// n.calcTook (the first listing and the first State).
+func pbPrepareNode(b *testing.B, spec pbNodeSpec) *pbBusyNode {
 	n := &pbBusyNode{tb: b, ns: pbNewNetns(b)}
 	ok := false
 	defer func() {
@@ -346,34 +753,45 @@ func pbNewBusyNode(b *testing.B, extra []api.Resource) *pbBusyNode {
 			n.close()
 		}
 	}()
-	var script strings.Builder
-	for i := range pbLocalEndpoints {
-		// veth pairs with both ends here: this kernel may lack the dummy driver, and veth is what CNI creates.
-		fmt.Fprintf(&script, "link add %s type veth peer name pb%d\nlink set %s up\nlink set pb%d up\n",
-			pbIface(i), i, pbIface(i), i)
+	links := max(spec.links, spec.endpoints)
+	seen := map[string]bool{}
+	for i := range links {
+		ifc := spec.endpoint(i).Spec.InterfaceName
+		if seen[ifc] {
+			b.Fatalf("two endpoints have interface %s", ifc)
+		}
+		seen[ifc] = true
 	}
-	n.ns.mustRun(b, script.String(), "ip", "-batch", "-")
+	for from := 0; from < links; from += 2000 { // ip -batch in slices, so a failure says where
+		var script strings.Builder
+		for i := from; i < min(from+2000, links); i++ {
+			// veth pairs with both ends here: this kernel may lack the dummy driver, and veth is what CNI creates.
+			ifc := spec.endpoint(i).Spec.InterfaceName
+			fmt.Fprintf(&script, "link add %s type veth peer name pb%d\nlink set %s up\nlink set pb%d up\n", ifc, i, ifc, i)
+		}
+		n.ns.mustRun(b, script.String(), "ip", "-batch", "-")
+	}
 
+	start := time.Now()
 	n.feed = &pbFeeder{tb: b, c: calc.New(pbHost, calc.DefaultConfig())}
 	n.feed.sync(func() {
 		n.feed.send(datastore.Added, pbPool())
 		n.feed.send(datastore.Added, pbProfile())
-		for k := 0; k*64 <= pbLocalEndpoints; k++ {
+		for k := 0; k*64 <= links; k++ {
 			n.feed.affinity(pbHost, netip.PrefixFrom(pbAddr(k*64), 26))
 		}
-		for i := range pbLocalEndpoints {
-			n.feed.send(datastore.Added, pbLocalEndpoint(i))
+		for i := range spec.endpoints {
+			n.feed.send(datastore.Added, spec.endpoint(i))
 		}
-		for j := range pbPolicies {
-			n.feed.send(datastore.Added, pbPolicy(j))
-		}
-		for _, r := range extra {
+		for _, r := range spec.resources {
 			n.feed.send(datastore.Added, r)
 		}
 	})
 	if !n.feed.c.InSync(watched...) {
 		b.Fatal("the calculator is not in sync after a complete listing")
 	}
+	n.state = n.feed.c.State()
+	n.calcTook = time.Since(start)
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	dp, err := dataplane.New(dataplane.Config{NetnsPath: n.ns.path, Logger: logger})
@@ -381,19 +799,25 @@ func pbNewBusyNode(b *testing.B, extra []api.Resource) *pbBusyNode {
 		b.Fatal(err)
 	}
 	n.dp = dp
-	n.state = n.feed.c.State()
-	// Like felix after it first syncs with the datastore.
-	rep, err := dp.Resync(context.Background(), n.state)
+	ok = true
+	return n
+}
+
+// program programs the node's State from cold, like felix after it first syncs with the datastore (a Resync),
+// and returns the report and how long it took.
+func (n *pbBusyNode) program(b *testing.B) (dataplane.Report, time.Duration) {
+	start := time.Now()
+	rep, err := n.dp.Resync(context.Background(), n.state)
+	took := time.Since(start)
 	if err != nil {
-		b.Fatalf("programming the busy node: %v", err)
+		b.Fatalf("programming the node: %v", err)
 	}
 	if len(rep.RoutesWaiting) > 0 || len(rep.InterfacesWaiting) > 0 {
-		b.Fatalf("programming the busy node: routes %v and interfaces %v wait for interfaces that should exist",
+		b.Fatalf("programming the node: routes %v and interfaces %v wait for interfaces that should exist",
 			rep.RoutesWaiting, rep.InterfacesWaiting)
 	}
 	n.rules = strings.Count(n.ns.mustRun(b, "", "iptables-save"), "\n-A ")
-	ok = true
-	return n
+	return rep, took
 }
 
 func (n *pbBusyNode) close() {
@@ -673,6 +1097,17 @@ func (f *pbFeeder) affinity(host string, cidr netip.Prefix) {
 // edited only between its common head and tail (old rules there deleted, new ones inserted), removed chains
 // flushed and deleted. Rules are written without comments.
 func pbChainEdits(old, next *desired.Table) (script string, lines int) {
+	return pbTableEdits(rules.TableFilter, old, next)
+}
+
+// pbTableEdits is pbChainEdits for any table; either table may be nil (empty).
+func pbTableEdits(table string, old, next *desired.Table) (script string, lines int) {
+	if old == nil {
+		old = &desired.Table{}
+	}
+	if next == nil {
+		next = &desired.Table{}
+	}
 	var decl, edits, del []string
 	spec := func(r desired.Rule) string { return strings.TrimSpace(r.Match + " " + r.Action) }
 	for _, name := range slices.Sorted(maps.Keys(next.Chains)) {
@@ -707,7 +1142,10 @@ func pbChainEdits(old, next *desired.Table) (script string, lines int) {
 		}
 	}
 	all := slices.Concat(decl, edits, del)
-	return "*filter\n" + strings.Join(all, "\n") + "\nCOMMIT\n", len(all)
+	if len(all) == 0 {
+		return "", 0
+	}
+	return "*" + table + "\n" + strings.Join(all, "\n") + "\nCOMMIT\n", len(all)
 }
 
 // pbSetEdits returns the ipset restore input that turns the members of old's sets into next's, one del or add

@@ -3,6 +3,11 @@
 // noisy, so only same-run ratios mean much).
 //
 //	go test -run '^$' -bench . ./... | go run ./tests/benchreport -json bin/bench.json
+//
+// With -from it reads such a JSON file back instead, and with -markdown it writes docs/performance.md from it: the
+// table of felix's figures beside their floors, the targets they are held to, and the machine they ran on.
+//
+//	go run ./tests/benchreport -from bin/bench.json -markdown docs/performance.md
 package main
 
 import (
@@ -33,6 +38,32 @@ type Ratio struct {
 	Value    float64 `json:"value"`
 	Baseline float64 `json:"baseline"`
 	Ratio    float64 `json:"ratio"`
+	// Where the two figures come from: the subject benchmark and its package, the figure's metric and the
+	// baseline's (in the subject benchmark, or in BaselineBench when another benchmark measured it).
+	Package        string `json:"package,omitempty"`
+	Benchmark      string `json:"benchmark,omitempty"`
+	Metric         string `json:"metric,omitempty"`
+	BaselineMetric string `json:"baseline_metric,omitempty"`
+	BaselineBench  string `json:"baseline_benchmark,omitempty"`
+}
+
+// Machine is what the figures were measured on.
+type Machine struct {
+	CPUs            int    `json:"cpus"`
+	CPU             string `json:"cpu,omitempty"`
+	MemoryMB        int    `json:"memory_mb,omitempty"`
+	Kernel          string `json:"kernel,omitempty"`
+	IPTables        string `json:"iptables,omitempty"`         // iptables -V
+	IPTablesBackend string `json:"iptables_backend,omitempty"` // nf_tables or legacy
+	Go              string `json:"go,omitempty"`
+	Date            string `json:"date,omitempty"`
+}
+
+// Report is what -json writes and -from reads.
+type Report struct {
+	Machine Machine  `json:"machine"`
+	Results []Result `json:"results"`
+	Ratios  []Ratio  `json:"ratios"`
 }
 
 // sameLine pairs two metrics reported by one benchmark: the figure and its floor or baseline.
@@ -51,6 +82,35 @@ var sameLine = []struct{ metric, baseline, what string }{
 	{"kdd-policy-p99-ms", "etcd-policy-p99-ms", "p99 (max of 30) of a GlobalNetworkPolicy → enforced, Kubernetes datastore vs etcd"},
 	{"add-p50-ms", "exec-floor-p50-ms", "p50 of a CNI ADD process vs a bare exec of the plugin"},
 	{"add-p50-ms", "exec-floor-concurrent-p50-ms", "ADD p50 vs a bare exec of the plugin at the same concurrency"},
+	{"felix-iptables-ms", "floor-ms", "felix's iptables execs vs one bare iptables-restore of the final ruleset"},
+	{"felix-ipset-iptables-ms", "floor-ms", "felix's ipset and ip(6)tables execs vs bare restores of the final sets and rulesets"},
+	{"p99-ms", "floor-p99-ms", "p99 vs the p99 of the minimal write of the same change"},
+	{"add-p50-ms", "add-floor-p50-ms", "p50 of one endpoint added vs the minimal write of the same change"},
+	{"add-p99-ms", "add-floor-p99-ms", "p99 of one endpoint added vs the p99 of the minimal write of the same change"},
+	{"del-p50-ms", "del-floor-p50-ms", "p50 of one endpoint removed vs the minimal write of the same change"},
+	{"del-p99-ms", "del-floor-p99-ms", "p99 of one endpoint removed vs the p99 of the minimal write of the same change"},
+}
+
+// target is a goal an issue sets for one figure: either the metric itself at most limit (an absolute limit, in the
+// metric's unit) or, with baseline set, the metric at most limit times the baseline metric of the same benchmark.
+type target struct {
+	bench            *regexp.Regexp
+	metric, baseline string
+	limit            float64
+	what             string
+	floor            string // for an absolute limit: the floor metric measured beside it, shown for comparison
+}
+
+// targets are the scale goals of felix (felix at 10,000 endpoints); the markdown report says which are met.
+var targets = []target{
+	{regexp.MustCompile(`^BenchmarkColdStartWithPolicies/endpoints=10000$`), "felix-ms", "floor-ms", 1.5,
+		"cold start of 10,000 endpoints ≤ 1.5× bare ipset restore + iptables-restore of the same ruleset", ""},
+	{regexp.MustCompile(`^BenchmarkEndpointChurn/endpoints=1000$`), "add-p99-ms", "", 30, "one endpoint added to 1,000: p99 ≤ 30 ms", "add-floor-p99-ms"},
+	{regexp.MustCompile(`^BenchmarkEndpointChurn/endpoints=1000$`), "del-p99-ms", "", 30, "one endpoint removed from 1,000: p99 ≤ 30 ms", "del-floor-p99-ms"},
+	{regexp.MustCompile(`^BenchmarkEndpointChurn/endpoints=10000$`), "add-p99-ms", "", 100, "one endpoint added to 10,000: p99 ≤ 100 ms", "add-floor-p99-ms"},
+	{regexp.MustCompile(`^BenchmarkEndpointChurn/endpoints=10000$`), "del-p99-ms", "", 100, "one endpoint removed from 10,000: p99 ≤ 100 ms", "del-floor-p99-ms"},
+	{regexp.MustCompile(`^BenchmarkPolicyAddAtScale/endpoints=10000$`), "p99-ms", "floor-p99-ms", 2,
+		"one policy added on a node of 10,000 endpoints: p99 ≤ 2× the restore of just the chains that change", ""},
 }
 
 // crossLine pairs a benchmark with a baseline benchmark of the same package whose name matches after rewriting.
@@ -66,13 +126,27 @@ var crossLine = []struct {
 
 var lineRE = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?\s+(\d+)\s+(.*)$`)
 
+// backendRE finds the line felix's benchmarks log to say which iptables they measured.
+var backendRE = regexp.MustCompile(`iptables backend: (iptables v\S+ \((\S+)\))`)
+
 func parse(r io.Reader) []Result {
+	res, _ := parseAll(r)
+	return res
+}
+
+// parseAll reads benchmark results and the iptables version the benchmarks logged (iptables -V), if any.
+func parseAll(r io.Reader) ([]Result, string) {
 	var out []Result
+	backend := ""
 	pkg := ""
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
+		if m := backendRE.FindStringSubmatch(line); m != nil {
+			backend = m[1]
+			continue
+		}
 		if p, ok := strings.CutPrefix(line, "pkg: "); ok {
 			pkg = strings.TrimSpace(p)
 			continue
@@ -91,7 +165,7 @@ func parse(r io.Reader) []Result {
 		}
 		out = append(out, res)
 	}
-	return out
+	return out, backend
 }
 
 func ratios(results []Result) []Ratio {
@@ -105,18 +179,21 @@ func ratios(results []Result) []Ratio {
 			v, ok1 := r.Metrics[p.metric]
 			b, ok2 := r.Metrics[p.baseline]
 			if ok1 && ok2 && b > 0 {
-				out = append(out, Ratio{What: r.Name + ": " + p.what, Value: v, Baseline: b, Ratio: v / b})
+				out = append(out, Ratio{What: r.Name + ": " + p.what, Value: v, Baseline: b, Ratio: v / b,
+					Package: r.Package, Benchmark: r.Name, Metric: p.metric, BaselineMetric: p.baseline})
 			}
 		}
 		for _, p := range crossLine {
 			if !p.subject.MatchString(r.Name) {
 				continue
 			}
-			base, ok := byName[r.Package+" "+p.subject.ReplaceAllString(r.Name, p.baseline)]
+			baseName := p.subject.ReplaceAllString(r.Name, p.baseline)
+			base, ok := byName[r.Package+" "+baseName]
 			v, ok1 := r.Metrics[p.metric]
 			b, ok2 := base.Metrics[p.metric]
 			if ok && ok1 && ok2 && b > 0 {
-				out = append(out, Ratio{What: r.Name + ": " + p.what, Value: v, Baseline: b, Ratio: v / b})
+				out = append(out, Ratio{What: r.Name + ": " + p.what, Value: v, Baseline: b, Ratio: v / b,
+					Package: r.Package, Benchmark: r.Name, Metric: p.metric, BaselineMetric: p.metric, BaselineBench: baseName})
 			}
 		}
 	}
@@ -124,23 +201,63 @@ func ratios(results []Result) []Ratio {
 }
 
 func main() {
-	jsonPath := flag.String("json", "", "also write the results and ratios as JSON to this file")
+	jsonPath := flag.String("json", "", "also write the results, ratios and machine as JSON to this file")
+	from := flag.String("from", "", "read a JSON file written by -json instead of benchmark output")
+	mdPath := flag.String("markdown", "", "write felix's figures, floors, ratios, targets and the machine as markdown to this file")
 	flag.Parse()
-	var in io.Reader = os.Stdin
-	if flag.NArg() > 0 {
-		f, err := os.Open(flag.Arg(0))
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
+	var rep Report
+	if *from != "" {
+		b, err := os.ReadFile(*from)
+		if err == nil {
+			err = json.Unmarshal(b, &rep)
 		}
-		defer f.Close()
-		in = f
+		if err != nil {
+			fail(err)
+		}
+	} else {
+		var in io.Reader = os.Stdin
+		if flag.NArg() > 0 {
+			f, err := os.Open(flag.Arg(0))
+			if err != nil {
+				fail(err)
+			}
+			defer f.Close()
+			in = f
+		}
+		var ipt string
+		rep.Results, ipt = parseAll(in)
+		rep.Ratios = ratios(rep.Results)
+		rep.Machine = thisMachine(ipt)
 	}
-	results := parse(in)
-	rs := ratios(results)
-	w := tabwriter.NewWriter(os.Stdout, 4, 1, 2, ' ', 0)
+	printTables(os.Stdout, rep)
+	if *jsonPath != "" {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(*jsonPath, b, 0o644); err != nil {
+			fail(err)
+		}
+		fmt.Println("\nJSON written to", *jsonPath)
+	}
+	if *mdPath != "" {
+		src := *from
+		if src == "" {
+			src = *jsonPath
+		}
+		if err := os.WriteFile(*mdPath, []byte(markdown(rep, src)), 0o644); err != nil {
+			fail(err)
+		}
+		fmt.Println("markdown written to", *mdPath)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, err)
+	os.Exit(1)
+}
+
+func printTables(out io.Writer, rep Report) {
+	w := tabwriter.NewWriter(out, 4, 1, 2, ' ', 0)
 	fmt.Fprintln(w, "PACKAGE\tBENCHMARK\tRUNS\tFIGURES")
-	for _, r := range results {
+	for _, r := range rep.Results {
 		keys := make([]string, 0, len(r.Metrics))
 		for k := range r.Metrics {
 			keys = append(keys, k)
@@ -150,22 +267,17 @@ func main() {
 		for _, k := range keys {
 			figs = append(figs, fmt.Sprintf("%s %s", strconv.FormatFloat(r.Metrics[k], 'g', 4, 64), k))
 		}
-		fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", strings.TrimPrefix(r.Package, "github.com/calico-l3/calico/"), r.Name, r.Runs, strings.Join(figs, ", "))
+		fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", strings.TrimPrefix(r.Package, modulePrefix), r.Name, r.Runs, strings.Join(figs, ", "))
 	}
 	w.Flush()
-	fmt.Println()
-	w = tabwriter.NewWriter(os.Stdout, 4, 1, 2, ' ', 0)
+	fmt.Fprintln(out)
+	w = tabwriter.NewWriter(out, 4, 1, 2, ' ', 0)
 	fmt.Fprintln(w, "RATIO\tVALUE\tBASELINE\tCOMPARISON")
-	for _, r := range rs {
+	for _, r := range rep.Ratios {
 		fmt.Fprintf(w, "%.2fx\t%.4g\t%.4g\t%s\n", r.Ratio, r.Value, r.Baseline, r.What)
 	}
 	w.Flush()
-	if *jsonPath != "" {
-		b, _ := json.MarshalIndent(map[string]any{"results": results, "ratios": rs}, "", "  ")
-		if err := os.WriteFile(*jsonPath, b, 0o644); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		fmt.Println("\nJSON written to", *jsonPath)
+	if m := rep.Machine; m.IPTables != "" {
+		fmt.Fprintf(out, "\niptables: %s (backend %s)\n", m.IPTables, m.IPTablesBackend)
 	}
 }

@@ -46,3 +46,59 @@ func TestParseAndRatios(t *testing.T) {
 		}
 	}
 }
+
+const scaleSample = `pkg: github.com/calico-l3/calico/felix
+BenchmarkColdStartWithPolicies/endpoints=10000-2   1   9 ns/op   30000 felix-ms   20000 floor-ms   24000 felix-ipset-iptables-ms
+--- BENCH: BenchmarkColdStartWithPolicies/endpoints=10000-2
+    policy_bench_test.go:250: iptables backend: iptables v1.8.9 (nf_tables)
+BenchmarkEndpointChurn/endpoints=1000-2   1   9 ns/op   20 add-p50-ms   25 add-p99-ms   10 add-floor-p50-ms   20 add-floor-p99-ms   40 del-p50-ms   60 del-p99-ms   10 del-floor-p50-ms   30 del-floor-p99-ms
+BenchmarkPolicyAddAtScale/endpoints=10000-2   1   9 ns/op   100 p50-ms   300 p99-ms   50 floor-ms   100 floor-p99-ms
+pkg: github.com/calico-l3/calico/confd
+BenchmarkRender-2           	     100	   9000000 ns/op
+BenchmarkPlainTemplate-2    	     300	   3000000 ns/op
+`
+
+func TestScaleFiguresTargetsAndMarkdown(t *testing.T) {
+	res, ipt := parseAll(strings.NewReader(scaleSample))
+	if ipt != "iptables v1.8.9 (nf_tables)" || len(res) != 5 {
+		t.Fatalf("parse: got %q and %+v", ipt, res)
+	}
+	rep := Report{Results: res, Ratios: ratios(res), Machine: thisMachine(ipt)}
+	if rep.Machine.IPTablesBackend != "nf_tables" || rep.Machine.CPUs < 1 {
+		t.Fatalf("machine: %+v", rep.Machine)
+	}
+	got := map[string]float64{}
+	for _, r := range rep.Ratios {
+		got[r.Benchmark+" "+r.Metric+"/"+r.BaselineMetric] = r.Ratio
+	}
+	for k, v := range map[string]float64{
+		"BenchmarkColdStartWithPolicies/endpoints=10000 felix-ms/floor-ms":                1.5,
+		"BenchmarkColdStartWithPolicies/endpoints=10000 felix-ipset-iptables-ms/floor-ms": 1.2,
+		"BenchmarkEndpointChurn/endpoints=1000 add-p99-ms/add-floor-p99-ms":               1.25,
+		"BenchmarkEndpointChurn/endpoints=1000 del-p50-ms/del-floor-p50-ms":               4,
+		"BenchmarkPolicyAddAtScale/endpoints=10000 p99-ms/floor-p99-ms":                   3,
+		"BenchmarkPolicyAddAtScale/endpoints=10000 p50-ms/floor-ms":                       2,
+		"BenchmarkRender ns/op/ns/op":                                                     3,
+	} {
+		if got[k] != v {
+			t.Errorf("%s: got %v, want %v (all: %v)", k, got[k], v, got)
+		}
+	}
+	md := markdown(rep, "bin/bench.json")
+	for _, want := range []string{
+		"| iptables backend | **nf_tables** |",
+		"| one endpoint added to 1,000: p99 ≤ 30 ms | `BenchmarkEndpointChurn/endpoints=1000` | 25 ms (floor 20 ms) | 30 ms | met |",
+		"| one endpoint removed from 1,000: p99 ≤ 30 ms | `BenchmarkEndpointChurn/endpoints=1000` | 60 ms (floor 30 ms) | 30 ms | **missed** by 2.0× |",
+		"1.50× (30000 ms / 20000 ms) | 1.5× | met |",
+		"3.00× (300 ms / 100 ms) | 2× | **missed** by 1.5× |",
+		"| felix | `BenchmarkPolicyAddAtScale/endpoints=10000` | 300 p99-ms | 100 floor-p99-ms | **3.00×** |",
+		"make bench",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "BenchmarkRender") {
+		t.Errorf("markdown holds a figure that is not felix's:\n%s", md)
+	}
+}
