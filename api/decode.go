@@ -51,6 +51,24 @@ var docSeparator = regexp.MustCompile(`(?m)^---[ \t]*(#[^\r\n]*)?\r?$`)
 // Decode neither defaults nor validates; see Prepare.
 func Decode(data []byte) ([]Document, error) {
 	var docs []Document
+	err := EachItem(data, func(index int, item []byte) error {
+		r, err := decodeOne(item)
+		if err != nil {
+			return err
+		}
+		docs = append(docs, Document{Index: index, Resource: r})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return docs, nil
+}
+
+// EachItem calls fn with the JSON of every resource of a manifest (YAML or JSON documents separated by ---, JSON
+// arrays, List items) in order, with its 1-based position. An error, from the manifest or from fn, comes back as a
+// *DocumentError naming the position, and the kind and name when the item has them.
+func EachItem(data []byte, fn func(index int, item []byte) error) error {
 	index := 0
 	for _, part := range docSeparator.Split(string(data), -1) {
 		if strings.TrimSpace(stripComments(part)) == "" {
@@ -59,24 +77,22 @@ func Decode(data []byte) ([]Document, error) {
 		index++
 		js, err := yaml.YAMLToJSON([]byte(part))
 		if err != nil {
-			return nil, &DocumentError{Index: index, Err: fmt.Errorf("not valid YAML or JSON: %w", err)}
+			return &DocumentError{Index: index, Err: fmt.Errorf("not valid YAML or JSON: %w", err)}
 		}
 		items, err := splitItems(js)
 		if err != nil {
-			return nil, &DocumentError{Index: index, Err: err}
+			return &DocumentError{Index: index, Err: err}
 		}
 		for i, item := range items {
 			if i > 0 {
 				index++
 			}
-			r, err := decodeOne(item)
-			if err != nil {
-				return nil, &DocumentError{Index: index, Kind: peekKind(item), Name: peekName(item), Err: err}
+			if err := fn(index, item); err != nil {
+				return &DocumentError{Index: index, Kind: peekKind(item), Name: peekName(item), Err: err}
 			}
-			docs = append(docs, Document{Index: index, Resource: r})
 		}
 	}
-	return docs, nil
+	return nil
 }
 
 func stripComments(s string) string {
@@ -106,7 +122,7 @@ func splitItems(js []byte) ([]json.RawMessage, error) {
 	if err := json.Unmarshal(js, &head); err != nil {
 		return nil, fmt.Errorf("a resource must be an object with apiVersion, kind, metadata and spec: %w", err)
 	}
-	if head.Kind == "List" || (strings.HasSuffix(head.Kind, "List") && head.Items != nil) {
+	if strings.EqualFold(head.Kind, "List") || (strings.HasSuffix(head.Kind, "List") && head.Items != nil) {
 		return head.Items, nil
 	}
 	return []json.RawMessage{js}, nil

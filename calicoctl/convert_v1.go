@@ -12,8 +12,6 @@ import (
 	"sort"
 	"strings"
 
-	"sigs.k8s.io/yaml"
-
 	"github.com/calico-l3/calico/api"
 )
 
@@ -36,71 +34,21 @@ var convertibleV1Kinds = map[string]func(js []byte) (api.Resource, error){
 
 const convertibleKindsText = "bgpPeer, hostEndpoint, ipPool, node, policy, profile and workloadEndpoint"
 
-// v1DocSeparator matches a "---" line between YAML documents.
-var v1DocSeparator = regexp.MustCompile(`(?m)^---[ \t]*(#[^\r\n]*)?\r?$`)
-
 // convertV1 converts every document of a v1 manifest (YAML or JSON; several documents, a list, or a kind: List
 // with items) in order. The first document that cannot be converted stops it, with an *api.DocumentError.
 func convertV1(data []byte) ([]api.Resource, error) {
 	var out []api.Resource
-	index := 0
-	for _, part := range v1DocSeparator.Split(string(data), -1) {
-		if strings.TrimSpace(stripYAMLComments(part)) == "" {
-			continue
-		}
-		js, err := yaml.YAMLToJSON([]byte(part))
-		if err != nil {
-			return nil, &api.DocumentError{Index: index + 1, Err: fmt.Errorf("not valid YAML or JSON: %w", err)}
-		}
-		items, err := v1Items(js)
-		if err != nil {
-			return nil, &api.DocumentError{Index: index + 1, Err: err}
-		}
-		for _, item := range items {
-			index++
-			r, err := convertV1Document(item)
-			if err != nil {
-				var head v1Head
-				_ = json.Unmarshal(item, &head)
-				return nil, &api.DocumentError{Index: index, Kind: head.Kind, Name: head.Metadata.Name, Err: err}
-			}
+	err := api.EachItem(data, func(_ int, item []byte) error {
+		r, err := convertV1Document(item)
+		if err == nil {
 			out = append(out, r)
 		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
-}
-
-func stripYAMLComments(s string) string {
-	var b strings.Builder
-	for _, line := range strings.Split(s, "\n") {
-		if t := strings.TrimSpace(line); t != "" && !strings.HasPrefix(t, "#") {
-			b.WriteString(line + "\n")
-		}
-	}
-	return b.String()
-}
-
-// v1Items splits a JSON array or a list object ("kind: List" or "kind: list" with items) into its items.
-func v1Items(js []byte) ([]json.RawMessage, error) {
-	js = bytes.TrimSpace(js)
-	if bytes.HasPrefix(js, []byte("[")) {
-		var items []json.RawMessage
-		if err := json.Unmarshal(js, &items); err != nil {
-			return nil, fmt.Errorf("reading the list of resources: %w", err)
-		}
-		return items, nil
-	}
-	var head struct {
-		Kind  string            `json:"kind"`
-		Items []json.RawMessage `json:"items"`
-	}
-	if err := json.Unmarshal(js, &head); err != nil {
-		return nil, fmt.Errorf("a resource must be an object with apiVersion, kind, metadata and spec: %w", err)
-	}
-	if strings.EqualFold(head.Kind, "list") {
-		return head.Items, nil
-	}
-	return []json.RawMessage{js}, nil
 }
 
 // v1Head is what every v1 document starts with.
