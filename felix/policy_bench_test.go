@@ -272,12 +272,15 @@ func pbLogBackend(b *testing.B) {
 // `iptables-restore` of the final ruleset (iptables-save after felix) into a fresh namespace, and the same for
 // ip6tables, which felix programs too (the IPv6 tables hold the same endpoint chains). Median of 3 rounds (the
 // lower of 2 at 10,000). The rules figure counts IPv4 rules.
-func BenchmarkColdStartWithPolicies(b *testing.B) {
+func BenchmarkColdStartWithPolicies(b *testing.B) { pbAtScale(b, pbColdStart) }
+
+// pbAtScale runs one sub-benchmark "endpoints=<n>" per size of pbScaleSizes, each calling run b.N times.
+func pbAtScale(b *testing.B, run func(b *testing.B, n int)) {
 	pbNeedRoot(b)
 	for _, n := range pbScaleSizes {
 		b.Run(fmt.Sprintf("endpoints=%d", n), func(b *testing.B) {
 			for range b.N {
-				pbColdStart(b, n)
+				run(b, n)
 			}
 		})
 	}
@@ -371,17 +374,9 @@ func pbColdStartRound(b *testing.B, n int) pbColdRound {
 // The floor of each change is the least the kernel must be told, in the same run, into a namespace holding the
 // same ipsets and ruleset: one `ipset restore` of the members that change, and per family (felix programs IPv6
 // too) one `ip(6)tables-restore --noflush` declaring and filling (or flushing and deleting) the endpoint's two
-// chains and inserting (or deleting) its one rule in each dispatch chain. The route and the interface's sysctls, which felix also writes, are not in it.
-func BenchmarkEndpointChurn(b *testing.B) {
-	pbNeedRoot(b)
-	for _, n := range pbScaleSizes {
-		b.Run(fmt.Sprintf("endpoints=%d", n), func(b *testing.B) {
-			for range b.N {
-				pbChurn(b, n)
-			}
-		})
-	}
-}
+// chains and inserting (or deleting) its one rule in each dispatch chain. The route and the interface's sysctls,
+// which felix also writes, are not in it.
+func BenchmarkEndpointChurn(b *testing.B) { pbAtScale(b, pbChurn) }
 
 // pbChange is the figures of one kind of change of pbChurn.
 type pbChange struct {
@@ -530,19 +525,14 @@ func pbChurn(b *testing.B, n int) {
 // endpoints of one app (a fiftieth of the node), with the same figures and the same floor (the iptables-restore
 // --noflush of just the rules that change, in the chains that change).
 func BenchmarkPolicyAddAtScale(b *testing.B) {
-	pbNeedRoot(b)
-	for _, n := range pbScaleSizes {
-		b.Run(fmt.Sprintf("endpoints=%d", n), func(b *testing.B) {
-			for range b.N {
-				pbLogBackend(b)
-				node := pbPrepareNode(b, pbScaleSpec(n, 0))
-				node.program(b)
-				pbMeasurePolicyAdds(b, node, pbScalePolicyAdds,
-					fmt.Sprintf("%d endpoints and %d policies selecting all", n, pbScalePolicies))
-				node.close()
-			}
-		})
-	}
+	pbAtScale(b, func(b *testing.B, n int) {
+		pbLogBackend(b)
+		node := pbPrepareNode(b, pbScaleSpec(n, 0))
+		node.program(b)
+		pbMeasurePolicyAdds(b, node, pbScalePolicyAdds,
+			fmt.Sprintf("%d endpoints and %d policies selecting all", n, pbScalePolicies))
+		node.close()
+	})
 }
 
 // BenchmarkLabelChangeAcross100IPSets is the cost of relabelling one endpoint on the busy node of
