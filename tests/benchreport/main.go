@@ -91,6 +91,10 @@ var sameLine = []struct{ metric, baseline, what string }{
 	{"add-p99-ms", "add-floor-p99-ms", "p99 of one endpoint added vs the p99 of the minimal write of the same change"},
 	{"del-p50-ms", "del-floor-p50-ms", "p50 of one endpoint removed vs the minimal write of the same change"},
 	{"del-p99-ms", "del-floor-p99-ms", "p99 of one endpoint removed vs the p99 of the minimal write of the same change"},
+	{"existing-block-add-to-reply-p50-ms", "floor-p50-ms", "CNI ADD → first reply from another host, pod in an existing block, vs a hand-added route"},
+	{"new-block-add-to-reply-p50-ms", "floor-p50-ms", "CNI ADD → first reply from another host, first pod of a new block, vs a hand-added route"},
+	{"burst-last-reply-ms", "burst-floor-last-ms", "100 pods added at once: the last one's first reply vs the last of 100 hand-added routes"},
+	{"burst-reply-p50-ms", "burst-floor-p50-ms", "100 pods added at once: p50 of first replies vs p50 of 100 hand-added routes"},
 }
 
 // target is a goal an issue sets for one figure: the metric itself at most limit (an absolute limit, in the
@@ -119,6 +123,10 @@ var targets = []target{
 		what: "felix: one endpoint removed from 10,000: p99 ≤ 100 ms", floor: "del-floor-p99-ms"},
 	{bench: regexp.MustCompile(`^BenchmarkPolicyAddAtScale/endpoints=10000$`), metric: "p99-ms", baseline: "floor-p99-ms", limit: 2,
 		what: "felix: one policy added on a node of 10,000 endpoints: p99 ≤ 2× the restore of just the chains that change"},
+	{bench: regexp.MustCompile(`^BenchmarkConvergenceByBlock/hosts=\d+$`), metric: "existing-block-add-to-reply-p50-ms", baseline: "floor-p50-ms", limit: 3,
+		what: "convergence: CNI ADD on one host → first reply from another, pod in an existing block: p50 ≤ 3× a hand-added route"},
+	{bench: regexp.MustCompile(`^BenchmarkConvergenceByBlock/hosts=\d+$`), metric: "new-block-add-to-reply-p50-ms", baseline: "floor-p50-ms", limit: 3,
+		what: "convergence: CNI ADD on one host → first reply from another, first pod of a new block: p50 ≤ 3× a hand-added route"},
 }
 
 // crossLine pairs a benchmark with a baseline benchmark of the same package whose name matches after rewriting.
