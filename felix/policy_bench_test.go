@@ -369,35 +369,66 @@ func pbColdStartRound(b *testing.B, n int) pbColdRound {
 // BenchmarkEndpointChurn is one local endpoint added to, then one removed from, a node of 1,000 or 10,000
 // endpoints with one profile and 5 policies selecting all of them: the event, State and Apply, 50 of each. The
 // added endpoints' interfaces exist already (the CNI plugin creates them first); the removed ones are spread over
-// the node and keep their interfaces. Spread interface names put each change anywhere in the dispatch chains.
+// the node and keep their interfaces. Spread interface names put each change anywhere in the dispatch trees (see
+// rules.Renderer.Dispatch).
 //
 // The floor of each change is the least the kernel must be told, in the same run, into a namespace holding the
 // same ipsets and ruleset: one `ipset restore` of the members that change, and per family (felix programs IPv6
 // too) one `ip(6)tables-restore --noflush` declaring and filling (or flushing and deleting) the endpoint's two
-// chains and inserting (or deleting) its one rule in each dispatch chain. The route and the interface's sysctls,
-// which felix also writes, are not in it.
+// chains and writing only the dispatch rules that differ: usually one rule inserted (or deleted) in a leaf of each
+// dispatch tree; when a leaf splits or merges, the child chains made or removed too. The route and the
+// interface's sysctls, which felix also writes, are not in it. Besides the figures beside the floor, the log says
+// where felix's time goes (calculation, apply, and in apply each program's execs) and fits the restore time to the
+// number of dispatch rules felix writes.
 func BenchmarkEndpointChurn(b *testing.B) { pbAtScale(b, pbChurn) }
 
 // pbChange is the figures of one kind of change of pbChurn.
 type pbChange struct {
 	took, apply, restore, floor []time.Duration
-	conntrack                   []time.Duration // conntrack execs (flushing a removed endpoint's flows)
-	tail                        []int           // rules after the changed one in a dispatch chain
+	conntrack                   []time.Duration            // conntrack execs (flushing a removed endpoint's flows)
+	execs                       map[string][]time.Duration // time in each program's execs, per change
+	inProcess                   []time.Duration            // apply less all execs: planning, netlink, sysctls
+	rewrites                    []int                      // dispatch rules felix writes, see pbDispatchRewrites
 	restores, floorLines        int
 }
 
-// pbDispatchTail is how many rules follow the dispatch rule of iface in cali-from-wl-dispatch (before a removal,
-// after an addition): the rules whose hashes, chained, change with it, so that felix rewrites them.
-func pbDispatchTail(prev, next *desired.State, iface string) int {
-	for _, st := range []*desired.State{next, prev} {
-		chain := st.Tables[rules.TableFilter].Chains[rules.ChainFromWorkloadDispatch]
-		for i, r := range chain {
-			if r.Match == "-i "+iface {
-				return len(chain) - 1 - i
+// pbDispatchRewrites is how many rules of the dispatch chains (both trees, every family felix programs) an update
+// from prev to next writes: rule hashes are chained, so felix rewrites a changed chain from its first differing
+// rule on (-R, then -A or -D for a change of length), writes every rule of a new chain and flushes every rule of a
+// deleted one. The floor writes only the rules that differ.
+func pbDispatchRewrites(prev, next *desired.State) int {
+	n := 0
+	for _, fam := range pbFamilies {
+		old, cur := pbDispatchChains(fam.tables(prev)), pbDispatchChains(fam.tables(next))
+		for name, nr := range cur {
+			or := old[name]
+			first := 0
+			for first < len(or) && first < len(nr) && or[first] == nr[first] {
+				first++
+			}
+			n += max(len(nr), len(or)) - first
+		}
+		for name, or := range old {
+			if _, ok := cur[name]; !ok {
+				n += len(or)
 			}
 		}
 	}
-	return -1
+	return n
+}
+
+// pbDispatchChains are the filter chains of both dispatch trees: the roots and their children.
+func pbDispatchChains(tables map[string]*desired.Table) map[string][]desired.Rule {
+	out := map[string][]desired.Rule{}
+	if tables == nil || tables[rules.TableFilter] == nil {
+		return out
+	}
+	for name, rs := range tables[rules.TableFilter].Chains {
+		if strings.HasPrefix(name, rules.ChainFromWorkloadDispatch) || strings.HasPrefix(name, rules.ChainToWorkloadDispatch) {
+			out[name] = rs
+		}
+	}
+	return out
 }
 
 // pbFit fits y = a + b·x by least squares: the fixed cost and the cost per unit of x.
@@ -441,7 +472,18 @@ func pbChurn(b *testing.B, n int) {
 		c.restore = append(c.restore, rep.RunTime("iptables-restore")+rep.RunTime("ip6tables-restore"))
 		c.restores += rep.Runs("iptables-restore") + rep.Runs("ip6tables-restore")
 		c.conntrack = append(c.conntrack, rep.RunTime("conntrack"))
-		c.tail = append(c.tail, pbDispatchTail(prev, st, ep.Spec.InterfaceName))
+		var execs time.Duration
+		for _, e := range rep.Execs {
+			execs += e.Duration
+		}
+		if c.execs == nil {
+			c.execs = map[string][]time.Duration{}
+		}
+		for _, prog := range []string{"iptables-restore", "ip6tables-restore", "iptables-save", "ip6tables-save", "ipset", "conntrack"} {
+			c.execs[prog] = append(c.execs[prog], rep.RunTime(prog))
+		}
+		c.inProcess = append(c.inProcess, end.Sub(calcDone)-execs)
+		c.rewrites = append(c.rewrites, pbDispatchRewrites(prev, st))
 		chain := "filter/" + rules.ChainName(rules.PrefixToWorkload, ep.Spec.InterfaceName)
 		if typ == datastore.Added && !slices.Contains(rep.ChainsWritten, chain) ||
 			typ == datastore.Deleted && !slices.Contains(rep.ChainsDeleted, chain) {
@@ -502,8 +544,10 @@ func pbChurn(b *testing.B, n int) {
 		b.ReportMetric(pbMS(pbPercentile(c.c.floor, 50)), c.op+"-floor-p50-ms")
 		b.ReportMetric(pbMS(pbPercentile(c.c.floor, 99)), c.op+"-floor-p99-ms")
 		b.ReportMetric(float64(c.c.restores)/pbScaleSamples, c.op+"-restores")
-		fixed, perRule := pbFit(c.c.tail, c.c.restore)
-		b.ReportMetric(perRule*1000, c.op+"-restore-us/dispatch-tail-rule")
+		fixed, perRule := pbFit(c.c.rewrites, c.c.restore)
+		b.ReportMetric(perRule*1000, c.op+"-restore-us/dispatch-rule")
+		b.ReportMetric(float64(pbPercentileInt(c.c.rewrites, 50)), c.op+"-dispatch-rules-p50")
+		b.ReportMetric(float64(pbPercentileInt(c.c.rewrites, 99)), c.op+"-dispatch-rules-p99")
 		b.Logf("%s one endpoint, %d endpoints (%d rules), %d samples: p50 %.1f ms, p99 %.1f ms (apply p50 %.1f, of which "+
 			"ip(6)tables-restore %.1f; %.2f ip(6)tables-restore per change); floor (ipset restore + ip(6)tables-restore --noflush, "+
 			"%.1f lines) p50 %.1f ms, p99 %.1f ms; ratios p50 %.1f, p99 %.1f",
@@ -512,12 +556,35 @@ func pbChurn(b *testing.B, n int) {
 			float64(c.c.floorLines)/pbScaleSamples, pbMS(pbPercentile(c.c.floor, 50)), pbMS(pbPercentile(c.c.floor, 99)),
 			float64(pbPercentile(c.c.took, 50))/float64(pbPercentile(c.c.floor, 50)),
 			float64(pbPercentile(c.c.took, 99))/float64(pbPercentile(c.c.floor, 99)))
-		slices.Sort(c.c.tail)
-		b.Logf("%s: ip(6)tables-restore time = %.1f ms + %.1f µs per rule after the change in a dispatch chain (median %d "+
-			"such rules, max %d): felix rewrites (-R) every rule below the change, whose chained hashes all change; "+
-			"conntrack execs p50 %.1f ms", c.op, fixed, perRule*1000, c.c.tail[len(c.c.tail)/2], c.c.tail[len(c.c.tail)-1],
-			pbMS(pbPercentile(c.c.conntrack, 50)))
+		where := fmt.Sprintf("calculation %.1f (%.1f) ms, apply %.1f (%.1f) ms, of which",
+			pbMS(pbPercentile(pbSub(c.c.took, c.c.apply), 50)), pbMS(pbPercentile(pbSub(c.c.took, c.c.apply), 99)),
+			pbMS(pbPercentile(c.c.apply, 50)), pbMS(pbPercentile(c.c.apply, 99)))
+		for _, prog := range slices.Sorted(maps.Keys(c.c.execs)) {
+			where += fmt.Sprintf(" %s %.1f (%.1f),", prog, pbMS(pbPercentile(c.c.execs[prog], 50)),
+				pbMS(pbPercentile(c.c.execs[prog], 99)))
+		}
+		b.Logf("%s: where the time goes, p50 (p99): %s and in felix's own process (planning, netlink, sysctls) %.1f (%.1f)",
+			c.op, where, pbMS(pbPercentile(c.c.inProcess, 50)), pbMS(pbPercentile(c.c.inProcess, 99)))
+		b.Logf("%s: ip(6)tables-restore time = %.1f ms + %.1f µs per dispatch rule written (p50 %d, p99 %d, max %d such "+
+			"rules per change, both trees and families; bound %d interfaces per dispatch chain): felix rewrites a "+
+			"dispatch chain from the changed rule down, since the hashes are chained", c.op, fixed, perRule*1000,
+			pbPercentileInt(c.c.rewrites, 50), pbPercentileInt(c.c.rewrites, 99), slices.Max(c.c.rewrites), rules.DispatchBound)
 	}
+}
+
+// pbSub returns a[i]-b[i] for each i.
+func pbSub(a, b []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(a))
+	for i := range a {
+		out[i] = a[i] - b[i]
+	}
+	return out
+}
+
+// pbPercentileInt is pbPercentile for counts.
+func pbPercentileInt(samples []int, p int) int {
+	s := slices.Sorted(slices.Values(samples))
+	return s[(len(s)*p+99)/100-1]
 }
 
 // BenchmarkPolicyAddAtScale is BenchmarkPolicyAddOnBusyNode on a scale node (1,000 or 10,000 endpoints, one

@@ -176,6 +176,20 @@ func splitArgs(s string) ([]string, error) {
 type chainMemo struct {
 	rules    []desired.Rule
 	rendered []renderedRule
+	targets  []string // the distinct cali- chains its rules jump or go to, checked on every render
+}
+
+// caliTargets lists the distinct felix chains that rules jump or go to, in the order they first appear. A chain
+// jumps to a few chains many times (an endpoint chain to its policies), so checking these is much less work than
+// checking every rule of a large table on each update.
+func caliTargets(rules []renderedRule) []string {
+	var out []string
+	for _, r := range rules {
+		if isCali(r.target) && !slices.Contains(out, r.target) {
+			out = append(out, r.target)
+		}
+	}
+	return out
 }
 
 // renderTable validates a desired table and renders every rule. A nil table renders as an empty one: felix has
@@ -188,6 +202,12 @@ func renderTable(t *desired.Table, memo map[string]chainMemo) (renderedTable, er
 		return rt, nil
 	}
 	used := map[string]bool{}
+	type chainTargets struct {
+		name    string
+		rules   []renderedRule
+		targets []string
+	}
+	var refs []chainTargets
 	for _, part := range []struct {
 		kind string
 		src  map[string][]desired.Rule
@@ -201,6 +221,7 @@ func renderTable(t *desired.Table, memo map[string]chainMemo) (renderedTable, er
 			used[key] = true
 			if m, ok := memo[key]; ok && slices.Equal(m.rules, rules) {
 				part.dst[name] = m.rendered
+				refs = append(refs, chainTargets{name, m.rendered, m.targets})
 				continue
 			}
 			rr, err := renderChain(name, rules)
@@ -208,8 +229,10 @@ func renderTable(t *desired.Table, memo map[string]chainMemo) (renderedTable, er
 				return rt, err
 			}
 			part.dst[name] = rr
+			targets := caliTargets(rr)
+			refs = append(refs, chainTargets{name, rr, targets})
 			if memo != nil {
-				memo[key] = chainMemo{rules: slices.Clone(rules), rendered: rr}
+				memo[key] = chainMemo{rules: slices.Clone(rules), rendered: rr, targets: targets}
 			}
 		}
 	}
@@ -218,12 +241,11 @@ func renderTable(t *desired.Table, memo map[string]chainMemo) (renderedTable, er
 			delete(memo, key)
 		}
 	}
-	for _, set := range []map[string][]renderedRule{rt.chains, rt.hooks} {
-		for name, rules := range set {
-			for i, r := range rules {
-				if _, ok := t.Chains[r.target]; isCali(r.target) && !ok {
-					return rt, fmt.Errorf("rule %d of chain %s jumps to %s, which is not a desired chain", i+1, name, r.target)
-				}
+	for _, ref := range refs {
+		for _, target := range ref.targets {
+			if _, ok := t.Chains[target]; !ok {
+				i := slices.IndexFunc(ref.rules, func(r renderedRule) bool { return r.target == target })
+				return rt, fmt.Errorf("rule %d of chain %s jumps to %s, which is not a desired chain", i+1, ref.name, target)
 			}
 		}
 	}

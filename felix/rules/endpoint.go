@@ -1,8 +1,6 @@
 package rules
 
 import (
-	"sort"
-
 	"github.com/calico-l3/calico/api"
 	"github.com/calico-l3/calico/felix/desired"
 )
@@ -26,22 +24,6 @@ type Tier struct {
 	DefaultAction string
 	// Policies are the names (Policy.Name) of the tier's policies, in the order they run.
 	Policies []string
-}
-
-// Dispatch returns cali-from-wl-dispatch and cali-to-wl-dispatch: one goto per local workload interface to its
-// chain, and a DROP for any other workload-prefixed interface.
-func (r *Renderer) Dispatch(ifaces []string) map[string][]desired.Rule {
-	sorted := append([]string(nil), ifaces...)
-	sort.Strings(sorted)
-	from := make([]desired.Rule, 0, len(sorted)+1)
-	to := make([]desired.Rule, 0, len(sorted)+1)
-	for _, iface := range sorted {
-		from = append(from, rule("-i "+iface, goTo(ChainName(PrefixFromWorkload, iface))))
-		to = append(to, rule("-o "+iface, goTo(ChainName(PrefixToWorkload, iface))))
-	}
-	from = append(from, ruleC("", "--jump DROP", "Unknown interface"))
-	to = append(to, ruleC("", "--jump DROP", "Unknown interface"))
-	return map[string][]desired.Rule{ChainFromWorkloadDispatch: from, ChainToWorkloadDispatch: to}
 }
 
 // Endpoint returns the endpoint's cali-tw-<iface> (ingress) and cali-fw-<iface> (egress) chains.

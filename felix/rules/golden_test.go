@@ -160,6 +160,18 @@ var tieredEndpoint = Endpoint{Iface: "cali1234567890a",
 	Profiles:    []string{"net1"},
 }
 
+// dispatchTreeIfaces are a few more interfaces than one dispatch chain holds: 17 each after cali0, cali1, cali2
+// and cali3, and one after cali4, so that the chains split into four children and keep one goto at the root.
+func dispatchTreeIfaces() []string {
+	var out []string
+	for c := range 4 {
+		for i := range 17 {
+			out = append(out, fmt.Sprintf("cali%d%02x", c, i*13))
+		}
+	}
+	return append(out, "cali4ff")
+}
+
 // goldenCase is one rendered output kept in testdata/<name>.golden, for one IP family.
 type goldenCase struct {
 	version int
@@ -201,6 +213,7 @@ func goldenCases(t *testing.T) map[string]goldenCase {
 		"policy-named-ports":       {4, filter(must(r.Policy(namedPortPolicy)))},
 		"endpoint-policy-profiles": {4, filter(r.Endpoint(Endpoint{Iface: "cali1234567890a", IngressTiers: defaultTier("team-a/frontend", "a-very-long-global-policy-name"), EgressTiers: defaultTier("team-a/frontend"), Profiles: []string{"net1"}}))},
 		"endpoint-tiers":           {4, filter(r.Endpoint(tieredEndpoint))},
+		"dispatch-tree":            {4, filter(r.Dispatch(dispatchTreeIfaces()))},
 		// IPIP is asked for but ignored: it carries IPv4 only.
 		"static-drop-v6":            {6, r6.Static()},
 		"static-accept-ipip-nat-v6": {6, New(v6(ipipNAT)).Static()},
@@ -294,6 +307,11 @@ func TestGoldenRulesPassIptablesRestore(t *testing.T) {
 					if _, ok := merged[TableFilter].Chains[name]; !ok {
 						extra.Chains[name] = rules
 					}
+				}
+			}
+			for _, ifc := range dispatchTreeIfaces() {
+				for name, rules := range r.Endpoint(Endpoint{Iface: ifc}) {
+					extra.Chains[name] = rules
 				}
 			}
 			merge(map[string]*desired.Table{TableFilter: extra})
