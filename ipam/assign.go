@@ -72,28 +72,14 @@ func (m *IPAM) AutoAssign(ctx context.Context, args AssignArgs) (v4, v6 []net.IP
 		return nil, nil, fmt.Errorf("cannot assign addresses for use %q: IPAM assigns only %s and %s addresses",
 			use, api.IPPoolAllowedUseWorkload, api.IPPoolAllowedUseTunnel)
 	}
-	res, err := m.read(ctx,
-		Get{Key: ConfigKey},
-		Get{Key: datastore.KindPrefix(poolKind, ""), Prefix: true},
-		Get{Key: datastore.ResourceKey(nodeKind, "", args.Host)},
-		Get{Key: HostAffinityPrefix(args.Host, 0), Prefix: true, KeysOnly: true})
+	if v4, v6, done, err := m.assignCached(ctx, args, use); done {
+		return v4, v6, err
+	}
+	s, err := m.readSetup(ctx, args.Host)
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg, err := decodeConfig(res[0])
-	if err != nil {
-		return nil, nil, err
-	}
-	all, err := decodePools(res[1])
-	if err != nil {
-		return nil, nil, err
-	}
-	var labels map[string]string
-	if node, _, err := decode[api.Node](res[2]); err != nil {
-		return nil, nil, err
-	} else if node != nil {
-		labels = node.Labels
-	}
+	m.cache.keepSetup(args.Host, s)
 
 	reqs := []*request{}
 	for _, f := range []struct {
@@ -103,14 +89,14 @@ func (m *IPAM) AutoAssign(ctx context.Context, args AssignArgs) (v4, v6 []net.IP
 		if f.num == 0 {
 			continue
 		}
-		pools, err := selectPools(all, f.version, f.requested, use, args.Host, labels)
+		pools, err := selectPools(s.pools, f.version, f.requested, use, args.Host, s.labels)
 		if err != nil {
 			return nil, nil, err
 		}
 		q := &request{num: f.num, version: f.version, handle: args.HandleID, attrs: args.Attrs,
-			host: args.Host, pools: pools, cfg: cfg, retries: &retries{m: m}}
-		for _, kv := range res[3] {
-			if _, cidr, ok := ParseAffinityKey(string(kv.Key)); ok && family(cidr) == f.version && inPools(pools, cidr) {
+			host: args.Host, pools: pools, cfg: s.cfg, retries: &retries{m: m}}
+		for _, cidr := range s.affine {
+			if family(cidr) == f.version && inPools(pools, cidr) {
 				q.affine = append(q.affine, cidr)
 			}
 		}
@@ -136,6 +122,58 @@ func (m *IPAM) AutoAssign(ctx context.Context, args AssignArgs) (v4, v6 []net.IP
 		}
 	}
 	return v4, v6, nil
+}
+
+// setup is what an assignment decides from before it touches a block: the IPAM configuration, every pool, the
+// host's labels and the blocks its affinity keys name. Each part keeps the mod revision it was read at (0 for a
+// key that was absent), so that a transaction built on a cached setup can be guarded on it.
+type setup struct {
+	cfg    Config
+	cfgRev int64
+	pools  []pool
+	// poolsRev is the newest mod revision among the pools: no pool was created or changed since it.
+	poolsRev int64
+	labels   map[string]string
+	nodeRev  int64
+	affine   []netip.Prefix
+}
+
+// readSetup reads an assignment's setup for host, in one read.
+func (m *IPAM) readSetup(ctx context.Context, host string) (*setup, error) {
+	res, err := m.read(ctx,
+		Get{Key: ConfigKey},
+		Get{Key: datastore.KindPrefix(poolKind, ""), Prefix: true},
+		Get{Key: datastore.ResourceKey(nodeKind, "", host)},
+		Get{Key: HostAffinityPrefix(host, 0), Prefix: true, KeysOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	s := &setup{}
+	if s.cfg, err = decodeConfig(res[0]); err != nil {
+		return nil, err
+	}
+	if len(res[0]) > 0 {
+		s.cfgRev = res[0][0].ModRevision
+	}
+	if s.pools, err = decodePools(res[1]); err != nil {
+		return nil, err
+	}
+	for _, p := range s.pools {
+		s.poolsRev = max(s.poolsRev, p.rev)
+	}
+	node, nodeRev, err := decode[api.Node](res[2])
+	if err != nil {
+		return nil, err
+	}
+	if node != nil {
+		s.labels, s.nodeRev = node.Labels, nodeRev
+	}
+	for _, kv := range res[3] {
+		if _, cidr, ok := ParseAffinityKey(string(kv.Key)); ok {
+			s.affine = append(s.affine, cidr)
+		}
+	}
+	return s, nil
 }
 
 // blockMode says how assignFromBlock may use a block.
@@ -374,6 +412,7 @@ func (m *IPAM) assignFromBlock(ctx context.Context, q *request, cidr netip.Prefi
 		}
 		if created {
 			m.stats.claimed.Add(1)
+			m.cache.addAffine(q.host, cidr)
 			slog.Info("claimed block", "host", q.host, "block", cidr)
 		}
 		if mode == borrowBlock && b.Host() != q.host {

@@ -62,6 +62,16 @@ func NewBlock(cidr netip.Prefix) *Block {
 	return b
 }
 
+// clone is a copy of b that can be changed without changing b. The allocations' attribute indexes are shared:
+// no method changes one in place, they replace it.
+func (b *Block) clone() *Block {
+	c := *b
+	c.Allocations = slices.Clone(b.Allocations)
+	c.Unallocated = slices.Clone(b.Unallocated)
+	c.Attributes = slices.Clone(b.Attributes)
+	return &c
+}
+
 // Size is the number of addresses the block covers.
 func (b *Block) Size() int { return 1 << (b.CIDR.Addr().BitLen() - b.CIDR.Bits()) }
 

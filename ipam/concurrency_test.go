@@ -60,14 +60,38 @@ func TestConcurrentNodesNeverShareAnAddress(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs 4000 IPAM operations against etcd")
 	}
+	c := newCluster(t)
+	c.pool("p", "10.0.0.0/24", 29)
+	total := runConcurrentNodes(t, c, 29)
+	if total.Borrowed == 0 || total.Conflicts == 0 || total.BlocksDeleted == 0 {
+		t.Errorf("the run did not exercise borrowing, conflicts and block deletion (%+v); make it harder", total)
+	}
+}
+
+// TestConcurrentNodesWithRoomNeverShareAnAddress is the same run in a pool with room (64 blocks of 64): each node
+// mostly assigns from its own blocks, from what its allocator has cached, while its 4 workers make that cache
+// stale for one another.
+func TestConcurrentNodesWithRoomNeverShareAnAddress(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs 4000 IPAM operations against etcd")
+	}
+	c := newCluster(t)
+	c.pool("p", "10.0.0.0/20", 26)
+	total := runConcurrentNodes(t, c, 26)
+	if total.Cached == 0 || total.Conflicts == 0 {
+		t.Errorf("the run did not exercise cached operations and conflicts (%+v)", total)
+	}
+}
+
+// runConcurrentNodes runs the nodes against c's pool (of blocks of blockSize), checks the ledger against etcd and
+// that Check notices a block broken by hand, and returns the nodes' summed stats.
+func runConcurrentNodes(t *testing.T, c *cluster, blockSize int) Stats {
 	const (
 		nodes          = 8
 		opsPerNode     = 500
 		workersPerNode = 4
-		maxLivePerNode = 34 // 8 × 34 > 256: the pool fills up
+		maxLivePerNode = 34 // 8 × 34 > 256: a pool of 256 fills up
 	)
-	c := newCluster(t)
-	c.pool("p", "10.0.0.0/24", 29)
 	registered := map[string]bool{}
 	for i := range nodes / 2 {
 		c.node(fmt.Sprintf("node%d", i), nil)
@@ -161,14 +185,12 @@ func TestConcurrentNodesNeverShareAnAddress(t *testing.T) {
 		total.BlocksClaimed += s.BlocksClaimed
 		total.Borrowed += s.Borrowed
 		total.BlocksDeleted += s.BlocksDeleted
+		total.Cached += s.Cached
 	}
 	t.Logf("%d assignments, %d releases, %d exhausted in %s; %+v", assigns.Load(), releases.Load(), exhausted.Load(),
 		time.Since(start).Round(time.Millisecond), total)
 	if len(l.broken) > 0 {
 		t.Fatalf("%d violations, first ones:\n%s", len(l.broken), strings.Join(l.broken[:min(len(l.broken), 10)], "\n"))
-	}
-	if total.Borrowed == 0 || total.Conflicts == 0 || total.BlocksDeleted == 0 {
-		t.Errorf("the run did not exercise borrowing, conflicts and block deletion (%+v); make it harder", total)
 	}
 
 	// What etcd holds is exactly what the ledger says.
@@ -220,12 +242,12 @@ func TestConcurrentNodesNeverShareAnAddress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := BlockKey(blockOf(netip.MustParseAddr(v4[0].IP.String()), 29))
+	key := BlockKey(blockOf(netip.MustParseAddr(v4[0].IP.String()), blockSize))
 	b := c.block(key)
 	ord, _ := b.Ordinal(netip.MustParseAddr(v4[0].IP.String()))
 	b.Unallocated = append(b.Unallocated, ord) // the address is now also "free"
 	c.put(key, mustJSON(t, b))
-	c.put(HandleKey("ghost"), `{"block":{"10.0.0.0/29":2}}`)
+	c.put(HandleKey("ghost"), fmt.Sprintf(`{"block":{"10.0.0.0/%d":2}}`, blockSize))
 	r, err = m.Check(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -235,4 +257,5 @@ func TestConcurrentNodesNeverShareAnAddress(t *testing.T) {
 			t.Errorf("Check after corrupting %s missed a %q problem; it found %v", key, kind, r.Problems)
 		}
 	}
+	return total
 }

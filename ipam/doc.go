@@ -23,6 +23,15 @@
 // race re-reads and tries again, up to 100 times with a few milliseconds of jitter, then gives up with
 // ErrMaxRetries.
 //
+// A long-lived allocator (one per node) also remembers what it last read or wrote, each key with its mod
+// revision (cache.go): the pools, the IPAM config, the node and its affinities, its blocks and the handles it
+// assigned. With that, a node's next assignment from one of its own blocks, and the release of a handle it
+// assigned, are each that one transaction with no read before it, guarded on every cached key the decision rests
+// on (for an assignment: the config, the node, the pools, the affinity, the block, the handle). Stale data can
+// only fail the guard; the operation then reads afresh and goes on as above. A process that makes one request
+// and exits (the CNI plugin) makes the same reads and transactions as it would without the cache. Stores that
+// cannot say at which revision a commit took effect (the Kubernetes datastore) get no cache.
+//
 // Because a claim is atomic, affinities are written confirmed straight away; the "pending" state of Calico's
 // two-step claim is never written, only understood when found (a pending affinity without its block is taken
 // over and confirmed).

@@ -41,14 +41,21 @@ var (
 // IPAM is the block allocator. It is safe for concurrent use, by any number of processes on any number of hosts.
 type IPAM struct {
 	store Store
-	stats struct{ conflicts, claimed, borrowed, deleted atomic.Int64 }
+	cache *cache // nil when the store cannot say at which revision a commit took effect
+	stats struct{ conflicts, claimed, borrowed, deleted, cached atomic.Int64 }
 }
 
 // New returns an allocator over the datastore's etcd.
 func New(ds *datastore.Etcd) *IPAM { return NewWithStore(EtcdStore(ds)) }
 
 // NewWithStore returns an allocator over any store.
-func NewWithStore(s Store) *IPAM { return &IPAM{store: s} }
+func NewWithStore(s Store) *IPAM {
+	m := &IPAM{store: s}
+	if _, ok := s.(revisionStore); ok {
+		m.cache = &cache{}
+	}
+	return m
+}
 
 // Stats counts what the allocator has done since it was made.
 type Stats struct {
@@ -56,11 +63,13 @@ type Stats struct {
 	BlocksClaimed int64 // blocks created with an affinity to the requesting host
 	Borrowed      int64 // addresses assigned from another host's (or nobody's) block
 	BlocksDeleted int64 // blocks deleted because they became empty and nobody needs them
+	Cached        int64 // assignments and releases made in one transaction from what the allocator had cached
 }
 
 // Stats returns the counters.
 func (m *IPAM) Stats() Stats {
-	return Stats{m.stats.conflicts.Load(), m.stats.claimed.Load(), m.stats.borrowed.Load(), m.stats.deleted.Load()}
+	return Stats{m.stats.conflicts.Load(), m.stats.claimed.Load(), m.stats.borrowed.Load(), m.stats.deleted.Load(),
+		m.stats.cached.Load()}
 }
 
 // Config is the cluster-wide IPAM configuration at /calico/ipam/v2/config.
@@ -121,6 +130,7 @@ var errConflict = errors.New("IPAM transaction conflict")
 type txn struct {
 	guards []Guard
 	ops    []Op
+	blocks map[string]*Block // the blocks put, as encoded, for the cache (decoding a block costs more than the rest)
 	err    error
 }
 
@@ -135,16 +145,35 @@ func (t *txn) put(key string, v any) {
 		t.err = fmt.Errorf("encoding %s: %w", key, err)
 	}
 	t.ops = append(t.ops, Op{Key: key, Value: b})
+	if blk, ok := v.(*Block); ok {
+		if t.blocks == nil {
+			t.blocks = map[string]*Block{}
+		}
+		t.blocks[key] = blk.clone()
+	}
 }
 
 func (t *txn) del(key string) { t.ops = append(t.ops, Op{Key: key, Delete: true}) }
 
-// commit runs the transaction; errConflict if a guard failed.
+// commit runs the transaction; errConflict if a guard failed. The cache learns what a successful commit wrote,
+// and forgets the keys of one that failed: at least one of them has changed, and an error leaves the outcome open.
 func (m *IPAM) commit(ctx context.Context, t *txn) error {
 	if t.err != nil {
 		return t.err
 	}
-	ok, err := m.store.Commit(ctx, t.guards, t.ops)
+	var ok bool
+	var rev int64
+	var err error
+	if rs, isRev := m.store.(revisionStore); isRev {
+		ok, rev, err = rs.CommitAt(ctx, t.guards, t.ops)
+	} else {
+		ok, err = m.store.Commit(ctx, t.guards, t.ops)
+	}
+	if err != nil || !ok {
+		m.cache.forget(t.guards, t.ops)
+	} else {
+		m.cache.wrote(t.ops, rev, t.blocks)
+	}
 	if err != nil {
 		return err
 	}
@@ -154,9 +183,14 @@ func (m *IPAM) commit(ctx context.Context, t *txn) error {
 	return nil
 }
 
-// read runs gets in one read, so they see one revision where the store can give one; one result per get.
+// read runs gets in one read, so they see one revision where the store can give one; one result per get. The
+// cache keeps what single-key gets found.
 func (m *IPAM) read(ctx context.Context, gets ...Get) ([][]KV, error) {
-	return m.store.Read(ctx, gets...)
+	res, err := m.store.Read(ctx, gets...)
+	if err == nil {
+		m.cache.saw(gets, res)
+	}
+	return res, err
 }
 
 // decode unmarshals the single value of a get; nil and revision 0 when the key is absent.
@@ -292,6 +326,7 @@ func decodePools(kvs []KV) ([]pool, error) {
 		if err != nil {
 			return nil, err
 		}
+		p.key, p.rev = string(kv.Key), kv.ModRevision
 		out = append(out, p)
 	}
 	return out, nil

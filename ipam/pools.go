@@ -20,6 +20,9 @@ type pool struct {
 	// Uses are the pool's allowedUses, defaulted to Workload and Tunnel; Manual pools are used only when asked for.
 	Uses   []string
 	Manual bool
+	// key and rev are where the pool was read and its mod revision then, for transactions that rely on it.
+	key string
+	rev int64
 }
 
 func (p pool) String() string { return fmt.Sprintf("%s (%s)", p.Name, p.CIDR) }

@@ -193,6 +193,9 @@ func (m *IPAM) ReleaseByHandle(ctx context.Context, handle string) error {
 	if err := checkHandleID(handle); err != nil {
 		return err
 	}
+	if done, err := m.releaseCached(ctx, handle); done {
+		return err
+	}
 	hk := HandleKey(handle)
 	r := &retries{m: m}
 	for first := true; ; first = false {

@@ -19,6 +19,14 @@ type Store interface {
 	Commit(ctx context.Context, guards []Guard, ops []Op) (bool, error)
 }
 
+// revisionStore is a Store that says at which revision a commit took effect. Every key the commit wrote then has
+// that mod revision, so the allocator can keep what it wrote as though it had read it back (see cache).
+type revisionStore interface {
+	Store
+	// CommitAt is Commit, also returning the revision of a commit that succeeded.
+	CommitAt(ctx context.Context, guards []Guard, ops []Op) (ok bool, rev int64, err error)
+}
+
 // Get reads one key, or every key under a prefix; with KeysOnly the values may be left out.
 type Get struct {
 	Key              string
@@ -33,11 +41,13 @@ type KV struct {
 }
 
 // Guard is a condition of a commit: Key still has ModRevision Rev (0: still absent), or, with NoneUnder, no key
-// exists under the prefix Key.
+// exists under the prefix Key, or, with NoneAfter, no key under the prefix Key was created or changed after
+// revision Rev. NoneAfter is given only to stores that implement CommitAt (revisions are global there).
 type Guard struct {
 	Key       string
 	Rev       int64
 	NoneUnder bool
+	NoneAfter bool
 }
 
 // Op is one change of a commit: a put of Value, or a delete.
@@ -90,12 +100,22 @@ func (s etcdStore) Read(ctx context.Context, gets ...Get) ([][]KV, error) {
 }
 
 func (s etcdStore) Commit(ctx context.Context, guards []Guard, ops []Op) (bool, error) {
+	ok, _, err := s.CommitAt(ctx, guards, ops)
+	return ok, err
+}
+
+// CommitAt runs one transaction; a write transaction's header revision is the mod revision of every key it wrote.
+func (s etcdStore) CommitAt(ctx context.Context, guards []Guard, ops []Op) (bool, int64, error) {
 	cmps := make([]clientv3.Cmp, len(guards))
 	for i, g := range guards {
-		if g.NoneUnder {
+		switch {
+		case g.NoneUnder:
 			// Compared over a whole prefix, "create revision = 0" holds only when no key exists under it.
 			cmps[i] = clientv3.Compare(clientv3.CreateRevision(g.Key), "=", 0).WithPrefix()
-		} else {
+		case g.NoneAfter:
+			// Over a prefix, a comparison must hold for every key under it (and holds when there is none).
+			cmps[i] = clientv3.Compare(clientv3.ModRevision(g.Key), "<", g.Rev+1).WithPrefix()
+		default:
 			cmps[i] = clientv3.Compare(clientv3.ModRevision(g.Key), "=", g.Rev)
 		}
 	}
@@ -111,7 +131,7 @@ func (s etcdStore) Commit(ctx context.Context, guards []Guard, ops []Op) (bool, 
 	defer cancel()
 	resp, err := s.cli.Txn(ctx).If(cmps...).Then(eops...).Commit()
 	if err != nil {
-		return false, fmt.Errorf("etcd transaction: %w", s.ds.Classify(err))
+		return false, 0, fmt.Errorf("etcd transaction: %w", s.ds.Classify(err))
 	}
-	return resp.Succeeded, nil
+	return resp.Succeeded, resp.Header.Revision, nil
 }
