@@ -353,6 +353,55 @@ func TestWatchResyncsAfterCompactionWithoutLosingUpdates(t *testing.T) {
 	}
 }
 
+// A listing larger than one page is read page by page at one revision: every key once, in order, none from outside
+// the prefix, and a write made while the listing is under way arrives after InSync, not inside the snapshot.
+func TestWatchListsALargePrefixAsOneSnapshotInPages(t *testing.T) {
+	c := newClient(t, etcdtest.Start(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	kv := c.Raw()
+	const n = 2*listPage + 234
+	key := func(i int) string { return fmt.Sprintf("/calico/test/k%05d", i) }
+	for i := range n {
+		if _, err := kv.Put(ctx, key(i), "old"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, outside := range []string{"/calico/test0", "/calico/tesu/x", "/calico/tes"} {
+		if _, err := kv.Put(ctx, outside, "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ch := c.Watch(ctx, "/calico/test/", 0)
+	first := collect(t, ch, func(e []Event) bool { return len(e) == 1 })
+	if first[0].Type != Resync {
+		t.Fatalf("the listing should start with Resync, got %v", first[0])
+	}
+	// The first page has been read (Resync follows it); the rest is read at its revision.
+	if _, err := kv.Put(ctx, key(n-1), "new"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, key(n), "new"); err != nil {
+		t.Fatal(err)
+	}
+	listing := collect(t, ch, func(e []Event) bool { return len(e) > 0 && e[len(e)-1].Type == InSync })
+	if got := len(listing) - 1; got != n {
+		t.Fatalf("listing: got %d keys, want %d", got, n)
+	}
+	for i, ev := range listing[:n] {
+		if ev.Type != Added || ev.Key != key(i) || string(ev.Value) != "old" {
+			t.Fatalf("listing event %d: got %s %s=%q, want Added %s=\"old\"", i, ev.Type, ev.Key, ev.Value, key(i))
+		}
+	}
+	if in := listing[n]; in.Revision != first[0].Revision {
+		t.Errorf("InSync at revision %d, Resync at %d: the pages should be one snapshot", in.Revision, first[0].Revision)
+	}
+	live := collect(t, ch, func(e []Event) bool { return len(e) == 2 })
+	if live[0].Type != Modified || live[0].Key != key(n-1) || live[1].Type != Added || live[1].Key != key(n) {
+		t.Errorf("the writes made during the listing should follow it as live changes, got %v", live)
+	}
+}
+
 func TestWatchSurvivesAnEtcdRestart(t *testing.T) {
 	srv := etcdtest.StartServer(t)
 	c := newClient(t, srv.Endpoint)

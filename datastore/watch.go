@@ -101,33 +101,64 @@ func (e *Etcd) watchLoop(ctx context.Context, prefix string, rev int64, ch chan<
 	}
 }
 
-// resync lists the prefix and emits Resync, Added for each key, InSync. It retries until it succeeds or ctx ends,
-// and returns the revision to watch from.
+// listPage is how many keys one request of a listing returns. A prefix of 50,000 endpoints is about 40 MB; one
+// request for all of it can outlast the request timeout on a busy etcd, and retrying it from the start never ends.
+// Pages of this size each take milliseconds, and each gets the whole timeout.
+const listPage = 500
+
+// resync lists the prefix and emits Resync, Added for each key, InSync. It reads the prefix in pages of listPage
+// keys, every page at the first page's revision, so the listing is one consistent snapshot however long it takes.
+// It retries (from the first page, after a new Resync) until it succeeds or ctx ends, and returns the revision to
+// watch from.
 func (e *Etcd) resync(ctx context.Context, prefix string, emit func(Event) bool, b *backoff) (int64, bool) {
 	for {
-		lctx, cancel := e.ctx(ctx)
-		resp, err := e.cli.Get(lctx, prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
-		cancel()
+		rev, ok, err := e.list(ctx, prefix, emit)
 		if err == nil {
-			if !emit(Event{Type: Resync, Revision: resp.Header.Revision}) {
-				return 0, false
-			}
-			for _, kv := range resp.Kvs {
-				if !emit(newEvent(Added, kv)) {
-					return 0, false
-				}
-			}
-			if !emit(Event{Type: InSync, Revision: resp.Header.Revision}) {
-				return 0, false
-			}
 			b.reset()
-			return resp.Header.Revision + 1, true
+			return rev + 1, ok
+		}
+		if !ok {
+			return 0, false
 		}
 		slog.Warn("listing for watch failed, retrying", "prefix", prefix, "err", e.wrap(err))
 		if !b.wait(ctx) {
 			return 0, false
 		}
 	}
+}
+
+// list emits one listing of the prefix, page by page. ok is false when emit refused (ctx ended).
+func (e *Etcd) list(ctx context.Context, prefix string, emit func(Event) bool) (rev int64, ok bool, err error) {
+	end := clientv3.GetPrefixRangeEnd(prefix)
+	from := prefix
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(listPage)}
+		if rev != 0 {
+			opts = append(opts, clientv3.WithRev(rev))
+		}
+		lctx, cancel := e.ctx(ctx)
+		resp, err := e.cli.Get(lctx, from, opts...)
+		cancel()
+		if err != nil {
+			return 0, ctx.Err() == nil, err
+		}
+		if rev == 0 {
+			rev = resp.Header.Revision
+			if !emit(Event{Type: Resync, Revision: rev}) {
+				return 0, false, nil
+			}
+		}
+		for _, kv := range resp.Kvs {
+			if !emit(newEvent(Added, kv)) {
+				return 0, false, nil
+			}
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			break
+		}
+		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+	return rev, emit(Event{Type: InSync, Revision: rev}), nil
 }
 
 func toEvent(ev *clientv3.Event) Event {
