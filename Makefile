@@ -35,7 +35,7 @@ unit:
 # Benchmarks, each beside its baseline measured in the same run; prints a table of figures and of ratios, and
 # writes bin/bench.json.
 # System benchmarks time whole operations and repeat them internally; pure ones need many iterations.
-BENCH_SYSTEM := ./felix ./felix/dataplane ./confd/calico ./cni ./datastore/kdd ./tests/e2e
+BENCH_SYSTEM := ./felix ./felix/dataplane ./confd/calico ./cni ./datastore/kdd ./tests/e2e ./tests/clustersim
 BENCH_PURE   := ./selector ./confd ./felix/calc ./ipam
 
 bench: deps build kube
