@@ -39,7 +39,7 @@ BENCH_SYSTEM := ./felix ./felix/dataplane ./confd/calico ./cni ./datastore/kdd .
 BENCH_PURE   := ./selector ./confd ./felix/calc ./ipam
 
 bench: deps build kube
-	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m $(BENCH_SYSTEM) | tee bin/bench.txt
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 180m $(BENCH_SYSTEM) | tee bin/bench.txt
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 1 -timeout 60m $(BENCH_PURE) | tee -a bin/bench.txt
 	$(GO) run ./tests/benchreport -json bin/bench.json bin/bench.txt
 
