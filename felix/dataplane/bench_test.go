@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -16,6 +17,9 @@ import (
 // `go test -run '^$' -bench . -benchtime 1x ./felix/dataplane/` (what `make bench` does).
 
 func benchIface(i int) string { return fmt.Sprintf("cali%011x", i) }
+
+// benchUplink is the host interface holding the node's address in benchmark namespaces.
+const benchUplink = "eth0"
 
 // benchAddr is the address of the k-th address of the node's pool range 10.65.0.0/16.
 func benchAddr(k int) netip.Addr { return netip.AddrFrom4([4]byte{10, 65, byte(k >> 8), byte(k)}) }
@@ -88,6 +92,7 @@ func benchState(n int) *desired.State {
 			"net/ipv4/conf/" + ifc + "/proxy_arp":    "1",
 			"net/ipv4/neigh/" + ifc + "/proxy_delay": "0",
 			"net/ipv4/conf/" + ifc + "/forwarding":   "1",
+			"net/ipv4/conf/" + ifc + "/rp_filter":    "1",
 		}}
 	}
 	for k := 0; k <= n; k += 64 { // the blocks holding addresses 1..n
@@ -98,10 +103,18 @@ func benchState(n int) *desired.State {
 	return st
 }
 
-// addBenchLinks creates the workload interfaces [from, to) as veth pairs, both ends up, with one ip -batch.
+// addBenchLinks creates the workload interfaces [from, to) as veth pairs, both ends up, with one ip -batch. The
+// first call in a namespace also gives it an uplink holding the node's address, created before any workload
+// interface as on a real node: the kernel picks a source address for each new link route by searching the
+// interfaces in creation order, so without one every route add walks all the workload interfaces (quadratic at
+// thousands of endpoints, and nothing a real node pays).
 func addBenchLinks(b testing.TB, ns string, from, to int) {
 	b.Helper()
 	var script strings.Builder
+	if from == 0 {
+		script.WriteString("link add " + benchUplink + " type veth peer name " + benchUplink + "p\n")
+		script.WriteString("address add 10.0.0.1/24 dev " + benchUplink + "\nlink set " + benchUplink + " up\n")
+	}
 	for i := from; i < to; i++ {
 		fmt.Fprintf(&script, "link add %s type veth peer name p%d\nlink set %s up\nlink set p%d up\n", benchIface(i), i, benchIface(i), i)
 	}
@@ -356,3 +369,143 @@ func percentile(samples []time.Duration, p int) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// BenchmarkColdStartRoutesAndSysctls is the part of a cold start that is neither iptables nor ipsets: listing the
+// links, then the sysctls (4 per interface) and the routes (a /32 per endpoint, a blackhole per block) of n
+// endpoints, as Resync writes them into a namespace whose interfaces were just created. Beside each, its floor in
+// the same run, into a second namespace just like the first: the routes with one `ip -batch` (one netlink request
+// per route, as felix sends), the sysctls with one `sysctl -p` of exactly the values felix set (writes only, where
+// felix also reads every value first). FELIX_BENCH_ENDPOINTS (comma-separated) replaces the sizes 1000 and 10000.
+func BenchmarkColdStartRoutesAndSysctls(b *testing.B) {
+	sizes := []int{1000, 10000}
+	if env := os.Getenv("FELIX_BENCH_ENDPOINTS"); env != "" {
+		sizes = nil
+		for _, f := range strings.Split(env, ",") {
+			var n int
+			if _, err := fmt.Sscan(strings.TrimSpace(f), &n); err != nil || n < 1 {
+				b.Fatalf("FELIX_BENCH_ENDPOINTS=%q: want positive sizes", env)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	for _, n := range sizes {
+		b.Run(fmt.Sprintf("endpoints=%d", n), func(b *testing.B) {
+			for range b.N {
+				benchRoutesAndSysctls(b, n)
+			}
+		})
+	}
+}
+
+// kernelRound is one measurement of benchRoutesAndSysctls.
+type kernelRound struct {
+	links, sysctls, routes, sysctlsFloor, routesFloor time.Duration
+	sysctlsSet, routesAdded                           int
+}
+
+func benchRoutesAndSysctls(b *testing.B, n int) {
+	b.StopTimer()
+	rounds := 3
+	if n > 1000 {
+		rounds = 1 // creating tens of thousands of interfaces takes minutes
+	}
+	var all []kernelRound
+	for range rounds {
+		s := &scope{TB: b}
+		all = append(all, kernelPartsRound(s, n))
+		s.close()
+	}
+	med := func(f func(kernelRound) time.Duration) time.Duration {
+		var xs []time.Duration
+		for _, r := range all {
+			xs = append(xs, f(r))
+		}
+		return percentile(xs, 50)
+	}
+	links := med(func(r kernelRound) time.Duration { return r.links })
+	sysctls := med(func(r kernelRound) time.Duration { return r.sysctls })
+	routes := med(func(r kernelRound) time.Duration { return r.routes })
+	sysctlsFloor := med(func(r kernelRound) time.Duration { return r.sysctlsFloor })
+	routesFloor := med(func(r kernelRound) time.Duration { return r.routesFloor })
+	felix, floor := links+sysctls+routes, sysctlsFloor+routesFloor
+	r := all[0]
+	b.ReportMetric(float64(n), "endpoints")
+	b.ReportMetric(float64(r.sysctlsSet), "sysctls-set")
+	b.ReportMetric(float64(r.routesAdded), "routes-added")
+	b.ReportMetric(ms(links), "links-ms")
+	b.ReportMetric(ms(sysctls), "sysctls-ms")
+	b.ReportMetric(ms(sysctlsFloor), "sysctls-floor-ms")
+	b.ReportMetric(ms(routes), "routes-ms")
+	b.ReportMetric(ms(routesFloor), "routes-floor-ms")
+	b.ReportMetric(ms(felix), "felix-ms")
+	b.ReportMetric(ms(floor), "floor-ms")
+	b.ReportMetric(float64(felix)/float64(floor), "felix/floor")
+	b.Logf("cold start of %d endpoints without iptables and ipsets, median of %d: links listed in %.1f ms; %d sysctls "+
+		"set (of %d read) in %.1f ms, floor (sysctl -p of the same values) %.1f ms; %d routes added in %.1f ms, floor "+
+		"(ip -batch) %.1f ms; together %.1f ms against %.1f ms, ratio %.2f",
+		n, rounds, ms(links), r.sysctlsSet, 4*n+1, ms(sysctls), ms(sysctlsFloor), r.routesAdded, ms(routes),
+		ms(routesFloor), ms(felix), ms(floor), float64(felix)/float64(floor))
+}
+
+func kernelPartsRound(s *scope, n int) kernelRound {
+	ctx := context.Background()
+	b := s.TB.(*testing.B)
+	ns, path := testNetns(s)
+	addBenchLinks(s, ns, 0, n)
+	st := benchState(n)
+	d := newTestDataplane(s, path)
+	var r kernelRound
+	var rep Report
+
+	start := time.Now()
+	links, err := d.links(true)
+	r.links = time.Since(start)
+	if err != nil {
+		b.Fatal(err)
+	}
+	start = time.Now()
+	err = d.syncSysctls(st, links, &rep)
+	r.sysctls = time.Since(start)
+	if err != nil {
+		b.Fatal(err)
+	}
+	start = time.Now()
+	err = d.syncRoutes(ctx, st.Routes, links, &rep)
+	r.routes = time.Since(start)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(rep.RoutesAdded) != len(st.Routes) || len(rep.SysctlsSet) < 3*n {
+		b.Fatalf("added %d routes and set %d sysctls; want %d routes and at least %d sysctls (3 of 4 per interface "+
+			"differ from a new interface's)", len(rep.RoutesAdded), len(rep.SysctlsSet), len(st.Routes), 3*n)
+	}
+	r.sysctlsSet, r.routesAdded = len(rep.SysctlsSet), len(rep.RoutesAdded)
+
+	floorNS, floorPath := testNetns(s)
+	addBenchLinks(s, floorNS, 0, n)
+	fd := newTestDataplane(s, floorPath)
+	var values, routes strings.Builder
+	for _, set := range rep.SysctlsSet {
+		p, v, _ := strings.Cut(set, "=")
+		fmt.Fprintf(&values, "%s = %s\n", p, v)
+	}
+	for _, rt := range st.Routes {
+		if rt.Type == desired.Blackhole {
+			fmt.Fprintf(&routes, "route add blackhole %s proto %d\n", rt.Dst, RouteProtocol)
+		} else {
+			fmt.Fprintf(&routes, "route add %s dev %s proto %d scope link\n", rt.Dst, rt.Iface, RouteProtocol)
+		}
+	}
+	var scratch Report
+	start = time.Now()
+	if _, err := fd.run(ctx, &scratch, values.String(), "sysctl", "-q", "-p", "/dev/stdin"); err != nil {
+		b.Fatal(err)
+	}
+	r.sysctlsFloor = time.Since(start)
+	start = time.Now()
+	if _, err := fd.run(ctx, &scratch, routes.String(), "ip", "-batch", "-"); err != nil {
+		b.Fatal(err)
+	}
+	r.routesFloor = time.Since(start)
+	return r
+}

@@ -5,14 +5,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/containernetworking/plugins/pkg/ns"
@@ -381,13 +385,9 @@ type sysctlMemo struct {
 // syncSysctls writes the host-wide sysctls and those of every desired interface that exists, each only when the
 // kernel's value differs. Values felix already wrote are not read again until the next resync.
 func (d *Dataplane) syncSysctls(st *desired.State, links map[string]linkInfo, rep *Report) error {
-	type item struct {
-		path, value string
-		ifindex     int
-	}
-	var todo []item
+	var todo []sysctlItem
 	for _, p := range sortedKeys(st.Sysctls) {
-		todo = append(todo, item{p, st.Sysctls[p], 0})
+		todo = append(todo, sysctlItem{p, st.Sysctls[p], 0})
 	}
 	for _, key := range sortedKeys(st.Interfaces) {
 		iface := st.Interfaces[key]
@@ -401,11 +401,11 @@ func (d *Dataplane) syncSysctls(st *desired.State, links map[string]linkInfo, re
 			continue
 		}
 		for _, p := range sortedKeys(iface.Sysctls) {
-			todo = append(todo, item{p, iface.Sysctls[p], l.index})
+			todo = append(todo, sysctlItem{p, iface.Sysctls[p], l.index})
 		}
 	}
 	next := make(map[string]sysctlMemo, len(todo))
-	var pending []item
+	var pending []sysctlItem
 	for _, it := range todo {
 		m := sysctlMemo{value: strings.TrimSpace(it.value), ifindex: it.ifindex}
 		if old, ok := d.sysctl[it.path]; ok && old == m {
@@ -418,43 +418,167 @@ func (d *Dataplane) syncSysctls(st *desired.State, links map[string]linkInfo, re
 	if len(pending) == 0 {
 		return nil
 	}
-	var errs []error
-	err := d.inNS(func() error {
-		for _, it := range pending {
-			set, err := ensureSysctl(it.path, it.value)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			d.sysctl[it.path] = sysctlMemo{value: strings.TrimSpace(it.value), ifindex: it.ifindex}
-			if set {
-				rep.SysctlsSet = append(rep.SysctlsSet, it.path+"="+it.value)
-				d.log.Info("sysctl set", "path", it.path, "value", it.value)
-			}
+	results, err := d.ensureSysctls(pending)
+	errs := []error{err}
+	for i, it := range pending {
+		r := results[i]
+		if !r.done {
+			continue // its thread could not enter the namespace; err says so
 		}
-		return nil
-	})
-	return errors.Join(append(errs, err)...)
+		if r.err != nil {
+			errs = append(errs, r.err)
+			continue
+		}
+		d.sysctl[it.path] = sysctlMemo{value: strings.TrimSpace(it.value), ifindex: it.ifindex}
+		if r.set {
+			rep.SysctlsSet = append(rep.SysctlsSet, it.path+"="+it.value)
+			d.log.Info("sysctl set", "path", it.path, "value", it.value)
+		}
+	}
+	return errors.Join(errs...)
 }
 
-// ensureSysctl writes value to /proc/sys/<rel> unless it already holds it; set says whether it wrote.
+// sysctlWorkers caps the threads that ensure interface sysctls at once.
+const sysctlWorkers = 4
+
+// sysctlItem is one sysctl to ensure; ifindex is 0 for a host-wide one.
+type sysctlItem struct {
+	path, value string
+	ifindex     int
+}
+
+// sysctlResult is what ensuring one sysctl did; done is false when it was not attempted.
+type sysctlResult struct {
+	done, set bool
+	err       error
+}
+
+// ensureSysctls ensures items in the dataplane's namespace and says what each did. Each sysctl costs a path walk
+// in /proc/sys and a few syscalls, so a cold start at 10,000 interfaces (40,000 sysctls) spends seconds here on
+// one thread. The host-wide items (ifindex 0) go first, on one thread, since they may change every interface's
+// value (ip_forward sets each one's forwarding); then the interfaces are shared among up to sysctlWorkers
+// threads, the items of one interface in order on one thread. The error is that of entering the namespace.
+func (d *Dataplane) ensureSysctls(items []sysctlItem) ([]sysctlResult, error) {
+	results := make([]sysctlResult, len(items))
+	ensure := func(run []int) {
+		for _, i := range run {
+			set, err := ensureSysctl(items[i].path, items[i].value)
+			results[i] = sysctlResult{done: true, set: set, err: err}
+		}
+	}
+	var host []int
+	var ifaces [][]int // indexes of items, one slice per interface
+	for i, it := range items {
+		switch {
+		case it.ifindex == 0:
+			host = append(host, i)
+		case len(ifaces) > 0 && items[i-1].ifindex == it.ifindex:
+			ifaces[len(ifaces)-1] = append(ifaces[len(ifaces)-1], i)
+		default:
+			ifaces = append(ifaces, []int{i})
+		}
+	}
+	var errs []error
+	if len(host) > 0 {
+		errs = append(errs, d.inNS(func() error { ensure(host); return nil }))
+	}
+	var taken atomic.Int64 // interfaces handed out to threads
+	threadErrs := make([]error, min(sysctlWorkers, runtime.GOMAXPROCS(0), len(ifaces)))
+	var wg sync.WaitGroup
+	for w := range threadErrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			threadErrs[w] = d.inNS(func() error {
+				for k := taken.Add(1) - 1; k < int64(len(ifaces)); k = taken.Add(1) - 1 {
+					ensure(ifaces[k])
+				}
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	return results, errors.Join(append(errs, threadErrs...)...)
+}
+
+// ensureSysctl writes value to /proc/sys/<rel> unless it already holds it; set says whether it wrote. It opens,
+// reads and writes with bare syscalls: os.ReadFile and os.WriteFile add fstat calls and a second read per file,
+// which at tens of thousands of sysctls cost more than the reads and writes themselves.
 func ensureSysctl(rel, value string) (set bool, err error) {
 	clean := path.Clean(rel)
 	if rel == "" || path.IsAbs(rel) || clean != rel || strings.HasPrefix(clean, "..") {
 		return false, fmt.Errorf("invalid sysctl path %q (want a path below /proc/sys like net/ipv4/ip_forward)", rel)
 	}
 	file := "/proc/sys/" + clean
-	cur, err := os.ReadFile(file)
+	cur, err := readSysctl(file)
 	if err != nil {
 		return false, fmt.Errorf("reading sysctl %s: %w", rel, err)
 	}
-	if strings.TrimSpace(string(cur)) == strings.TrimSpace(value) {
+	if strings.TrimSpace(cur) == strings.TrimSpace(value) {
 		return false, nil
 	}
-	if err := os.WriteFile(file, []byte(value), 0o644); err != nil {
+	if err := writeSysctl(file, value); err != nil {
 		return false, fmt.Errorf("setting sysctl %s=%s: %w", rel, value, err)
 	}
 	return true, nil
+}
+
+// readSysctl returns the content of a /proc/sys file.
+func readSysctl(file string) (string, error) {
+	fd, err := openSysctl(file, unix.O_RDONLY)
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(fd)
+	var buf [128]byte
+	var out []byte
+	for {
+		n, err := unix.Read(fd, buf[:])
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil:
+			return "", &os.PathError{Op: "read", Path: file, Err: err}
+		case n == 0:
+			return string(out), nil
+		}
+		out = append(out, buf[:n]...)
+	}
+}
+
+// writeSysctl writes value to a /proc/sys file with one write, as the kernel parses it.
+func writeSysctl(file, value string) error {
+	fd, err := openSysctl(file, unix.O_WRONLY)
+	if err != nil {
+		return err
+	}
+	n, err := unix.Write(fd, []byte(value))
+	for errors.Is(err, unix.EINTR) {
+		n, err = unix.Write(fd, []byte(value))
+	}
+	cerr := unix.Close(fd)
+	switch {
+	case err != nil:
+		return &os.PathError{Op: "write", Path: file, Err: err}
+	case n != len(value):
+		return &os.PathError{Op: "write", Path: file, Err: io.ErrShortWrite}
+	case cerr != nil:
+		return &os.PathError{Op: "close", Path: file, Err: cerr}
+	}
+	return nil
+}
+
+func openSysctl(file string, mode int) (int, error) {
+	for {
+		fd, err := unix.Open(file, mode|unix.O_CLOEXEC, 0)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return -1, &os.PathError{Op: "open", Path: file, Err: err}
+		}
+		return fd, nil
+	}
 }
 
 // --- routes
