@@ -436,3 +436,21 @@ func TestAFailingPartLeavesTheOthersApplied(t *testing.T) {
 	}
 	kernelMatches(t, ns, st)
 }
+
+// The staged cold start, in a real kernel: with a tiny stageLines the sample state's tables go in as several
+// transactions and the kernel holds exactly the desired tables.
+func TestAStagedColdStartLeavesTheDesiredTables(t *testing.T) {
+	defer func(n int) { stageLines = n }(stageLines)
+	stageLines = 2
+	ns, path := testNetns(t)
+	d := newTestDataplane(t, path)
+	st := sampleState()
+	rep := mustApply(t, d, st)
+	if got := rep.Runs(iptablesRestore); got <= 2 {
+		t.Errorf("a cold start with stageLines 2 ran iptables-restore %d times, want more than one per table", got)
+	}
+	kernelMatches(t, ns, st)
+	if rep = mustApply(t, d, st); len(rep.Execs) != 0 {
+		t.Errorf("re-applying after a staged start ran %v; want nothing", rep.Execs)
+	}
+}

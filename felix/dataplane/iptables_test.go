@@ -3,6 +3,7 @@ package dataplane
 import (
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -570,5 +571,48 @@ func TestAppendModePutsHooksAfterForeignRules(t *testing.T) {
 	}
 	if fwd := k.chains["FORWARD"]; !strings.Contains(fwd[0], "cali-FORWARD") || fwd[1] != "-i docker0 -j ACCEPT" {
 		t.Errorf("insert mode should put the hook first again; FORWARD holds %q", fwd)
+	}
+}
+
+// A cold start larger than stageLines is written in stages: declarations, then the new chains' rules a few chains
+// at a time, then the hooks. Until the last stage no kernel chain reaches the new ones, and the stages together
+// leave the kernel as the one-transaction script does.
+func TestPlanTableStagesALargeColdStart(t *testing.T) {
+	defer func(n int) { stageLines = n }(stageLines)
+	stageLines = 3
+	tbl := sampleTable()
+	k := filterKernel()
+	p := planTable("filter", mustRender(t, tbl), k.state())
+	if len(p.stages) < 4 {
+		t.Fatalf("a plan of 11 new rules with stageLines 3 has %d stages, want declarations, at least 2 fills, hooks:\n%q", len(p.stages), p.stages)
+	}
+	for i, stage := range p.stages {
+		lines := strings.Split(strings.TrimSuffix(stage, "COMMIT\n"), "\n")
+		for _, line := range lines[1 : len(lines)-1] {
+			switch {
+			case i == 0 && !strings.HasPrefix(line, ":cali-"):
+				t.Errorf("stage 1 should only declare chains, has %q", line)
+			case i > 0 && i < len(p.stages)-1 && !strings.HasPrefix(line, "-A cali-"):
+				t.Errorf("stage %d should only fill new chains, has %q", i+1, line)
+			case i == len(p.stages)-1 && strings.HasPrefix(line, "-A cali-"):
+				t.Errorf("the last stage should only touch chains that existed, has %q", line)
+			}
+		}
+		if err := k.restore(stage); err != nil {
+			t.Fatalf("stage %d: %v\n%s", i+1, err, stage)
+		}
+		if i < len(p.stages)-1 && len(k.chains["FORWARD"]) != 0 {
+			t.Errorf("after stage %d of %d FORWARD already jumps to felix's chains: %v", i+1, len(p.stages), k.chains["FORWARD"])
+		}
+	}
+	if again := planTable("filter", mustRender(t, tbl), k.state()); again.script != "" {
+		t.Errorf("after the stages the kernel still differs; it would take:\n%s", again.script)
+	}
+	one := filterKernel()
+	if err := one.restore(p.script); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(one.state(), k.state()) {
+		t.Errorf("stages left %v, the one script %v", k.state(), one.state())
 	}
 }

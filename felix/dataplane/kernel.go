@@ -153,14 +153,14 @@ func (d *Dataplane) syncTable(ctx context.Context, f family, table string, want 
 		p = planTable(table, want, have)
 	}
 	if p.script != "" {
-		err := d.restore(ctx, f, table, p.script, rep)
+		err := d.restoreStages(ctx, f, table, p, rep)
 		if err != nil && !fresh {
 			// Perhaps someone changed the table since felix last read it; read it and try once more.
 			d.log.Warn("iptables-restore failed; rereading the table and retrying", "iptables", f.iptables, "table", table, "err", err)
 			now, rerr := d.readTable(ctx, f, table, rep)
 			if rerr == nil {
 				p = planTable(table, want, now)
-				err = d.restore(ctx, f, table, p.script, rep)
+				err = d.restoreStages(ctx, f, table, p, rep)
 			}
 		}
 		if err != nil {
@@ -198,6 +198,19 @@ func (d *Dataplane) readTable(ctx context.Context, f family, table string, rep *
 		return st, nil
 	}
 	return tableState{}, nil
+}
+
+// restoreStages runs a plan: its one transaction, or its stages in order when it has them.
+func (d *Dataplane) restoreStages(ctx context.Context, f family, table string, p tablePlan, rep *Report) error {
+	if len(p.stages) == 0 {
+		return d.restore(ctx, f, table, p.script, rep)
+	}
+	for i, script := range p.stages {
+		if err := d.restore(ctx, f, table, script, rep); err != nil {
+			return fmt.Errorf("stage %d of %d: %w", i+1, len(p.stages), err)
+		}
+	}
+	return nil
 }
 
 var failedLine = regexp.MustCompile(`line:? (\d+)`)
