@@ -3,6 +3,7 @@ package datastore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -214,4 +215,21 @@ func (b *backoff) wait(ctx context.Context) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// StoredEvent is the event a watch delivers when r is stored at revision rev: the value as the datastore writes it,
+// decoded as a watch decodes it. It lets benchmarks feed consumers exactly what etcd would, without etcd.
+func StoredEvent(typ EventType, r api.Resource, rev int64) (Event, error) {
+	api.SetTypeMeta(r)
+	m := r.GetObjectMeta()
+	key := ResourceKey(api.KindOf(r), m.Namespace, m.Name)
+	value, err := marshal(r)
+	if err != nil {
+		return Event{}, fmt.Errorf("encoding %s: %w", key, err)
+	}
+	res, err := DecodeResource(key, value, rev)
+	if err != nil {
+		return Event{}, err
+	}
+	return Event{Type: typ, Key: key, Value: value, Resource: res, Revision: rev}, nil
 }

@@ -14,7 +14,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -1127,18 +1126,12 @@ func (f *pbFeeder) event(typ datastore.EventType, r api.Resource) datastore.Even
 	if err := r.Validate(); err != nil {
 		f.tb.Fatalf("invalid benchmark resource: %v", err)
 	}
-	m := r.GetObjectMeta()
-	key := datastore.ResourceKey(api.KindOf(r), m.Namespace, m.Name)
-	value, err := json.Marshal(r)
-	if err != nil {
-		f.tb.Fatal(err)
-	}
 	f.rev++
-	res, err := datastore.DecodeResource(key, value, f.rev)
+	ev, err := datastore.StoredEvent(typ, r, f.rev)
 	if err != nil {
 		f.tb.Fatal(err)
 	}
-	return datastore.Event{Type: typ, Key: key, Value: value, Resource: res, Revision: f.rev}
+	return ev
 }
 
 // affinity feeds a confirmed block affinity of host.

@@ -157,13 +157,7 @@ func benchColdStart(b *testing.B, n int) {
 		all = append(all, coldStartRound(s, n))
 		s.close()
 	}
-	med := func(f func(coldRound) time.Duration) time.Duration {
-		var xs []time.Duration
-		for _, r := range all {
-			xs = append(xs, f(r))
-		}
-		return percentile(xs, 50)
-	}
+	med := func(f func(coldRound) time.Duration) time.Duration { return medianOf(all, f) }
 	felix := med(func(r coldRound) time.Duration { return r.felix })
 	felixIpt := med(func(r coldRound) time.Duration { return r.felixIptables })
 	floor := med(func(r coldRound) time.Duration { return r.floor })
@@ -362,6 +356,15 @@ func BenchmarkAddEndpointTo1000(b *testing.B) {
 }
 
 // percentile returns the p-th percentile (nearest rank) of the samples.
+// medianOf is the median over rounds of one figure of each round.
+func medianOf[R any](rounds []R, figure func(R) time.Duration) time.Duration {
+	xs := make([]time.Duration, 0, len(rounds))
+	for _, r := range rounds {
+		xs = append(xs, figure(r))
+	}
+	return percentile(xs, 50)
+}
+
 func percentile(samples []time.Duration, p int) time.Duration {
 	s := slices.Clone(samples)
 	slices.Sort(s)
@@ -415,13 +418,7 @@ func benchRoutesAndSysctls(b *testing.B, n int) {
 		all = append(all, kernelPartsRound(s, n))
 		s.close()
 	}
-	med := func(f func(kernelRound) time.Duration) time.Duration {
-		var xs []time.Duration
-		for _, r := range all {
-			xs = append(xs, f(r))
-		}
-		return percentile(xs, 50)
-	}
+	med := func(f func(kernelRound) time.Duration) time.Duration { return medianOf(all, f) }
 	links := med(func(r kernelRound) time.Duration { return r.links })
 	sysctls := med(func(r kernelRound) time.Duration { return r.sysctls })
 	routes := med(func(r kernelRound) time.Duration { return r.routes })

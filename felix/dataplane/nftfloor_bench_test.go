@@ -11,7 +11,6 @@ package dataplane
 // FELIX_NFT_ENDPOINTS (a comma-separated list) replaces the sizes 1000 and 10000.
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -114,19 +113,12 @@ func (f *nftNode) send(r api.Resource) {
 	if err := r.Validate(); err != nil {
 		f.tb.Fatalf("invalid benchmark resource: %v", err)
 	}
-	m := r.GetObjectMeta()
-	key := datastore.ResourceKey(api.KindOf(r), m.Namespace, m.Name)
-	value, err := json.Marshal(r)
-	if err != nil {
-		f.tb.Fatal(err)
-	}
 	f.rev++
-	res, err := datastore.DecodeResource(key, value, f.rev)
+	ev, err := datastore.StoredEvent(datastore.Added, r, f.rev)
 	if err != nil {
 		f.tb.Fatal(err)
 	}
-	f.c.OnEvent(datastore.ResourcePrefix, datastore.Event{Type: datastore.Added, Key: key, Value: value,
-		Resource: res, Revision: f.rev})
+	f.c.OnEvent(datastore.ResourcePrefix, ev)
 }
 
 // nftEndpoint is the i-th local endpoint: one of 50 apps, a few of them DNS servers.
