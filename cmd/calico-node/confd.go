@@ -107,6 +107,9 @@ func runConfd(ctx context.Context, stdout io.Writer, getenv func(string) string,
 			cancel()
 		}
 	}()
+	if !o.onetime {
+		go watchBIRDInterfaces(ctx, getenv, log)
+	}
 	log.Info("Starting confd", "node", name, "confdir", o.confDir, "destdir", o.destDir, "onetime", o.onetime)
 	eng := confd.New(confd.Config{ConfDir: o.confDir, NodeName: name, DestDir: o.destDir, Onetime: o.onetime,
 		KeepStageFile: o.keepStage, Logger: log})
