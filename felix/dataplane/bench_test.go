@@ -151,12 +151,7 @@ func benchColdStart(b *testing.B, n int) {
 	if n >= 1000 {
 		rounds = 3
 	}
-	var all []coldRound
-	for range rounds {
-		s := &scope{TB: b}
-		all = append(all, coldStartRound(s, n))
-		s.close()
-	}
+	all := inRounds(b, rounds, func(s *scope) coldRound { return coldStartRound(s, n) })
 	med := func(f func(coldRound) time.Duration) time.Duration { return medianOf(all, f) }
 	felix := med(func(r coldRound) time.Duration { return r.felix })
 	felixIpt := med(func(r coldRound) time.Duration { return r.felixIptables })
@@ -356,6 +351,17 @@ func BenchmarkAddEndpointTo1000(b *testing.B) {
 }
 
 // percentile returns the p-th percentile (nearest rank) of the samples.
+// inRounds runs round the given number of times, each in a scope of its own that is closed after it.
+func inRounds[R any](b *testing.B, rounds int, round func(*scope) R) []R {
+	all := make([]R, 0, rounds)
+	for range rounds {
+		s := &scope{TB: b}
+		all = append(all, round(s))
+		s.close()
+	}
+	return all
+}
+
 // medianOf is the median over rounds of one figure of each round.
 func medianOf[R any](rounds []R, figure func(R) time.Duration) time.Duration {
 	xs := make([]time.Duration, 0, len(rounds))
@@ -412,12 +418,7 @@ func benchRoutesAndSysctls(b *testing.B, n int) {
 	if n > 1000 {
 		rounds = 1 // creating tens of thousands of interfaces takes minutes
 	}
-	var all []kernelRound
-	for range rounds {
-		s := &scope{TB: b}
-		all = append(all, kernelPartsRound(s, n))
-		s.close()
-	}
+	all := inRounds(b, rounds, func(s *scope) kernelRound { return kernelPartsRound(s, n) })
 	med := func(f func(kernelRound) time.Duration) time.Duration { return medianOf(all, f) }
 	links := med(func(r kernelRound) time.Duration { return r.links })
 	sysctls := med(func(r kernelRound) time.Duration { return r.sysctls })
