@@ -36,7 +36,7 @@ unit:
 # writes bin/bench.json.
 # System benchmarks time whole operations and repeat them internally; pure ones need many iterations.
 BENCH_SYSTEM := ./felix ./felix/dataplane ./confd/calico ./cni ./datastore/kdd ./tests/e2e ./tests/clustersim
-BENCH_PURE   := ./selector ./confd ./felix/calc ./ipam
+BENCH_PURE   := ./api ./selector ./confd ./felix/calc ./ipam
 
 bench: deps build kube
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 180m $(BENCH_SYSTEM) | tee bin/bench.txt

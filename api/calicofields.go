@@ -3,6 +3,7 @@ package api
 import (
 	"sort"
 	"strings"
+	"sync"
 )
 
 // This file records which field paths Calico's projectcalico.org/v3 API (v3.30, and the v3.31 fields marked so)
@@ -18,7 +19,7 @@ import (
 // from the object's root; list indices such as "[0]" are ignored) for the kind.
 func CalicoDefines(kind, path string) bool {
 	path = listIndex.ReplaceAllString(path, "")
-	idx, ok := calicoFieldIndex[kind]
+	idx, ok := calicoFieldIndex()[kind]
 	if !ok || path == "" {
 		return false
 	}
@@ -522,7 +523,9 @@ type calicoFields struct {
 	open    map[string]bool // free-form fields: anything beneath them is defined
 }
 
-var calicoFieldIndex = buildCalicoFieldIndex(calicoKindFields)
+// calicoFieldIndex is built on first use: most programs never ask, and every one (the CNI plugin once per pod)
+// would pay for building it at start-up.
+var calicoFieldIndex = sync.OnceValue(func() map[string]calicoFields { return buildCalicoFieldIndex(calicoKindFields) })
 
 func buildCalicoFieldIndex(table map[string][]string) map[string]calicoFields {
 	index := make(map[string]calicoFields, len(table))

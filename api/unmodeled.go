@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"reflect"
 	"sort"
 )
@@ -50,7 +51,25 @@ func (u *Unmodeled) paths(prefix string, out *[]string) {
 
 // Unmarshal reads a stored object into r leniently: fields r's type lacks are kept in its metadata's Unmodeled,
 // to be written back by Marshal.
+//
+// Nearly every stored object has no such field, and watchers decode every object they are sent, so the common
+// case is decoded once: strictly, into r alone. Only when that finds a field r's type lacks is the object decoded
+// again, generically, to find and keep what it holds beyond the type.
 func Unmarshal(b []byte, r Resource) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(r); err == nil {
+		if _, err := d.Token(); err == io.EOF { // nothing after the object, as json.Unmarshal requires
+			r.GetObjectMeta().Unmodeled = nil
+			return nil
+		}
+	}
+	reflect.ValueOf(r).Elem().SetZero()
+	return unmarshalKeeping(b, r)
+}
+
+// unmarshalKeeping decodes b into r and keeps what r's type lacks in r's Unmodeled.
+func unmarshalKeeping(b []byte, r Resource) error {
 	if err := json.Unmarshal(b, r); err != nil {
 		return err
 	}

@@ -125,3 +125,41 @@ func TestDecodeKeepsCalicoFieldsAndRefusesTypos(t *testing.T) {
 		t.Errorf("expected the typo to be refused naming it, got %v", err)
 	}
 }
+
+// Unmarshal decodes once when the type models every field, and falls back to the generic decode otherwise: both
+// ways give exactly what the generic decode alone gives, errors included.
+func TestUnmarshalDecodesOnceWithTheSameResultAsTheGenericDecode(t *testing.T) {
+	pool := `{"kind":"IPPool","apiVersion":"projectcalico.org/v3","metadata":{"name":"p","labels":{"a":"b"}},"spec":{"cidr":"10.0.0.0/16","blockSize":26}}`
+	gnp := `{"kind":"GlobalNetworkPolicy","apiVersion":"projectcalico.org/v3","metadata":{"name":"g"},"spec":{"selector":"all()",` +
+		`"ingress":[{"action":"Allow","protocol":"TCP","destination":{"ports":[80,"1000:2000"]}},{"action":"Deny","http":{"methods":["GET"]}}]}}`
+	cases := []struct{ name, kind, stored string }{
+		{"only modeled fields", "IPPool", pool},
+		{"an unmodeled field in spec", "IPPool", strings.Replace(pool, `"blockSize":26`, `"blockSize":26,"futureField":[1,2.50]`, 1)},
+		{"an unmodeled field in a list item", "GlobalNetworkPolicy", gnp},
+		{"an unmodeled field at the root", "IPPool", strings.Replace(pool, `{"kind"`, `{"status":{"x":1},"kind"`, 1)},
+		{"a map of labels, all modeled", "Profile", `{"kind":"Profile","apiVersion":"projectcalico.org/v3","metadata":{"name":"p"},"spec":{"labelsToApply":{"x":"y"}}}`},
+		{"a value of the wrong type", "IPPool", strings.Replace(pool, `"blockSize":26`, `"blockSize":"big"`, 1)},
+		{"a scalar that its own decoder refuses", "GlobalNetworkPolicy", strings.Replace(gnp, `"protocol":"TCP"`, `"protocol":"nope"`, 1)},
+		{"data after the object", "IPPool", pool + ` {}`},
+		{"whitespace after the object", "IPPool", pool + " \n"},
+		{"not JSON", "IPPool", `{"kind":`},
+		{"null", "IPPool", `null`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			k, err := LookupKind(c.kind)
+			if err != nil {
+				t.Fatal(err)
+			}
+			once, generic := k.New(), k.New()
+			errOnce := Unmarshal([]byte(c.stored), once)
+			errGeneric := unmarshalKeeping([]byte(c.stored), generic)
+			if (errOnce == nil) != (errGeneric == nil) {
+				t.Fatalf("Unmarshal returned %v, the generic decode %v", errOnce, errGeneric)
+			}
+			if errOnce == nil && !reflect.DeepEqual(once, generic) {
+				t.Errorf("Unmarshal gave %+v, the generic decode %+v", once, generic)
+			}
+		})
+	}
+}

@@ -100,6 +100,7 @@ var sameLine = []struct{ metric, baseline, what string }{
 	{"nft-cold-ms", "ipt-floor-ms", "a cold load through nft -f vs bare ipset + ip(6)tables-restore of the same ruleset"},
 	{"burst-last-reply-ms", "burst-floor-last-ms", "100 pods added at once: the last one's first reply vs the last of 100 hand-added routes"},
 	{"burst-reply-p50-ms", "burst-floor-p50-ms", "100 pods added at once: p50 of first replies vs p50 of 100 hand-added routes"},
+	{"unmarshal-ns", "json-floor-ns", "api.Unmarshal of a stored WorkloadEndpoint (what a watcher decodes per event) vs plain encoding/json"},
 }
 
 // target is a goal an issue sets for one figure: the metric itself at most limit (an absolute limit, in the
