@@ -12,11 +12,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8stypes "k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/calico-l3/calico/api"
 	"github.com/calico-l3/calico/k8s/conversion"
+	"github.com/calico-l3/calico/k8s/coreclient"
 	"github.com/calico-l3/calico/k8s/kubeclient"
 )
 
@@ -79,11 +78,15 @@ func (p *plugin) podAttachment(args *skel.CmdArgs, pod *podArgs) (attachment, er
 }
 
 // kube connects to the API server once per invocation.
-func (p *plugin) kube() (kubernetes.Interface, error) {
+func (p *plugin) kube() (*coreclient.Client, error) {
 	if p.k8s != nil {
 		return p.k8s, nil
 	}
-	cs, err := kubeclient.New(p.conf.Kubernetes.Kubeconfig, requestTimeout)
+	cfg, err := kubeclient.Config(p.conf.Kubernetes.Kubeconfig, requestTimeout)
+	if err != nil {
+		return nil, fieldErr("kubernetes.kubeconfig", err.Error(), "cannot build a Kubernetes client from %s", p.conf.Kubernetes.Kubeconfig)
+	}
+	cs, err := coreclient.New(cfg)
 	if err != nil {
 		return nil, fieldErr("kubernetes.kubeconfig", err.Error(), "cannot build a Kubernetes client from %s", p.conf.Kubernetes.Kubeconfig)
 	}
@@ -101,7 +104,7 @@ func (p *plugin) lookupPod(ctx context.Context, a attachment) error {
 	if err != nil {
 		return err
 	}
-	pod, err := k.CoreV1().Pods(a.pod.namespace).Get(ctx, a.pod.name, metav1.GetOptions{})
+	pod, err := k.Pod(ctx, a.pod.namespace, a.pod.name)
 	if err != nil {
 		return kubeError(fmt.Sprintf("reading pod %s/%s", a.pod.namespace, a.pod.name), err)
 	}
@@ -186,7 +189,7 @@ func (p *plugin) ensurePodProfiles(ctx context.Context, a attachment) error {
 		return err
 	}
 	err = p.createProfileIfMissing(ctx, conversion.NamespaceProfileName(pod.Namespace), func() (*api.Profile, error) {
-		ns, err := k.CoreV1().Namespaces().Get(ctx, pod.Namespace, metav1.GetOptions{})
+		ns, err := k.Namespace(ctx, pod.Namespace)
 		if err != nil {
 			return nil, kubeError("reading namespace "+pod.Namespace, err)
 		}
@@ -197,7 +200,7 @@ func (p *plugin) ensurePodProfiles(ctx context.Context, a attachment) error {
 		return err
 	}
 	return p.createProfileIfMissing(ctx, conversion.ServiceAccountProfileName(pod.Namespace, sa), func() (*api.Profile, error) {
-		obj, err := k.CoreV1().ServiceAccounts(pod.Namespace).Get(ctx, sa, metav1.GetOptions{})
+		obj, err := k.ServiceAccount(ctx, pod.Namespace, sa)
 		if err != nil {
 			return nil, kubeError(fmt.Sprintf("reading service account %s/%s", pod.Namespace, sa), err)
 		}
@@ -226,7 +229,7 @@ func (p *plugin) annotatePod(ctx context.Context, a attachment, ips []string) er
 	}
 	// Through the status subresource, as Calico does: the plugin's credentials then need only pods/status patch,
 	// which cannot change a pod's spec.
-	_, err = k.CoreV1().Pods(a.namespace).Patch(ctx, a.pod.name, k8stypes.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status")
+	_, err = k.PatchPodStatus(ctx, a.namespace, a.pod.name, patch)
 	if err != nil {
 		return kubeError(fmt.Sprintf("writing the addresses to pod %s/%s", a.namespace, a.pod.name), err)
 	}

@@ -12,8 +12,6 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8stypes "k8s.io/apimachinery/pkg/types"
 
 	"github.com/calico-l3/calico/api"
 	"github.com/calico-l3/calico/datastore"
@@ -97,7 +95,7 @@ func (p *plugin) podRecord(ctx context.Context, a attachment) (pod *corev1.Pod, 
 	if err != nil {
 		return nil, false, err
 	}
-	pod, err = k.CoreV1().Pods(a.namespace).Get(ctx, a.pod.name, metav1.GetOptions{})
+	pod, err = k.Pod(ctx, a.namespace, a.pod.name)
 	if apierrors.IsNotFound(err) {
 		return nil, true, nil
 	}
@@ -128,7 +126,7 @@ func (p *plugin) clearPodAddresses(ctx context.Context, a attachment) error {
 			return err
 		}
 		k, _ := p.kube()
-		_, err = k.CoreV1().Pods(a.namespace).Patch(ctx, a.pod.name, k8stypes.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status")
+		_, err = k.PatchPodStatus(ctx, a.namespace, a.pod.name, patch)
 		switch {
 		case err == nil:
 			p.log.Info("Calico CNI removed the pod's address annotations", "pod", a.namespace+"/"+a.pod.name)

@@ -23,7 +23,7 @@ import (
 	"github.com/calico-l3/calico/datastore"
 	"github.com/calico-l3/calico/datastore/connect"
 	"github.com/calico-l3/calico/ipam"
-	"k8s.io/client-go/kubernetes"
+	"github.com/calico-l3/calico/k8s/coreclient"
 )
 
 // SupportedVersions are the CNI spec versions both modes speak.
@@ -36,10 +36,10 @@ const requestTimeout = 5 * time.Second
 type plugin struct {
 	conf *NetConf
 	node string
-	ds   datastore.Client     // etcd or the Kubernetes datastore (datastore_type)
-	k8s  kubernetes.Interface // the API server, for pods; connected on first use
-	ipam *ipam.IPAM           // on the same datastore
-	conn *connect.Datastore   // what open connected; close closes it
+	ds   datastore.Client   // etcd or the Kubernetes datastore (datastore_type)
+	k8s  *coreclient.Client // the API server, for pods; connected on first use
+	ipam *ipam.IPAM         // on the same datastore
+	conn *connect.Datastore // what open connected; close closes it
 	log  *slog.Logger
 
 	closeLog func()

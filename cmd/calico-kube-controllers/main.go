@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
 	"github.com/calico-l3/calico/datastore/connect"
@@ -66,9 +67,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	defer ds.Close()
 	// No request timeout: the informers' watches are long requests.
-	kube, err := kubeclient.New(env.Kubeconfig, 0)
+	cfg, err := kubeclient.Config(env.Kubeconfig, 0)
 	if err != nil {
 		return fail(err)
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fail(fmt.Errorf("building the Kubernetes client: %w", err))
 	}
 	m, err := controllers.New(controllers.Config{Kube: kube, Datastore: ds, IPAM: ds.IPAM,
 		KubernetesDatastore: env.KubernetesDatastore, Enabled: env.Enabled,

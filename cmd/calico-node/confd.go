@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/calico-l3/calico/confd"
 	"github.com/calico-l3/calico/confd/calico"
 	"github.com/calico-l3/calico/k8s/kubeclient"
@@ -73,7 +75,11 @@ func watchSecrets(ctx context.Context, getenv func(string) string, log *slog.Log
 		}
 	}
 	ns = orDefault(ns, "kube-system")
-	kube, err := kubeclient.New(kubeconfig, 30*time.Second)
+	var kube *kubernetes.Clientset
+	cfg, err := kubeclient.Config(kubeconfig, 30*time.Second)
+	if err == nil {
+		kube, err = kubernetes.NewForConfig(cfg)
+	}
 	if err == nil {
 		var st *secrets.Store
 		if st, err = secrets.Watch(ctx, kube, ns, 10*time.Second, log); err == nil {

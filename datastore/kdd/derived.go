@@ -21,10 +21,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/calico-l3/calico/k8s/coreclient"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/calico-l3/calico/api"
 	"github.com/calico-l3/calico/datastore"
@@ -185,7 +185,7 @@ func nodeID(name string) string { return "Node(" + name + ")" }
 // updateNode writes n into its Kubernetes Node, compare-and-swap on n's resourceVersion (which is the
 // Kubernetes Node's): a stale one is the API server's Conflict, returned as datastore.ErrConflict. It returns
 // the Node as stored.
-func updateNode(ctx context.Context, kube kubernetes.Interface, n *api.Node) (api.Resource, error) {
+func updateNode(ctx context.Context, kube *coreclient.Client, n *api.Node) (api.Resource, error) {
 	if n.ResourceVersion == "" {
 		return nil, fmt.Errorf("updating %s: resourceVersion is required", nodeID(n.Name))
 	}
@@ -195,7 +195,7 @@ func updateNode(ctx context.Context, kube kubernetes.Interface, n *api.Node) (ap
 // createNode writes n into its Kubernetes Node, which must exist: in the Kubernetes datastore a Calico Node is
 // a Kubernetes Node, and Kubernetes (the kubelet), not Calico, creates those. n's resourceVersion is ignored;
 // when the Kubernetes Node changes between read and write (its kubelet updates it often) it is read again.
-func createNode(ctx context.Context, kube kubernetes.Interface, n *api.Node) (api.Resource, error) {
+func createNode(ctx context.Context, kube *coreclient.Client, n *api.Node) (api.Resource, error) {
 	for attempt := 0; ; attempt++ {
 		out, err := writeNode(ctx, kube, n, "", "creating")
 		if errors.Is(err, datastore.ErrConflict) && attempt < 5 {
@@ -207,12 +207,12 @@ func createNode(ctx context.Context, kube kubernetes.Interface, n *api.Node) (ap
 
 // writeNode reads the Kubernetes Node, applies n to it and updates it at resourceVersion rv (the one just read
 // when rv is ""). op ("updating", "creating") starts its error messages.
-func writeNode(ctx context.Context, kube kubernetes.Interface, n *api.Node, rv, op string) (api.Resource, error) {
+func writeNode(ctx context.Context, kube *coreclient.Client, n *api.Node, rv, op string) (api.Resource, error) {
 	what := nodeID(n.Name)
 	if n.Name == "" {
 		return nil, fmt.Errorf("%s %s: metadata.name is required", op, what)
 	}
-	k, err := kube.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
+	k, err := kube.Node(ctx, n.Name)
 	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("%w: %s %s: Kubernetes node %s does not exist: in the Kubernetes datastore a Calico "+
@@ -226,7 +226,7 @@ func writeNode(ctx context.Context, kube kubernetes.Interface, n *api.Node, rv, 
 	if rv != "" {
 		k.ResourceVersion = rv
 	}
-	out, err := kube.CoreV1().Nodes().Update(ctx, k, metav1.UpdateOptions{})
+	out, err := kube.UpdateNode(ctx, k)
 	if err != nil {
 		return nil, classify(err, op, what)
 	}

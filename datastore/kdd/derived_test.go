@@ -15,6 +15,7 @@ import (
 	"github.com/calico-l3/calico/api"
 	"github.com/calico-l3/calico/datastore"
 	"github.com/calico-l3/calico/internal/kubetest"
+	"github.com/calico-l3/calico/k8s/coreclient"
 )
 
 func asn(n api.ASNumber) *api.ASNumber { return &n }
@@ -384,6 +385,10 @@ func TestUpdateNodeWritesAnnotationsCompareAndSwap(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	kube := s.Client
+	core, err := coreclient.New(s.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	created, err := kube.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "host-1",
 		Labels: map[string]string{"kubernetes.io/hostname": "host-1"}}}, metav1.CreateOptions{})
@@ -393,7 +398,7 @@ func TestUpdateNodeWritesAnnotationsCompareAndSwap(t *testing.T) {
 	n := nodeFromKube(created)
 	n.Spec.BGP = &api.NodeBGPSpec{IPv4Address: "172.18.0.11/24", ASNumber: asn(64513), RouteReflectorClusterID: "244.0.0.1"}
 	n.Labels["rack"] = "a"
-	out, err := updateNode(ctx, kube, n)
+	out, err := updateNode(ctx, core, n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,7 +424,7 @@ func TestUpdateNodeWritesAnnotationsCompareAndSwap(t *testing.T) {
 
 	// n still carries the resourceVersion from before the update: stale.
 	n.Spec.BGP.IPv4Address = "172.18.0.12/24"
-	if _, err := updateNode(ctx, kube, n); !errors.Is(err, datastore.ErrConflict) {
+	if _, err := updateNode(ctx, core, n); !errors.Is(err, datastore.ErrConflict) {
 		t.Errorf("stale update: err = %v, want ErrConflict", err)
 	} else {
 		t.Logf("stale update: %v", err)
@@ -429,14 +434,14 @@ func TestUpdateNodeWritesAnnotationsCompareAndSwap(t *testing.T) {
 	}
 
 	// createNode on an existing Kubernetes node is an update whatever the resourceVersion.
-	if out, err := createNode(ctx, kube, n); err != nil {
+	if out, err := createNode(ctx, core, n); err != nil {
 		t.Errorf("createNode of an existing Kubernetes node: %v", err)
 	} else if ip := out.(*api.Node).Spec.BGP.IPv4Address; ip != "172.18.0.12/24" {
 		t.Errorf("createNode stored ipv4Address %q", ip)
 	}
 
 	missing := &api.Node{ObjectMeta: api.ObjectMeta{Name: "host-9"}}
-	_, err = createNode(ctx, kube, missing)
+	_, err = createNode(ctx, core, missing)
 	if err == nil || !strings.Contains(err.Error(), "Kubernetes node host-9 does not exist") {
 		t.Errorf("createNode of a missing node: err = %v, want one naming host-9", err)
 	} else {

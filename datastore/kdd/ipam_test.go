@@ -30,7 +30,7 @@ func TestIPAMOnCustomResourcesNeverSharesAnAddress(t *testing.T) {
 	const nodes = 8
 	hold := func(i int) int { return []int{10, 20}[i%2] }
 	for i := range nodes {
-		if _, err := c.kube.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("node%d", i)}},
+		if _, err := kubeClient(t, c).CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("node%d", i)}},
 			metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}

@@ -27,12 +27,12 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/calico-l3/calico/api"
 	"github.com/calico-l3/calico/datastore"
 	"github.com/calico-l3/calico/k8s/conversion"
+	"github.com/calico-l3/calico/k8s/coreclient"
 	"github.com/calico-l3/calico/k8s/policy"
 )
 
@@ -54,7 +54,7 @@ var derived = map[string]string{
 type Client struct {
 	cfg     *rest.Config
 	dyn     dynamic.Interface
-	kube    kubernetes.Interface
+	kube    *coreclient.Client
 	timeout time.Duration
 }
 
@@ -76,7 +76,7 @@ func New(cfg *rest.Config, timeout time.Duration) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the Kubernetes datastore client: %w", err)
 	}
-	kube, err := kubernetes.NewForConfig(cfg)
+	kube, err := coreclient.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("building the Kubernetes datastore client: %w", err)
 	}
@@ -249,14 +249,14 @@ func (c *Client) getDerived(ctx context.Context, k *api.Kind, namespace, name st
 	}
 	switch k.Name {
 	case "Node":
-		n, err := c.kube.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		n, err := c.kube.Node(ctx, name)
 		if err != nil {
 			return nil, true, notFound(err)
 		}
 		return nodeFromKube(n), true, nil
 	case "Profile":
 		if ns, ok := strings.CutPrefix(name, conversion.NamespaceProfilePrefix); ok {
-			o, err := c.kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+			o, err := c.kube.Namespace(ctx, ns)
 			if err != nil {
 				return nil, true, notFound(err)
 			}
@@ -264,7 +264,7 @@ func (c *Client) getDerived(ctx context.Context, k *api.Kind, namespace, name st
 		}
 		if rest, ok := strings.CutPrefix(name, conversion.ServiceAccountProfilePrefix); ok {
 			ns, sa, _ := strings.Cut(rest, ".")
-			o, err := c.kube.CoreV1().ServiceAccounts(ns).Get(ctx, sa, metav1.GetOptions{})
+			o, err := c.kube.ServiceAccount(ctx, ns, sa)
 			if err != nil {
 				return nil, true, notFound(err)
 			}

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/calico-l3/calico/api"
 	"github.com/calico-l3/calico/datastore"
@@ -30,6 +31,17 @@ func newClient(t *testing.T, extraArgs ...string) (*Client, string) {
 		t.Fatal(err)
 	}
 	return c, etcd
+}
+
+// kubeClient is a full clientset on c's credentials, for tests to create the Kubernetes objects the datastore
+// reads.
+func kubeClient(t *testing.T, c *Client) *kubernetes.Clientset {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(c.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
 }
 
 // newServer runs a kube-apiserver with Calico's CRDs installed and returns it and its etcd.
@@ -127,7 +139,7 @@ func TestResourcesRoundTripWithCompareAndSwap(t *testing.T) {
 
 func TestDerivedResourcesComeFromKubernetesObjectsAndAreReadOnly(t *testing.T) {
 	c, _ := newClient(t)
-	s := c.kube
+	s := kubeClient(t, c)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ch := c.Watch(ctx, datastore.ResourcePrefix, 0)

@@ -17,6 +17,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/calico-l3/calico/k8s/kubeclient"
 )
@@ -60,7 +61,7 @@ func TestServer(t *testing.T) {
 		const ns, sa = "rbac-test", "reader"
 		s.EnsureServiceAccount(t, ns, sa)
 		token := s.Token(t, ns, sa, time.Hour)
-		client, err := kubeclient.New(s.KubeconfigForToken(t, token), 0)
+		client, err := tokenClient(s.KubeconfigForToken(t, token))
 		if err != nil {
 			t.Fatalf("loading the token kubeconfig: %v", err)
 		}
@@ -154,7 +155,7 @@ func TestServerOnOtherAddress(t *testing.T) {
 		t.Fatalf("URL %s, Host %s; want https://127.0.0.2:%s, 127.0.0.2", s.URL, s.Host, s.Port)
 	}
 	token := s.Token(t, "default", "default", 0)
-	client, err := kubeclient.New(s.KubeconfigForToken(t, token), 0)
+	client, err := tokenClient(s.KubeconfigForToken(t, token))
 	if err != nil {
 		t.Fatalf("loading the token kubeconfig: %v", err)
 	}
@@ -181,4 +182,13 @@ func TestBinDirIsWhereBuildShPutsThem(t *testing.T) {
 	if got := strings.TrimSpace(string(out)); got != dir {
 		t.Fatalf("build.sh says the binaries are in %s, BinDir says %s", got, dir)
 	}
+}
+
+// tokenClient is a clientset for a kubeconfig, as a program given that kubeconfig builds it.
+func tokenClient(kubeconfig string) (*kubernetes.Clientset, error) {
+	cfg, err := kubeclient.Config(kubeconfig, 0)
+	if err != nil {
+		return nil, err
+	}
+	return kubernetes.NewForConfig(cfg)
 }

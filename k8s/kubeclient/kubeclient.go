@@ -1,12 +1,13 @@
-// Package kubeclient builds the Kubernetes API clients the CNI plugin, install-cni and the controllers use, from
-// a kubeconfig file or the in-cluster service account.
+// Package kubeclient builds the REST config for the Kubernetes API server from a kubeconfig file or the in-cluster
+// service account. Each program builds the client it needs on it: the controllers and calico-node client-go's
+// full clientset, the CNI plugin and the Kubernetes datastore the small core/v1 client (k8s/coreclient), so that
+// the CNI plugin, started once per pod, does not pay for the clientset's start-up.
 package kubeclient
 
 import (
 	"fmt"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -31,17 +32,4 @@ func Config(kubeconfig string, timeout time.Duration) (*rest.Config, error) {
 	}
 	cfg.Timeout = timeout
 	return cfg, nil
-}
-
-// New is a clientset for a kubeconfig path (empty: in-cluster).
-func New(kubeconfig string, timeout time.Duration) (*kubernetes.Clientset, error) {
-	cfg, err := Config(kubeconfig, timeout)
-	if err != nil {
-		return nil, err
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("building Kubernetes client: %w", err)
-	}
-	return cs, nil
 }
