@@ -102,63 +102,77 @@ func TestPercentileIsNearestRank(t *testing.T) {
 //
 // The floor (exec-floor-p50-ms) is the same binary exec'd for VERSION (process start, no datastore, no netlink),
 // one at a time, 20 times: add-p50-ms over it is what an ADD costs beyond starting the plugin. Beside it,
-// exec-floor-concurrent-p50-ms is that exec at the same concurrency (3 per node), so that add-p50-ms over it
+// exec-floor-concurrent-p50-ms is that exec at the same concurrency as the ADDs, so that add-p50-ms over it
 // separates our work from process start under CPU contention (on a 2-core host 8 concurrent execs of a 75 MB
 // binary are themselves slow).
 //
 // The invariants are read from etcd after the ADDs (ipam.Check clean, one address and one handle per ADD, no
 // address twice, every address with its pod's handle) and after the DELs (no address, no handle, no endpoint, no
 // host veth); a broken invariant fails the benchmark.
+//
+// burst=50 is one node whose runtime starts 50 pods at once: every ADD process starts together (then every DEL),
+// all competing for the node's blocks; its floor is 50 bare execs started together, and add-last-ms is when the
+// last ADD returned.
 func BenchmarkCNIProcessPerAdd(b *testing.B) {
-	for _, c := range []struct{ nodes, pods int }{{1, 20}, {2, 20}, {8, 10}} {
-		b.Run(fmt.Sprintf("nodes=%d", c.nodes), func(b *testing.B) { benchProcessPerAdd(b, c.nodes, c.pods) })
+	for _, c := range []struct{ nodes, pods, parallel int }{{1, 20, 1}, {2, 20, 1}, {8, 10, 1}} {
+		b.Run(fmt.Sprintf("nodes=%d", c.nodes), func(b *testing.B) { benchProcessPerAdd(b, c.nodes, c.pods, c.parallel) })
 	}
+	b.Run("burst=50", func(b *testing.B) { benchProcessPerAdd(b, 1, 50, 50) })
 }
 
-func benchProcessPerAdd(b *testing.B, nodes, podsPerNode int) {
+// benchProcessPerAdd runs podsPerNode ADDs (then DELs) on every node, parallel at a time on each.
+func benchProcessPerAdd(b *testing.B, nodes, podsPerNode, parallel int) {
 	const network, ifName = "bench-net", "eth0"
 	e := newEnv(b)
 	// A pool with a block for every node, so that the figures are of the usual path (a node's own block).
 	e.addPool("bench-pool", "10.20.0.0/20", 26)
 	confs := make([][]byte, nodes)
 	for n := range confs {
+		// Each node has its own IPAM lock, as each host has its own /var/run.
 		confs[n] = e.conf(network, "1.0.0", map[string]any{"log_level": "warning", "nodename": fmt.Sprintf("bench-node-%d", n),
-			"ipam": map[string]any{"ipv4_pools": []string{"bench-pool"}}})
+			"ipam_lock_file": filepath.Join(e.stateDir, fmt.Sprintf("ipam-%d.lock", n)),
+			"ipam":           map[string]any{"ipv4_pools": []string{"bench-pool"}}})
 	}
 	ctx := context.Background()
 	total := nodes * podsPerNode
 
-	// perNode runs f(node, i) for i in [0, count) sequentially on every node, the nodes concurrently, and returns
-	// each call's duration, the wall time of the whole and the errors.
-	perNode := func(count int, f func(node, i int) error) (took []time.Duration, wall time.Duration, err error) {
-		durs := make([][]time.Duration, nodes)
-		errs := make([]error, nodes)
-		var wg sync.WaitGroup
+	// perNode runs f(node, i) for i in [0, count) on every node, conc at a time on each and the nodes
+	// concurrently, and returns each call's duration, the wall time of the whole and the errors.
+	perNode := func(count, conc int, f func(node, i int) error) (took []time.Duration, wall time.Duration, err error) {
+		var (
+			mu   sync.Mutex
+			errs []error
+			wg   sync.WaitGroup
+		)
 		start := time.Now()
 		for n := range nodes {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := range count {
-					s := time.Now()
-					if err := f(n, i); err != nil {
-						errs[n] = err
-						return
+			for w := range conc {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := w; i < count; i += conc {
+						s := time.Now()
+						err := f(n, i)
+						mu.Lock()
+						if err != nil {
+							errs = append(errs, err)
+						} else {
+							took = append(took, time.Since(s))
+						}
+						mu.Unlock()
+						if err != nil {
+							return
+						}
 					}
-					durs[n] = append(durs[n], time.Since(s))
-				}
-			}()
+				}()
+			}
 		}
 		wg.Wait()
-		wall = time.Since(start)
-		for n := range nodes {
-			took = append(took, durs[n]...)
-		}
-		return took, wall, errors.Join(errs...)
+		return took, time.Since(start), errors.Join(errs...)
 	}
 
 	var adds, dels, floor, floorConc []time.Duration
-	var addWall time.Duration
+	var addWall, addLast time.Duration
 	b.ResetTimer()
 	for iter := range b.N {
 		b.StopTimer()
@@ -176,13 +190,13 @@ func benchProcessPerAdd(b *testing.B, nodes, podsPerNode int) {
 		}
 		b.StartTimer()
 
-		took, wall, err := perNode(podsPerNode, func(n, i int) error {
+		took, wall, err := perNode(podsPerNode, parallel, func(n, i int) error {
 			return execCNI(e.binDir, "ADD", confs[n], ids[n][i], pods[n][i].path, ifName)
 		})
 		if err != nil {
 			b.Fatalf("ADDs: %v", err)
 		}
-		adds, addWall = append(adds, took...), addWall+wall
+		adds, addWall, addLast = append(adds, took...), addWall+wall, max(addLast, wall)
 
 		b.StopTimer()
 		rep, err := e.ipam.Check(ctx)
@@ -215,7 +229,7 @@ func benchProcessPerAdd(b *testing.B, nodes, podsPerNode int) {
 		}
 		b.StartTimer()
 
-		took, _, err = perNode(podsPerNode, func(n, i int) error {
+		took, _, err = perNode(podsPerNode, parallel, func(n, i int) error {
 			return execCNI(e.binDir, "DEL", confs[n], ids[n][i], pods[n][i].path, ifName)
 		})
 		if err != nil {
@@ -257,7 +271,7 @@ func benchProcessPerAdd(b *testing.B, nodes, podsPerNode int) {
 			}
 			floor = append(floor, time.Since(s))
 		}
-		took, _, err = perNode(3, func(n, i int) error { return execCNI(e.binDir, "VERSION", confs[n], "", "", "") })
+		took, _, err = perNode(max(3, parallel), parallel, func(n, i int) error { return execCNI(e.binDir, "VERSION", confs[n], "", "", "") })
 		if err != nil {
 			b.Fatalf("VERSION: %v", err)
 		}
@@ -270,6 +284,10 @@ func benchProcessPerAdd(b *testing.B, nodes, podsPerNode int) {
 	b.ReportMetric(ms(percentile(adds, 50)), "add-p50-ms")
 	b.ReportMetric(ms(percentile(adds, 99)), "add-p99-ms")
 	b.ReportMetric(float64(len(adds))/addWall.Seconds(), "adds/s")
+	if parallel > 1 {
+		b.ReportMetric(ms(addLast), "add-last-ms")
+		b.ReportMetric(ms(slices.Max(floorConc)), "exec-floor-concurrent-last-ms")
+	}
 	b.ReportMetric(ms(percentile(dels, 50)), "del-p50-ms")
 	b.ReportMetric(ms(percentile(floor, 50)), "exec-floor-p50-ms")
 	b.ReportMetric(ms(percentile(floorConc, 50)), "exec-floor-concurrent-p50-ms")

@@ -56,6 +56,10 @@ type NetConf struct {
 	LogFilePath string `json:"log_file_path"`
 
 	IPAM IPAMConf `json:"ipam"`
+	// IPAMLockFile is the file whose lock the plugin processes on one host take in turn for their IPAM
+	// transactions (default DefaultIPAMLockFile), so that pods started together do not all race for the same
+	// block; see ipamlock.go.
+	IPAMLockFile string `json:"ipam_lock_file"`
 
 	// Policy and Kubernetes apply to Kubernetes pods (the runtime passes K8S_POD_NAMESPACE and K8S_POD_NAME in
 	// CNI_ARGS): the plugin reads the pod through Kubernetes.Kubeconfig, and with policy type "k8s" the endpoint's
@@ -282,6 +286,12 @@ func (c *NetConf) checkCommon() error {
 	}
 	if c.NodenameFile == "" {
 		c.NodenameFile = DefaultNodenameFile
+	}
+	if c.IPAMLockFile != "" && !filepath.IsAbs(c.IPAMLockFile) {
+		return fieldErr("ipam_lock_file", fmt.Sprintf("got %q", c.IPAMLockFile), "must be an absolute path")
+	}
+	if c.IPAMLockFile == "" {
+		c.IPAMLockFile = DefaultIPAMLockFile
 	}
 	if c.Policy.Type != "" && c.Policy.Type != PolicyK8s {
 		return fieldErr("policy.type", fmt.Sprintf("got %q", c.Policy.Type), `must be "k8s" (Kubernetes profiles) or absent (the network's profile)`)

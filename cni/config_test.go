@@ -79,6 +79,9 @@ func TestParseConfigAcceptsGoodConfigs(t *testing.T) {
 			if c.NodenameFile != DefaultNodenameFile {
 				t.Errorf("expected the default nodename file %s, got %q", DefaultNodenameFile, c.NodenameFile)
 			}
+			if c.IPAMLockFile != DefaultIPAMLockFile {
+				t.Errorf("expected the default IPAM lock file %s, got %q", DefaultIPAMLockFile, c.IPAMLockFile)
+			}
 		})
 	}
 }
@@ -104,6 +107,7 @@ func TestParseConfigNamesTheBadField(t *testing.T) {
 		{"an unknown log level is refused", `{"name":"n","etcd_endpoints":"http://e:2379","log_level":"loud",` + ipam + `}`, "log_level"},
 		{"a relative log file path is refused", `{"name":"n","etcd_endpoints":"http://e:2379","log_file_path":"cni.log",` + ipam + `}`, "log_file_path"},
 		{"a relative nodename file is refused", `{"name":"n","etcd_endpoints":"http://e:2379","nodename_file":"nodename",` + ipam + `}`, "nodename_file"},
+		{"a relative IPAM lock file is refused", `{"name":"n","etcd_endpoints":"http://e:2379","ipam_lock_file":"ipam.lock",` + ipam + `}`, "ipam_lock_file"},
 		{"another IPAM type is refused", `{"name":"n","etcd_endpoints":"http://e:2379","ipam":{"type":"host-local"}}`, "ipam.type"},
 		{"a missing ipam section is refused", `{"name":"n","etcd_endpoints":"http://e:2379"}`, "ipam.type"},
 		{"assign_ipv4 yes is refused", `{"name":"n","etcd_endpoints":"http://e:2379","ipam":{"type":"calico-ipam","assign_ipv4":"yes"}}`, "ipam.assign_ipv4"},

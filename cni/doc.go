@@ -4,7 +4,9 @@
 //
 // ADD, for container C, interface I on network N, node H:
 //   - addresses from IPAM under handle "N.C" (one IPv4 unless assign_ipv4 is "false", one IPv6 if assign_ipv6 is
-//     "true"), each as a /32 or /128;
+//     "true"), each as a /32 or /128; the plugin processes of one host take their IPAM transactions in turns
+//     under the flock of ipam_lock_file (/var/run/calico/ipam.lock), so that pods started together do not race
+//     for the host's block;
 //   - a veth pair, both ends with the config's mtu when set and non-zero, else the MTU felix writes for the
 //     encapsulation to MTUFile beside the nodename file (/var/lib/calico/mtu; a malformed file fails the ADD
 //     before anything is taken), else 1500, as in Calico: host end "cali" + 11 hex digits of sha1("N.C.I"), MAC

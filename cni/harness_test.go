@@ -161,6 +161,7 @@ func (e *env) conf(name, version string, extra map[string]any) []byte {
 		"nodename":       testNode,
 		"nodename_file":  filepath.Join(e.stateDir, "nodename"),
 		"log_level":      "debug",
+		"ipam_lock_file": filepath.Join(e.stateDir, "ipam.lock"),
 	}
 	ipamSection := map[string]any{"type": "calico-ipam"}
 	for k, v := range extra {

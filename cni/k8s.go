@@ -150,7 +150,7 @@ func (p *plugin) assignRequested(ctx context.Context, a attachment, attrs map[st
 	p.log.Info("Calico CNI IPAM assigning the pod's requested addresses", "handle", a.handle, "ips", a.pod.IPs)
 	var out []net.IPNet
 	for _, ip := range a.pod.IPs {
-		if err := p.ipam.AssignIP(ctx, ip, a.handle, attrs, p.node); err != nil {
+		if err := p.ipamLocked(ctx, func() error { return p.ipam.AssignIP(ctx, ip, a.handle, attrs, p.node) }); err != nil {
 			err = fmt.Errorf("assigning %s from annotation %s: %w", ip, conversion.AnnotationIPAddrs, err)
 			if rerr := p.release(ctx, a.handle); rerr != nil {
 				return nil, fmt.Errorf("%w; releasing handle %s also failed: %v", err, a.handle, rerr)

@@ -278,14 +278,18 @@ func (p *plugin) assign(ctx context.Context, a attachment) ([]net.IPNet, error) 
 	}
 	p.log.Info(fmt.Sprintf("Calico CNI IPAM request count IPv4=%d IPv6=%d", num4, num6), "handle", a.handle,
 		"ipv4Pools", v4Pools, "ipv6Pools", v6Pools)
-	v4, v6, err := p.ipam.AutoAssign(ctx, ipam.AssignArgs{
-		Num4:      num4,
-		Num6:      num6,
-		HandleID:  a.handle,
-		Host:      p.node,
-		IPv4Pools: v4Pools,
-		IPv6Pools: v6Pools,
-		Attrs:     attrs,
+	var v4, v6 []net.IPNet
+	err := p.ipamLocked(ctx, func() (err error) {
+		v4, v6, err = p.ipam.AutoAssign(ctx, ipam.AssignArgs{
+			Num4:      num4,
+			Num6:      num6,
+			HandleID:  a.handle,
+			Host:      p.node,
+			IPv4Pools: v4Pools,
+			IPv6Pools: v6Pools,
+			Attrs:     attrs,
+		})
+		return err
 	})
 	if err == nil && (len(v4) < num4 || len(v6) < num6) {
 		err = fmt.Errorf("failed to request %d IPv4 and %d IPv6 addresses: IPAM allocated only %d and %d",
@@ -463,7 +467,7 @@ func (p *plugin) giveBack(ctx context.Context, a attachment, ownsVeth bool) []er
 
 // release gives back a handle's addresses; a handle that holds none is not an error.
 func (p *plugin) release(ctx context.Context, handle string) error {
-	err := p.ipam.ReleaseByHandle(ctx, handle)
+	err := p.ipamLocked(ctx, func() error { return p.ipam.ReleaseByHandle(ctx, handle) })
 	if errors.Is(err, datastore.ErrNotFound) {
 		p.log.Info("Asked to release address but it doesn't exist. Ignoring", "handle", handle)
 		return nil

@@ -55,8 +55,8 @@ func addDualStackPod(t *testing.T, c *harness.Cluster, n *node, name string) (*p
 		t.Fatal(err)
 	}
 	conf := fmt.Sprintf(`{"cniVersion":"1.0.0","name":%q,"type":"calico","etcd_endpoints":%q,"nodename":%q,"mtu":1500,
-"log_file_path":%q,"ipam":{"type":"calico-ipam","assign_ipv4":"true","assign_ipv6":"true"}}`,
-		dualStackNetwork, c.Etcd, n.h.Name, filepath.Join(n.h.Dir, "cni.log"))
+"log_file_path":%q,"ipam_lock_file":%q,"ipam":{"type":"calico-ipam","assign_ipv4":"true","assign_ipv6":"true"}}`,
+		dualStackNetwork, c.Etcd, n.h.Name, filepath.Join(n.h.Dir, "cni.log"), filepath.Join(n.h.Dir, "ipam.lock"))
 	if err := os.WriteFile(filepath.Join(confDir, "10-"+dualStackNetwork+".conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -42,8 +42,8 @@ func addPod(t testing.TB, c *harness.Cluster, n *node, name string) *pod {
 		mtu = ""
 	}
 	conf := fmt.Sprintf(`{"cniVersion":"1.0.0","name":%q,"type":"calico","etcd_endpoints":%q,"nodename":%q,%s
-"nodename_file":%q,"log_file_path":%q,"ipam":{"type":"calico-ipam"}}`, network, c.Etcd, n.h.Name, mtu,
-		filepath.Join(n.h.Dir, "nodename"), filepath.Join(n.h.Dir, "cni.log"))
+"nodename_file":%q,"log_file_path":%q,"ipam_lock_file":%q,"ipam":{"type":"calico-ipam"}}`, network, c.Etcd, n.h.Name, mtu,
+		filepath.Join(n.h.Dir, "nodename"), filepath.Join(n.h.Dir, "cni.log"), filepath.Join(n.h.Dir, "ipam.lock"))
 	os.WriteFile(filepath.Join(confDir, "10-calico.conf"), []byte(conf), 0o644)
 	p := &pod{name: name, netns: "cl" + c.ID + "-" + name, on: n}
 	if out, err := exec.Command("ip", "netns", "add", p.netns).CombinedOutput(); err != nil {

@@ -230,7 +230,8 @@ func (h *Host) AddPod(name string, o PodOptions) (*Pod, error) {
 		return nil, err
 	}
 	conf := fmt.Sprintf(`{"cniVersion":"1.0.0","name":%q,"type":"calico","etcd_endpoints":%q,"nodename":%q,"mtu":1500,
-"log_file_path":%q,"ipam":{"type":"calico-ipam"}}`, o.Network, h.c.Etcd, h.Name, filepath.Join(h.Dir, "cni.log"))
+"log_file_path":%q,"ipam_lock_file":%q,"ipam":{"type":"calico-ipam"}}`, o.Network, h.c.Etcd, h.Name, filepath.Join(h.Dir, "cni.log"),
+		filepath.Join(h.Dir, "ipam.lock"))
 	if err := os.WriteFile(filepath.Join(confDir, "10-"+o.Network+".conf"), []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
