@@ -521,7 +521,8 @@ func TestCNINetworkConfig(t *testing.T) {
 			if err != nil {
 				t.Fatalf("the calico plugin refuses its entry: %v\n%s", err, stdin)
 			}
-			if conf.MTU != 1440 || conf.Nodename != "node-1" || conf.EtcdKeyFile != tc.v.EtcdKeyFile || conf.LogFilePath != "/var/log/calico/cni/cni.log" {
+			if conf.MTU != 1440 || conf.Nodename != "node-1" || conf.EtcdKeyFile != tc.v.EtcdKeyFile || conf.LogFilePath != "/var/log/calico/cni/cni.log" ||
+				conf.IPAMLockFile != "/var/run/calico/ipam.lock" {
 				t.Errorf("the plugin would run with %+v", conf)
 			}
 			// Read from the JSON rather than cni.NetConf so this holds whichever way the plugin names the fields.

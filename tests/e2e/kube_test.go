@@ -58,8 +58,10 @@ func installCNI(t testing.TB, s *kubetest.Server, n *node, extraEnv ...string) *
 	}
 	os.WriteFile(filepath.Join(saDir, "token"), []byte(token), 0o600)
 	os.WriteFile(filepath.Join(saDir, "ca.crt"), caPEM, 0o644)
-	// The manifest logs the plugin to the host's /var/log/calico/cni; a test host keeps it in its own directory.
-	template := strings.ReplaceAll(cm.Data["cni_network_config"], "/var/log/calico/cni/cni.log", filepath.Join(n.h.Dir, "cni.log"))
+	// The manifest logs the plugin to the host's /var/log/calico/cni; a test host keeps it in its own directory,
+	// and so its IPAM lock: each test host has its own /var/run.
+	template := strings.NewReplacer("/var/log/calico/cni/cni.log", filepath.Join(n.h.Dir, "cni.log"),
+		"/var/run/calico/ipam.lock", filepath.Join(n.h.Dir, "ipam.lock")).Replace(cm.Data["cni_network_config"])
 	env := []string{
 		"CNI_CONF_NAME=10-calico.conflist", "CNI_NETWORK_CONFIG=" + template,
 		"ETCD_ENDPOINTS=" + cm.Data["etcd_endpoints"], "CNI_MTU=" + cm.Data["veth_mtu"],
