@@ -20,6 +20,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -198,6 +199,12 @@ func parseAll(r io.Reader) ([]Result, string) {
 			if v, err := strconv.ParseFloat(f[i], 64); err == nil {
 				res.Metrics[f[i+1]] = v
 			}
+		}
+		// A benchmark run again later in the input (a rerun of a few benchmarks laid over a full run) replaces
+		// its earlier result.
+		if i := slices.IndexFunc(out, func(o Result) bool { return o.Package == res.Package && o.Name == res.Name }); i >= 0 {
+			out[i] = res
+			continue
 		}
 		out = append(out, res)
 	}

@@ -47,6 +47,17 @@ func TestParseAndRatios(t *testing.T) {
 	}
 }
 
+// A benchmark that appears again later (a rerun laid over a full run) keeps only its later result, in its place.
+func TestALaterResultReplacesAnEarlierOne(t *testing.T) {
+	rerun := sample + `pkg: github.com/calico-l3/calico/confd
+BenchmarkRender-2           	     100	   4500000 ns/op
+`
+	res := parse(strings.NewReader(rerun))
+	if len(res) != 9 || res[0].Name != "BenchmarkRender" || res[0].Metrics["ns/op"] != 4500000 || res[0].Metrics["B/op"] != 0 {
+		t.Fatalf("expected 9 results with BenchmarkRender first at 4500000 ns/op alone, got %+v", res)
+	}
+}
+
 const scaleSample = `pkg: github.com/calico-l3/calico/felix
 BenchmarkColdStartWithPolicies/endpoints=10000-2   1   9 ns/op   30000 felix-ms   20000 floor-ms   24000 felix-ipset-iptables-ms
 --- BENCH: BenchmarkColdStartWithPolicies/endpoints=10000-2
