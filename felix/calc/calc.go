@@ -60,6 +60,20 @@ type Calculator struct {
 	otherRoutes   []desired.Route
 	otherRoutesV6 bool // the IPv6Support otherRoutes were computed with
 	otherVXLAN    bool // whether VXLAN was on when otherRoutes were computed
+	// What States gather from the local endpoints, kept between States (see merged): localOrder is every local
+	// endpoint in localEndpoints' order, sortedLocal is localEndpoints() (nil when a local endpoint came, went or
+	// changed since), epChains every local endpoint's chains per family, ifaces their interfaces.
+	localOrder  []*endpoint
+	sortedLocal []*endpoint
+	epChains    [2]merged[string, []desired.Rule]
+	ifaces      merged[string, desired.Interface]
+	// localRoutes are the local endpoints' routes (the first endpoint of a destination wins), and routeOrder the
+	// same sorted by destination, kept up to date route by route rather than sorted for every State.
+	localRoutes merged[netip.Prefix, desired.Route]
+	routeOrder  []desired.Route
+	// static are the static tables per family as rendered with renderCfg; dispatch the dispatch chains.
+	static   [2]map[string]*desired.Table
+	dispatch [2]rules.DispatchMemo
 }
 
 type pool struct {
@@ -93,12 +107,18 @@ type endpoint struct {
 	revision     int64
 
 	// Local endpoints only (node is this host, iface set):
-	policies map[*policy]struct{}         // the policies that select it
-	chains   [2]map[string][]desired.Rule // its rendered chains per family; nil when stale
-	ifaceFor *desired.Interface           // its interface settings; nil when stale
-	ifaceV6  bool                         // the IPv6Support ifaceFor was built with
+	policies map[*policy]struct{} // the policies that select it
+	chains   [2]*endpointChains   // its rendered chains per family; nil when stale
+	ifaceFor *desired.Interface   // its interface settings; nil when stale
+	ifaceV6  bool                 // the IPv6Support ifaceFor was built with
 
 	hostEndpoint bool // a HostEndpoint (iface: its interfaceName, "*" for all), not a workload
+}
+
+// endpointChains are a local endpoint's chains in one family. A new rendering is a new endpointChains, so States
+// tell by its address whether an endpoint's chains changed (see merged).
+type endpointChains struct {
+	chains map[string][]desired.Rule
 }
 
 type policy struct {
@@ -332,7 +352,7 @@ func (c *Calculator) set(ev datastore.Event) {
 // every endpoint that one of its policies selects, and tiers change rarely.
 func (c *Calculator) tiersChanged() {
 	for _, ep := range c.local {
-		ep.chains = [2]map[string][]desired.Rule{}
+		ep.chains = [2]*endpointChains{}
 	}
 }
 
@@ -406,8 +426,13 @@ func (c *Calculator) setEndpoint(key string, w *api.WorkloadEndpoint) {
 	c.applyProfileLabels(ep)
 	old := c.endpoints[key]
 	if ep.node == c.host && ep.iface != "" {
-		for _, other := range c.local {
-			if other.key != key && other.iface == ep.iface {
+		// localOrder is sorted by interface first: the endpoints of this one are together, from where it would go.
+		i, _ := slices.BinarySearchFunc(c.localOrder, ep.iface, func(e *endpoint, iface string) int { return strings.Compare(e.iface, iface) })
+		for _, other := range c.localOrder[i:] {
+			if other.iface != ep.iface {
+				break
+			}
+			if other.key != key {
 				slog.Warn("two local workload endpoints name the same interface; the newer one wins",
 					"interface", ep.iface, "endpoint", key, "other", other.key)
 			}
@@ -417,7 +442,7 @@ func (c *Calculator) setEndpoint(key string, w *api.WorkloadEndpoint) {
 	var was *source
 	if old != nil {
 		was = old.source()
-		delete(c.local, key)
+		c.removeLocal(key)
 	}
 	if (c.remote(ep) || (old != nil && c.remote(old))) &&
 		(old == nil || old.node != ep.node || !slices.Equal(old.nets, ep.nets)) {
@@ -425,7 +450,7 @@ func (c *Calculator) setEndpoint(key string, w *api.WorkloadEndpoint) {
 	}
 	c.index(was, ep.source())
 	if ep.node == c.host && ep.iface != "" {
-		c.local[key] = ep
+		c.addLocal(ep)
 		c.matchPolicies(ep)
 	}
 }
@@ -514,7 +539,7 @@ func (c *Calculator) setPolicy(key string, p *policy, sel string, types []api.Po
 	for _, ep := range c.local {
 		if p.selects(ep, ep.labels) {
 			ep.policies[p] = struct{}{}
-			ep.chains = [2]map[string][]desired.Rule{}
+			ep.chains = [2]*endpointChains{}
 		}
 	}
 }
@@ -528,7 +553,7 @@ func (c *Calculator) matchPolicies(ep *endpoint) {
 		}
 	}
 	if ep.policies == nil || !maps.Equal(matched, ep.policies) {
-		ep.chains = [2]map[string][]desired.Rule{}
+		ep.chains = [2]*endpointChains{}
 	}
 	ep.policies = matched
 }
@@ -568,7 +593,7 @@ func (c *Calculator) delete(key string) {
 	}
 	if ep, ok := c.endpoints[key]; ok {
 		delete(c.endpoints, key)
-		delete(c.local, key)
+		c.removeLocal(key)
 		c.index(ep.source(), nil)
 		if c.remote(ep) {
 			c.otherRoutes = nil
@@ -590,7 +615,7 @@ func (c *Calculator) delete(key string) {
 		for _, ep := range c.local {
 			if _, ok := ep.policies[p]; ok {
 				delete(ep.policies, p)
-				ep.chains = [2]map[string][]desired.Rule{}
+				ep.chains = [2]*endpointChains{}
 			}
 		}
 	}

@@ -358,6 +358,31 @@ func TestIncrementalStateEqualsStateFromScratch(t *testing.T) {
 	}
 }
 
+// TestIncrementalStateAfterBurstsEqualsStateFromScratch is the test above with several events between States, as
+// when felix drains a burst of events into one update: the caches States keep must catch up on several changes
+// at once (an endpoint gone and another come, one replaced by a newer one of the same interface, ...).
+func TestIncrementalStateAfterBurstsEqualsStateFromScratch(t *testing.T) {
+	seeds, steps := 6, 150
+	if testing.Short() {
+		seeds, steps = 2, 60
+	}
+	for seed := range seeds {
+		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) {
+			w := newRandomWorld(uint64(seed) + 1000)
+			c := newCalc(t)
+			for i := range steps {
+				for range 1 + w.rng.IntN(6) {
+					w.step(c)
+				}
+				if diff := stateDiff(c.State(), w.fresh(c).State()); diff != "" {
+					t.Fatalf("step %d: the state built up burst by burst differs from one built from scratch (got, want):\n%s",
+						i, diff)
+				}
+			}
+		})
+	}
+}
+
 // TestRandomWorldExercisesEverything guards the test above against a generator that stopped producing what it
 // is meant to compare: local endpoints with policies, selector and named-port ipsets with members, IPIP routes.
 func TestRandomWorldExercisesEverything(t *testing.T) {

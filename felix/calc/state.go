@@ -55,25 +55,21 @@ func (c *Calculator) State() *desired.State {
 		cfg4.VXLANPort = c.cfg.vxlanPort()
 	}
 	families := []family{c.family(0, cfg4)}
-	st.Tables = families[0].r.Static()
+	st.Tables = c.staticTables(families[0])
 	families[0].filter = st.Tables[rules.TableFilter]
 	if c.cfg.IPv6Support {
 		_, _, nat6 := addPoolIPSets(st, c.familyPools(true), rules.IPSetAllPoolsV6, rules.IPSetMasqPoolsV6)
 		cfg6 := base
 		cfg6.IPVersion, cfg6.NATOutgoing = 6, nat6
 		f6 := c.family(1, cfg6)
-		st.Tables6 = f6.r.Static()
+		st.Tables6 = c.staticTables(f6)
 		f6.filter = st.Tables6[rules.TableFilter]
 		families = append(families, f6)
 	}
-	routes := newRouteSet()
-	c.addEndpoints(st, families, heps, routes)
+	c.addEndpoints(st, families, heps)
 	if c.otherRoutes == nil || c.otherRoutesV6 != c.cfg.IPv6Support || c.otherVXLAN != vxlan {
 		c.otherRoutes = c.computeOtherRoutes(pools, ipip, vxlan)
 		c.otherRoutesV6, c.otherVXLAN = c.cfg.IPv6Support, vxlan
-	}
-	for _, r := range c.otherRoutes {
-		routes.add(r)
 	}
 	st.VethMTU = c.cfg.hostMTU()
 	if ipip {
@@ -84,8 +80,79 @@ func (c *Calculator) State() *desired.State {
 		c.addVXLAN(st)
 		st.VethMTU = min(st.VethMTU, c.cfg.vxlanMTU())
 	}
-	st.Routes = routes.sorted()
+	st.Routes = mergeRoutes(c.routeOrder, c.otherRoutes)
 	return st
+}
+
+// mergeRoutes merges two lists of routes sorted by destination into a new one; for a destination in both, the
+// local route wins.
+func mergeRoutes(local, other []desired.Route) []desired.Route {
+	out := make([]desired.Route, 0, len(local)+len(other))
+	i, j := 0, 0
+	for i < len(local) || j < len(other) {
+		d := -1 // which comes first: local[i] (< 0), other[j] (> 0), or both, one destination (0)
+		switch {
+		case i == len(local):
+			d = 1
+		case j < len(other):
+			d = compareDst(local[i].Dst, other[j].Dst)
+		}
+		if d <= 0 {
+			out = append(out, local[i])
+			i++
+			if d == 0 {
+				j++
+			}
+		} else {
+			out = append(out, other[j])
+			j++
+		}
+	}
+	return out
+}
+
+// compareDst orders route destinations as State lists them: by address, then prefix length.
+func compareDst(a, b netip.Prefix) int {
+	return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
+}
+
+// updateLocalRoutes brings the local endpoints' routes up to date: each endpoint's routes, the first endpoint of a
+// destination winning (so the union is built from the endpoints in reverse), and routeOrder, the same sorted.
+func (c *Calculator) updateLocalRoutes(local []*endpoint) {
+	rev := make([]*endpoint, len(local))
+	for i, ep := range local {
+		rev[len(local)-1-i] = ep
+	}
+	v6 := c.cfg.IPv6Support
+	c.localRoutes.update(rev, func(*endpoint) any { return v6 }, func(ep *endpoint) map[netip.Prefix]desired.Route {
+		m := map[netip.Prefix]desired.Route{}
+		for _, n := range ep.nets {
+			if n.Addr().Is6() && !v6 {
+				continue
+			}
+			if _, ok := m[n]; !ok {
+				m[n] = desired.Route{Dst: n, Type: desired.Unicast, Iface: ep.iface}
+			}
+		}
+		return m
+	})
+	lr := &c.localRoutes
+	if lr.rebuilt {
+		c.routeOrder = slices.SortedFunc(maps.Values(lr.all), func(a, b desired.Route) int { return compareDst(a.Dst, b.Dst) })
+		return
+	}
+	for _, dst := range lr.changed {
+		i, found := slices.BinarySearchFunc(c.routeOrder, dst, func(r desired.Route, d netip.Prefix) int { return compareDst(r.Dst, d) })
+		r, want := lr.all[dst]
+		switch {
+		case want && found:
+			c.routeOrder[i] = r
+		case want:
+			c.routeOrder = slices.Insert(c.routeOrder, i, r)
+		case found:
+			c.routeOrder = slices.Delete(c.routeOrder, i, i+1)
+		}
+	}
 }
 
 // family is one IP family's renderer and the filter table its endpoint, profile and policy chains go into.
@@ -100,6 +167,8 @@ type family struct {
 func (c *Calculator) family(i int, cfg rules.Config) family {
 	if c.renderCfg[i] == nil || !reflect.DeepEqual(*c.renderCfg[i], cfg) {
 		c.renderCfg[i] = &cfg
+		c.static[i] = nil
+		c.dispatch[i] = rules.DispatchMemo{}
 		c.profileChains[i] = map[string]*rendered{}
 		for _, p := range c.policies {
 			p.chains[i] = nil
@@ -109,6 +178,21 @@ func (c *Calculator) family(i int, cfg rules.Config) family {
 		}
 	}
 	return family{i: i, r: rules.New(cfg)}
+}
+
+// staticTables returns the family's static tables, rendered once per rendering settings, as tables of the
+// caller's own (their chains' rule slices are shared, as every State's are).
+func (c *Calculator) staticTables(f family) map[string]*desired.Table {
+	if c.static[f.i] == nil {
+		c.static[f.i] = f.r.Static()
+	}
+	out := make(map[string]*desired.Table, len(c.static[f.i]))
+	for name, t := range c.static[f.i] {
+		own := *t
+		own.Chains, own.Hooks = maps.Clone(t.Chains), maps.Clone(t.Hooks)
+		out[name] = &own
+	}
+	return out
 }
 
 // computeOtherRoutes lists the routes that do not go to local workloads: blackholes for this host's blocks, and
@@ -155,7 +239,7 @@ func encapOn(mode string) bool { return mode == api.EncapAlways || mode == api.E
 // each family their chains and the dispatch chains, the chains of the profiles and policies they use, and the
 // ipsets those rules match on. Every local endpoint gets its chains in both families whatever its addresses, so
 // that no traffic from or to a workload interface escapes policy.
-func (c *Calculator) addEndpoints(st *desired.State, families []family, heps []*endpoint, routes *routeSet) {
+func (c *Calculator) addEndpoints(st *desired.State, families []family, heps []*endpoint) {
 	local := c.localEndpoints()
 	ifaces := make([]string, 0, len(local))
 	var usedProfiles []string
@@ -172,10 +256,6 @@ func (c *Calculator) addEndpoints(st *desired.State, families []family, heps []*
 				usedProfiles = append(usedProfiles, name)
 			}
 		}
-		for _, f := range families {
-			addChains(f.filter, c.endpointChains(f, ep))
-		}
-
 		if ep.ifaceFor == nil || ep.ifaceV6 != c.cfg.IPv6Support {
 			ep.ifaceFor, ep.ifaceV6 = c.interfaceOf(ep), c.cfg.IPv6Support
 		}
@@ -187,14 +267,30 @@ func (c *Calculator) addEndpoints(st *desired.State, families []family, heps []*
 				// IPv6 forwards between interfaces only when forwarding is on for all of them.
 				st.Sysctls["net/ipv6/conf/all/forwarding"] = "1"
 			}
-			routes.add(desired.Route{Dst: n, Type: desired.Unicast, Iface: ep.iface})
 		}
-		st.Interfaces[ep.iface] = *ep.ifaceFor
 	}
+	c.updateLocalRoutes(local)
+	c.ifaces.update(local, func(ep *endpoint) any { return ep.ifaceFor },
+		func(ep *endpoint) map[string]desired.Interface {
+			return map[string]desired.Interface{ep.iface: *ep.ifaceFor}
+		})
+	st.Interfaces = c.ifaces.copy()
 
 	used := map[string]bool{} // selector keys
 	for _, f := range families {
-		addChains(f.filter, f.r.Dispatch(ifaces))
+		// The endpoints' chains come after the static ones, as if added one by one: an endpoint's chain would
+		// replace a static chain of the same name.
+		ec := &c.epChains[f.i]
+		ec.update(local, func(ep *endpoint) any { return c.endpointChainsOf(f, ep) },
+			func(ep *endpoint) map[string][]desired.Rule { return c.endpointChains(f, ep) })
+		chains := ec.copy()
+		for name, rs := range f.filter.Chains {
+			if _, ok := chains[name]; !ok {
+				chains[name] = rs
+			}
+		}
+		f.filter.Chains = chains
+		addChains(f.filter, f.r.DispatchMemo(ifaces, &c.dispatch[f.i]))
 		var sets []rules.SelectorSet
 		for _, name := range usedProfiles {
 			r := c.profileRendered(f, name)
@@ -358,6 +454,11 @@ func (c *Calculator) interfaceOf(ep *endpoint) *desired.Interface {
 
 // endpointChains returns a local endpoint's chains in one family, rendering them if they are stale.
 func (c *Calculator) endpointChains(f family, ep *endpoint) map[string][]desired.Rule {
+	return c.endpointChainsOf(f, ep).chains
+}
+
+// endpointChainsOf is endpointChains as rendered, for telling renderings apart.
+func (c *Calculator) endpointChainsOf(f family, ep *endpoint) *endpointChains {
 	if ep.chains[f.i] != nil {
 		return ep.chains[f.i]
 	}
@@ -366,10 +467,10 @@ func (c *Calculator) endpointChains(f family, ep *endpoint) map[string][]desired
 		policies = append(policies, p)
 	}
 	c.sortPolicies(policies)
-	ep.chains[f.i] = f.r.Endpoint(rules.Endpoint{Iface: ep.iface, Profiles: ep.profiles,
+	ep.chains[f.i] = &endpointChains{f.r.Endpoint(rules.Endpoint{Iface: ep.iface, Profiles: ep.profiles,
 		IngressTiers: c.tiered(policies, func(p *policy) bool { return p.spec.Ingress }),
 		EgressTiers:  c.tiered(policies, func(p *policy) bool { return p.spec.Egress }),
-	})
+	})}
 	return ep.chains[f.i]
 }
 
@@ -478,14 +579,43 @@ func poolFor(pools []pool, p netip.Prefix) (pool, bool) {
 // localEndpoints returns this host's endpoints that have an interface, one per interface (the newest wins), in
 // interface order.
 func (c *Calculator) localEndpoints() []*endpoint {
-	eps := make([]*endpoint, 0, len(c.local))
-	for _, ep := range c.local {
-		eps = append(eps, ep)
+	if c.sortedLocal == nil {
+		c.sortedLocal = slices.CompactFunc(slices.Clone(c.localOrder), func(a, b *endpoint) bool { return a.iface == b.iface })
+		if c.sortedLocal == nil {
+			c.sortedLocal = []*endpoint{}
+		}
 	}
-	slices.SortFunc(eps, func(a, b *endpoint) int {
-		return cmp.Or(cmp.Compare(a.iface, b.iface), -cmp.Compare(a.revision, b.revision), cmp.Compare(a.key, b.key))
-	})
-	return slices.CompactFunc(eps, func(a, b *endpoint) bool { return a.iface == b.iface })
+	return c.sortedLocal
+}
+
+// compareLocal is the order of localEndpoints: by interface, the newest first, then by key.
+func compareLocal(a, b *endpoint) int {
+	return cmp.Or(cmp.Compare(a.iface, b.iface), -cmp.Compare(a.revision, b.revision), cmp.Compare(a.key, b.key))
+}
+
+// addLocal makes ep a local endpoint, keeping localOrder sorted rather than sorting it for every State.
+func (c *Calculator) addLocal(ep *endpoint) {
+	c.local[ep.key] = ep
+	i, _ := slices.BinarySearchFunc(c.localOrder, ep, compareLocal)
+	c.localOrder = slices.Insert(c.localOrder, i, ep)
+	c.sortedLocal = nil
+}
+
+// removeLocal forgets the local endpoint stored under key, if any.
+func (c *Calculator) removeLocal(key string) {
+	ep, ok := c.local[key]
+	if !ok {
+		return
+	}
+	delete(c.local, key)
+	i, found := slices.BinarySearchFunc(c.localOrder, ep, compareLocal)
+	if !found || c.localOrder[i] != ep {
+		i = slices.Index(c.localOrder, ep) // cannot happen: what it is sorted by never changes
+	}
+	if i >= 0 {
+		c.localOrder = slices.Delete(c.localOrder, i, i+1)
+	}
+	c.sortedLocal = nil
 }
 
 // comparePolicies orders the policies of one tier as they run: by order (unset last), then by name.
@@ -587,9 +717,7 @@ func (s *routeSet) sorted() []desired.Route {
 	for _, r := range s.byDst {
 		out = append(out, r)
 	}
-	slices.SortFunc(out, func(a, b desired.Route) int {
-		return cmp.Or(a.Dst.Addr().Compare(b.Dst.Addr()), cmp.Compare(a.Dst.Bits(), b.Dst.Bits()))
-	})
+	slices.SortFunc(out, func(a, b desired.Route) int { return compareDst(a.Dst, b.Dst) })
 	return out
 }
 

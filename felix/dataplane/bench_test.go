@@ -235,7 +235,7 @@ func coldStartRound(s *scope, n int) coldRound {
 	// felix's own writes from cold, as one script: what it ran, without its reads and split per table.
 	var script strings.Builder
 	for _, name := range tableNames(st.Tables) {
-		rt, err := renderTable(st.Tables[name], nil)
+		rt, err := renderTable(st.Tables[name], nil, false)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -280,7 +280,7 @@ func (s *scope) close() {
 func naiveCommands(b testing.TB, st *desired.State) [][]string {
 	var cmds [][]string
 	for _, table := range sortedKeys(st.Tables) {
-		rt, err := renderTable(st.Tables[table], nil)
+		rt, err := renderTable(st.Tables[table], nil, false)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -298,10 +298,10 @@ func naiveCommands(b testing.TB, st *desired.State) [][]string {
 			}
 		}
 		for _, c := range chains {
-			add("-A", c, rt.chains[c])
+			add("-A", c, rt.chains[c].rules)
 		}
 		for _, c := range sortedKeys(rt.hooks) {
-			add("-A", c, rt.hooks[c])
+			add("-A", c, rt.hooks[c].rules)
 		}
 	}
 	return cmds

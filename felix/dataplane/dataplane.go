@@ -111,10 +111,11 @@ type Dataplane struct {
 	netns  ns.NetNS       // nil: the process's own namespace
 	nsh    netns.NsHandle // the same namespace, for netlink subscriptions; -1 when netns is nil
 	nl     *netlink.Handle
-	tables map[tableID]tableState           // each table as felix last read or wrote it; absent: read it before writing
-	memo   map[tableID]map[string]chainMemo // per table: rendered chains, to hash only what changed
-	sets   ipsetState                       // felix's ipsets as last read or written; nil: read them before writing
-	sysctl map[string]sysctlMemo            // sysctl values felix wrote or found, by path
+	tables map[tableID]tableState // each table as felix last read or wrote it; absent: read it before writing
+	memo   map[tableID]*tableMemo // per table: rendered chains, to hash only what changed
+	sets   ipsetState             // felix's ipsets as last read or written; nil: read them before writing
+	wanted ipsetMemo              // desired ipsets normalised, to parse only the sets that changed
+	sysctl map[string]sysctlMemo  // sysctl values felix wrote or found, by path
 
 	linkTable linkTable // the namespace's links, followed through a netlink subscription
 }
@@ -129,7 +130,7 @@ func New(cfg Config) (*Dataplane, error) {
 	}
 	d := &Dataplane{
 		cfg: cfg, log: cfg.Logger, nsh: netns.None(),
-		tables: map[tableID]tableState{}, memo: map[tableID]map[string]chainMemo{}, sysctl: map[string]sysctlMemo{},
+		tables: map[tableID]tableState{}, memo: map[tableID]*tableMemo{}, sysctl: map[string]sysctlMemo{},
 	}
 	if d.log == nil {
 		d.log = slog.Default()
@@ -177,6 +178,10 @@ func (d *Dataplane) Close() error {
 // the kernel and adopts what a previous felix left: only what differs is rewritten, nothing is flushed first.
 // Every part is attempted even when another fails; the error joins all failures, and the next Apply retries.
 // ip6tables, and the IPv6 ipsets st does not name, are left alone while st.Tables6 is nil.
+//
+// st must not be modified once handed to Apply or Resync (calc.State never does): a chain's rules or a set's
+// members given as the very slice of an earlier call are taken as unchanged without being compared, so that an
+// apply costs about as much as what changed. Resync compares them by content.
 func (d *Dataplane) Apply(ctx context.Context, st *desired.State) (Report, error) {
 	return d.sync(ctx, st, false)
 }
@@ -210,7 +215,7 @@ func (d *Dataplane) sync(ctx context.Context, st *desired.State, resync bool) (R
 		}
 		ft := familyTables{f: f, tables: map[string]renderedTable{}}
 		for _, name := range tableNames(want) {
-			rt, err := d.render(f, name, want[name])
+			rt, err := d.render(f, name, want[name], resync)
 			if err != nil {
 				return rep, fmt.Errorf("rendering %s table %s: %w", f.iptables, name, err)
 			}
@@ -218,10 +223,8 @@ func (d *Dataplane) sync(ctx context.Context, st *desired.State, resync bool) (R
 		}
 		fams = append(fams, ft)
 	}
-	for name, set := range st.IPSets {
-		if _, err := normaliseSet(name, set); err != nil {
-			return rep, err
-		}
+	if _, err := d.wanted.normalise(st.IPSets, resync); err != nil {
+		return rep, err
 	}
 	if _, err := planRoutes(st.Routes, nil, nil); err != nil {
 		return rep, fmt.Errorf("checking routes: %w", err)
@@ -295,13 +298,13 @@ type tableID struct {
 }
 
 // render renders a desired table, reusing the rendering of chains that did not change since the last apply:
-// a steady-state apply of a large state hashes nothing.
-func (d *Dataplane) render(f family, table string, t *desired.Table) (renderedTable, error) {
+// a steady-state apply of a large state hashes nothing. A resync compares every chain's rules by content.
+func (d *Dataplane) render(f family, table string, t *desired.Table, resync bool) (renderedTable, error) {
 	id := tableID{f.version, table}
 	if d.memo[id] == nil {
-		d.memo[id] = map[string]chainMemo{}
+		d.memo[id] = newTableMemo()
 	}
-	rt, err := renderTable(t, d.memo[id])
+	rt, err := renderTable(t, d.memo[id], resync)
 	rt.appendHooks = d.cfg.AppendHooks
 	return rt, err
 }

@@ -64,7 +64,7 @@ func kernelMatches(t *testing.T, ns string, st *desired.State) {
 			t.Fatal(err)
 		}
 		for _, name := range tableNames(want) {
-			rt, err := renderTable(want[name], nil)
+			rt, err := renderTable(want[name], nil, false)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -26,6 +26,9 @@ type setState struct {
 	Type    desired.IPSetType
 	Family  string // inet or inet6
 	Members map[string]bool
+	// from is the desired set felix last wrote it from, when it did (planIPSets): a plan for the very same desired
+	// set again finds it unchanged without comparing members. nil for a set read from the kernel.
+	from *wantSet
 }
 
 // ipsetState is felix's sets in the kernel by name.
@@ -170,23 +173,25 @@ type ipsetPlan struct {
 // differences are applied member by member. A set of the wrong type is destroyed and recreated (which fails
 // while iptables still uses it). Sets with the cali prefix that are not desired are destroyed, except those of a
 // family felix leaves alone (leave, which may be nil, says so): they stay as they are.
-func planIPSets(want map[string]desired.IPSet, have ipsetState, maxElem int, leave func(family string) bool) (ipsetPlan, error) {
+//
+// memo, when not nil, holds the normalised sets of earlier calls (see ipsetMemo); a set felix wrote from the very
+// same desired set is then left as it is without looking at its members, so that planning costs about as much as
+// the sets that changed.
+func planIPSets(want map[string]desired.IPSet, have ipsetState, maxElem int, leave func(family string) bool, memo *ipsetMemo) (ipsetPlan, error) {
 	if maxElem <= 0 {
 		maxElem = defaultMaxElem
 	}
 	p := ipsetPlan{after: ipsetState{}}
-	wants := map[string]wantSet{}
+	wants, err := memo.normalise(want, false)
+	if err != nil {
+		return ipsetPlan{}, err
+	}
 	temps := map[string]bool{}
-	for name, s := range want {
-		w, err := normaliseSet(name, s)
-		if err != nil {
-			return ipsetPlan{}, err
-		}
-		wants[name] = w
+	for name := range wants {
 		temps[tempSetName(name)] = true
 	}
 	var up, down strings.Builder
-	createLine := func(name string, w wantSet) {
+	createLine := func(name string, w *wantSet) {
 		fmt.Fprintf(&up, "create %s %s family %s maxelem %d\n", name, w.Type, w.Family, maxElem)
 	}
 	// Temp sets left by an interrupted rewrite are in nobody's way once gone, and never referenced by iptables.
@@ -199,8 +204,12 @@ func planIPSets(want map[string]desired.IPSet, have ipsetState, maxElem int, lea
 	}
 	for _, name := range sortedKeys(wants) {
 		w := wants[name]
-		p.after[name] = setState{Type: w.Type, Family: w.Family, Members: toSet(w.Members)}
 		h, exists := have[name]
+		if exists && h.from == w {
+			p.after[name] = h
+			continue
+		}
+		p.after[name] = setState{Type: w.Type, Family: w.Family, Members: toSet(w.Members), from: w}
 		switch {
 		case !exists:
 			createLine(name, w)
@@ -298,5 +307,68 @@ func sameKeys(a, b map[string]bool) bool {
 			return false
 		}
 	}
+	return true
+}
+
+// ipsetMemo remembers the normalised form of each desired set for as long as the caller hands the same one:
+// normalising parses every member, which for a large node is far more work than the few members that change.
+// A set handed again with the very same Members slice (same first element, same length) and type is taken as
+// unchanged without looking at its members: desired states are immutable once handed over (see
+// Dataplane.Apply). With verify, members are compared by content instead.
+type ipsetMemo struct {
+	sets map[string]*setMemo
+}
+
+type setMemo struct {
+	given   []string // the members it was normalised from
+	members []string // a copy of them, compared with verify
+	typ     desired.IPSetType
+	want    *wantSet
+}
+
+// normalise returns every desired set normalised (see normaliseSet), reusing what the memo holds and leaving in it
+// exactly the sets of want. A nil memo normalises every set.
+func (memo *ipsetMemo) normalise(want map[string]desired.IPSet, verify bool) (map[string]*wantSet, error) {
+	out := make(map[string]*wantSet, len(want))
+	for name, s := range want {
+		if memo != nil {
+			if m := memo.sets[name]; m != nil && m.same(s, verify) {
+				out[name] = m.want
+				continue
+			}
+		}
+		w, err := normaliseSet(name, s)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = &w
+		if memo != nil {
+			if memo.sets == nil {
+				memo.sets = map[string]*setMemo{}
+			}
+			memo.sets[name] = &setMemo{given: s.Members, members: slices.Clone(s.Members), typ: s.Type, want: &w}
+		}
+	}
+	if memo != nil && len(memo.sets) != len(want) {
+		for name := range memo.sets {
+			if _, ok := want[name]; !ok {
+				delete(memo.sets, name)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (m *setMemo) same(s desired.IPSet, verify bool) bool {
+	if s.Type != m.typ || len(s.Members) != len(m.given) {
+		return false
+	}
+	if len(s.Members) == 0 || (!verify && &s.Members[0] == &m.given[0]) {
+		return true
+	}
+	if !slices.Equal(m.members, s.Members) {
+		return false
+	}
+	m.given = s.Members
 	return true
 }

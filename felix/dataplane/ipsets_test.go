@@ -185,7 +185,7 @@ func TestPlanIPSets(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := planIPSets(tc.want, tc.have, 0, tc.leave)
+			p, err := planIPSets(tc.want, tc.have, 0, tc.leave, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -200,7 +200,7 @@ func TestPlanIPSets(t *testing.T) {
 			if d := driftedSets(p.after, after); len(d) != 0 {
 				t.Errorf("after the scripts, sets %v differ from what the plan predicted", d)
 			}
-			if again, _ := planIPSets(tc.want, after, 0, tc.leave); again.update+again.destroy != "" {
+			if again, _ := planIPSets(tc.want, after, 0, tc.leave, nil); again.update+again.destroy != "" {
 				t.Errorf("planning again still writes:\n%s%s", again.update, again.destroy)
 			}
 		})
@@ -229,7 +229,7 @@ func TestPlanIPSetsRejects(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := planIPSets(tc.sets, ipsetState{}, 0, nil)
+			_, err := planIPSets(tc.sets, ipsetState{}, 0, nil, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got error %v, want one containing %q", err, tc.want)
 			}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -50,9 +51,16 @@ type renderedRule struct {
 
 // renderedTable is a desired table with every rule rendered and hashed.
 type renderedTable struct {
-	chains      map[string][]renderedRule // cali- chains
-	hooks       map[string][]renderedRule // felix's rules at the top (or end) of other chains
-	appendHooks bool                      // ChainInsertMode Append: hooks go at the end of their chains
+	chains      map[string]renderedChain // cali- chains
+	hooks       map[string]renderedChain // felix's rules at the top (or end) of other chains
+	appendHooks bool                     // ChainInsertMode Append: hooks go at the end of their chains
+}
+
+// renderedChain is one chain's rendered rules and the chain as felix records it once written (see planTable).
+// Both are shared between renderings and plans, and never modified.
+type renderedChain struct {
+	rules  []renderedRule
+	states []ruleState
 }
 
 // renderChain renders the rules of one chain with their hash comments.
@@ -178,16 +186,52 @@ func splitArgs(s string) ([]string, error) {
 	return args, nil
 }
 
+// tableMemo remembers how renderTable last rendered one table, so that rendering the next desired table costs
+// about as much as what changed in it, not its size: a chain is rendered and hashed again only when its rules
+// changed, and which jumps need checking follows from the chains added, changed and removed.
+//
+// A chain handed again as the very same slice (same first element, same length) is taken as unchanged without
+// comparing its rules: desired states are immutable once handed over (see Dataplane.Apply). With verify, rules
+// are compared by content instead, which a Resync does, so that a caller that broke that rule is caught there.
+type tableMemo struct {
+	chains, hooks map[string]*chainMemo
+	out           renderedTable  // the last rendering; its maps are updated in place by the next call
+	refs          map[string]int // per felix chain: how many remembered chains (or hooks) jump or go to it
+	gen           uint64         // the number of the current call, to find the chains it no longer saw
+}
+
 // chainMemo remembers the rendering of one chain for as long as its desired rules stay the same.
 type chainMemo struct {
-	rules    []desired.Rule
-	rendered []renderedRule
-	targets  []string // the distinct cali- chains its rules jump or go to, checked on every render
+	given   []desired.Rule // the slice it was rendered from
+	rules   []desired.Rule // a copy of it, compared with verify
+	out     renderedChain
+	targets []string // the distinct cali- chains its rules jump or go to
+	gen     uint64   // the last call that saw it
+}
+
+func newTableMemo() *tableMemo {
+	return &tableMemo{chains: map[string]*chainMemo{}, hooks: map[string]*chainMemo{}, refs: map[string]int{},
+		out: renderedTable{chains: map[string]renderedChain{}, hooks: map[string]renderedChain{}}}
+}
+
+// same says whether rules are the rules m was rendered from.
+func (m *chainMemo) same(rules []desired.Rule, verify bool) bool {
+	if len(rules) != len(m.given) {
+		return false
+	}
+	if len(rules) == 0 || (!verify && &rules[0] == &m.given[0]) {
+		return true
+	}
+	if !slices.Equal(m.rules, rules) {
+		return false
+	}
+	m.given = rules
+	return true
 }
 
 // caliTargets lists the distinct felix chains that rules jump or go to, in the order they first appear. A chain
 // jumps to a few chains many times (an endpoint chain to its policies), so checking these is much less work than
-// checking every rule of a large table on each update.
+// checking every rule.
 func caliTargets(rules []renderedRule) []string {
 	var out []string
 	for _, r := range rules {
@@ -199,63 +243,116 @@ func caliTargets(rules []renderedRule) []string {
 }
 
 // renderTable validates a desired table and renders every rule. A nil table renders as an empty one: felix has
-// nothing in that table, so whatever it left there is removed. memo, when not nil, holds the renderings of an
-// earlier call: chains whose rules are unchanged reuse them, and renderTable leaves in it exactly the chains of t.
-func renderTable(t *desired.Table, memo map[string]chainMemo) (renderedTable, error) {
-	rt := renderedTable{chains: map[string][]renderedRule{}, hooks: map[string][]renderedRule{}}
+// nothing in that table, so whatever it left there is removed. memo, when not nil, holds the rendering of an
+// earlier call: chains whose rules are unchanged reuse it (see tableMemo). The result shares its maps with memo,
+// so it is only good until the next call with the same memo.
+func renderTable(t *desired.Table, memo *tableMemo, verify bool) (renderedTable, error) {
+	if memo == nil {
+		memo = newTableMemo()
+	}
 	if t == nil {
-		clear(memo)
-		return rt, nil
+		t = &desired.Table{}
 	}
-	used := map[string]bool{}
-	type chainTargets struct {
-		name    string
-		rules   []renderedRule
-		targets []string
+	rt, err := memo.render(t, verify)
+	if err != nil {
+		// Start afresh next time: what this call left half done is not worth reasoning about.
+		*memo = *newTableMemo()
+		return renderedTable{}, err
 	}
-	var refs []chainTargets
-	for _, part := range []struct {
-		kind string
-		src  map[string][]desired.Rule
-		dst  map[string][]renderedRule
-	}{{"chain", t.Chains, rt.chains}, {"hook", t.Hooks, rt.hooks}} {
-		for name, rules := range part.src {
-			if err := checkChainName(name, part.kind == "chain"); err != nil {
-				return rt, err
-			}
-			key := part.kind + " " + name
-			used[key] = true
-			if m, ok := memo[key]; ok && slices.Equal(m.rules, rules) {
-				part.dst[name] = m.rendered
-				refs = append(refs, chainTargets{name, m.rendered, m.targets})
+	return rt, nil
+}
+
+func (memo *tableMemo) render(t *desired.Table, verify bool) (renderedTable, error) {
+	memo.gen++
+	type part struct {
+		cali bool
+		want map[string][]desired.Rule
+		memo map[string]*chainMemo
+		out  map[string]renderedChain
+	}
+	parts := []part{{true, t.Chains, memo.chains, memo.out.chains}, {false, t.Hooks, memo.hooks, memo.out.hooks}}
+	var changed []string // chains and hooks rendered anew by this call
+	var removed []string // felix chains no longer desired
+	for _, p := range parts {
+		for name, rules := range p.want {
+			if m := p.memo[name]; m != nil && m.same(rules, verify) {
+				m.gen = memo.gen
 				continue
+			}
+			if err := checkChainName(name, p.cali); err != nil {
+				return renderedTable{}, err
 			}
 			rr, err := renderChain(name, rules)
 			if err != nil {
-				return rt, err
+				return renderedTable{}, err
 			}
-			part.dst[name] = rr
-			targets := caliTargets(rr)
-			refs = append(refs, chainTargets{name, rr, targets})
-			if memo != nil {
-				memo[key] = chainMemo{rules: slices.Clone(rules), rendered: rr, targets: targets}
+			m := &chainMemo{given: rules, rules: slices.Clone(rules), out: renderedChain{rules: rr, states: ruleStates(rr)},
+				targets: caliTargets(rr), gen: memo.gen}
+			memo.forget(p.memo[name])
+			for _, target := range m.targets {
+				memo.refs[target]++
+			}
+			p.memo[name], p.out[name] = m, m.out
+			changed = append(changed, name)
+		}
+		if len(p.memo) == len(p.want) {
+			continue // every remembered one is still desired
+		}
+		for name, m := range p.memo {
+			if m.gen != memo.gen {
+				memo.forget(m)
+				delete(p.memo, name)
+				delete(p.out, name)
+				if p.cali {
+					removed = append(removed, name)
+				}
 			}
 		}
 	}
-	for key := range memo {
-		if !used[key] {
-			delete(memo, key)
+	// A jump can only have lost its target in a chain or hook rendered anew, or where its target went. Chain and
+	// hook names never clash: one is a felix chain, the other not.
+	for _, name := range changed {
+		m := memo.chains[name]
+		if m == nil {
+			m = memo.hooks[name]
 		}
-	}
-	for _, ref := range refs {
-		for _, target := range ref.targets {
+		for _, target := range m.targets {
 			if _, ok := t.Chains[target]; !ok {
-				i := slices.IndexFunc(ref.rules, func(r renderedRule) bool { return r.target == target })
-				return rt, fmt.Errorf("rule %d of chain %s jumps to %s, which is not a desired chain", i+1, ref.name, target)
+				return renderedTable{}, danglingJump(name, m, target)
 			}
 		}
 	}
-	return rt, nil
+	slices.Sort(removed)
+	for _, target := range removed {
+		if memo.refs[target] == 0 {
+			continue
+		}
+		for _, mm := range []map[string]*chainMemo{memo.chains, memo.hooks} {
+			for _, name := range sortedKeys(mm) {
+				if slices.Contains(mm[name].targets, target) {
+					return renderedTable{}, danglingJump(name, mm[name], target)
+				}
+			}
+		}
+	}
+	return memo.out, nil
+}
+
+// forget drops the jumps of a chain's rendering that is being replaced or removed (nil: none) from the counts.
+func (memo *tableMemo) forget(m *chainMemo) {
+	if m == nil {
+		return
+	}
+	for _, target := range m.targets {
+		if memo.refs[target]--; memo.refs[target] == 0 {
+			delete(memo.refs, target)
+		}
+	}
+}
+
+func danglingJump(chain string, m *chainMemo, target string) error {
+	i := slices.IndexFunc(m.out.rules, func(r renderedRule) bool { return r.target == target })
+	return fmt.Errorf("rule %d of chain %s jumps to %s, which is not a desired chain", i+1, chain, target)
 }
 
 func checkChainName(name string, cali bool) error {
@@ -359,16 +456,37 @@ type tablePlan struct {
 // what goes. Until that last one nothing reaches the new chains, so the kernel still never runs a half-written
 // chain; a stage that fails leaves unreachable chains that the next apply, rereading the table, completes.
 func planTable(table string, want renderedTable, have tableState) tablePlan {
-	p := tablePlan{after: make(tableState, len(have)+len(want.chains))}
-	for name, rules := range have {
-		p.after[name] = rules
+	p := tablePlan{after: maps.Clone(have)}
+	if p.after == nil {
+		p.after = tableState{}
 	}
 	var decl, rules, hooks, flush, del []string
 	var fresh [][]string // the -A lines of each new chain, for stages
 	var edits []string   // the lines changing chains that exist
 
-	for _, name := range sortedKeys(want.chains) {
-		wr := want.chains[name]
+	// Only chains that differ produce lines, so only they are sorted. A chain felix wrote last time from the
+	// same rendering is the very slice it recorded (see renderedChain), which spares comparing its rules.
+	var differ []string
+	kept := 0 // desired chains that exist
+	for name, wc := range want.chains {
+		hr, exists := have[name]
+		if exists {
+			kept++
+		}
+		switch {
+		case !exists:
+		case sameStates(hr, wc.states):
+			continue
+		case slices.Equal(hr, wc.states):
+			p.after[name] = wc.states // the same, and next time recognised as such at once
+			continue
+		}
+		differ = append(differ, name)
+	}
+	slices.Sort(differ)
+	for _, name := range differ {
+		wc := want.chains[name]
+		wr := wc.rules
 		hr, exists := have[name]
 		if !exists {
 			decl = append(decl, ":"+name+" - [0:0]")
@@ -397,7 +515,7 @@ func planTable(table string, want renderedTable, have tableState) tablePlan {
 			}
 			edits = append(edits, rules[start:]...)
 		}
-		p.after[name] = ruleStates(wr)
+		p.after[name] = wc.states
 		p.written = append(p.written, name)
 	}
 
@@ -405,13 +523,16 @@ func planTable(table string, want renderedTable, have tableState) tablePlan {
 	for name := range want.hooks {
 		hookChains[name] = true
 	}
+	caliChains := 0
 	for name, hr := range have {
-		if !isCali(name) && slices.ContainsFunc(hr, ruleState.owned) {
+		if isCali(name) {
+			caliChains++
+		} else if slices.ContainsFunc(hr, ruleState.owned) {
 			hookChains[name] = true
 		}
 	}
 	for _, name := range sortedKeys(hookChains) {
-		wr, hr := want.hooks[name], have[name]
+		wr, hr := want.hooks[name].rules, have[name]
 		if hooksInPlace(wr, hr, want.appendHooks) {
 			continue
 		}
@@ -440,10 +561,16 @@ func planTable(table string, want renderedTable, have tableState) tablePlan {
 		p.hooked = append(p.hooked, name)
 	}
 
-	for _, name := range sortedKeys(have) {
-		if _, ok := want.chains[name]; ok || !isCali(name) {
-			continue
+	var gone []string
+	if caliChains > kept { // some felix chain in the kernel is not desired
+		for name := range have {
+			if _, ok := want.chains[name]; !ok && isCali(name) {
+				gone = append(gone, name)
+			}
 		}
+	}
+	slices.Sort(gone)
+	for _, name := range gone {
 		flush = append(flush, "-F "+name)
 		del = append(del, "-X "+name)
 		delete(p.after, name)
@@ -505,6 +632,11 @@ func hooksInPlace(want []renderedRule, have []ruleState, atEnd bool) bool {
 		}
 	}
 	return !slices.ContainsFunc(rest, ruleState.owned)
+}
+
+// sameStates says whether a and b are the same slice, not merely equal ones.
+func sameStates(a, b []ruleState) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 func ruleStates(rr []renderedRule) []ruleState {

@@ -101,7 +101,7 @@ func sampleTable() *desired.Table {
 
 func mustRender(t *testing.T, tbl *desired.Table) renderedTable {
 	t.Helper()
-	rt, err := renderTable(tbl, nil)
+	rt, err := renderTable(tbl, nil, false)
 	if err != nil {
 		t.Fatalf("rendering: %v", err)
 	}
@@ -124,9 +124,9 @@ func specOf(t *testing.T, tbl *desired.Table, chain string, i int) string {
 	t.Helper()
 	rt := mustRender(t, tbl)
 	if rr, ok := rt.chains[chain]; ok {
-		return rr[i].spec
+		return rr.rules[i].spec
 	}
-	return rt.hooks[chain][i].spec
+	return rt.hooks[chain].rules[i].spec
 }
 
 func TestPlanTableOnAnEmptyKernelWritesEverythingInOneScript(t *testing.T) {
@@ -457,7 +457,7 @@ func TestRenderTableRejects(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := renderTable(tc.table, nil)
+			_, err := renderTable(tc.table, nil, false)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got error %v, want one containing %q", err, tc.want)
 			}
@@ -466,31 +466,35 @@ func TestRenderTableRejects(t *testing.T) {
 }
 
 func TestRenderTableReusesUnchangedChains(t *testing.T) {
-	memo := map[string]chainMemo{}
-	first, err := renderTable(sampleTable(), memo)
+	memo := newTableMemo()
+	first, err := renderTable(sampleTable(), memo, false)
 	if err != nil {
 		t.Fatal(err)
 	}
+	firstForward, firstDispatch := first.chains["cali-FORWARD"], first.chains["cali-to-wl-dispatch"]
 	next := sampleTable()
 	delete(next.Chains, "cali-tw-cali1234")
 	next.Chains["cali-to-wl-dispatch"] = next.Chains["cali-to-wl-dispatch"][1:]
-	second, err := renderTable(next, memo)
+	second, err := renderTable(next, memo, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if &first.chains["cali-FORWARD"][0] != &second.chains["cali-FORWARD"][0] {
+	if &firstForward.rules[0] != &second.chains["cali-FORWARD"].rules[0] {
 		t.Errorf("an unchanged chain was rendered again")
 	}
-	if second.chains["cali-to-wl-dispatch"][0].hash == first.chains["cali-to-wl-dispatch"][0].hash {
+	if second.chains["cali-to-wl-dispatch"].rules[0].hash == firstDispatch.rules[0].hash {
 		t.Errorf("a changed chain kept its old rendering")
 	}
-	if _, ok := memo["chain cali-tw-cali1234"]; ok {
+	if _, ok := memo.chains["cali-tw-cali1234"]; ok {
 		t.Errorf("the memo still holds a chain that is no longer desired")
+	}
+	if _, ok := second.chains["cali-tw-cali1234"]; ok {
+		t.Errorf("the rendering still holds a chain that is no longer desired")
 	}
 }
 
 func TestRenderTableChecksUnchangedChainsAgainstRemovedTargets(t *testing.T) {
-	memo := map[string]chainMemo{}
+	memo := newTableMemo()
 	table := func(withB bool) *desired.Table {
 		chains := map[string][]desired.Rule{
 			"cali-A": {{Action: "--jump ACCEPT"}, {Match: "-p tcp", Action: "--jump cali-B"}, {Action: "--goto cali-B"}},
@@ -500,10 +504,10 @@ func TestRenderTableChecksUnchangedChainsAgainstRemovedTargets(t *testing.T) {
 		}
 		return &desired.Table{Chains: chains, Hooks: map[string][]desired.Rule{"FORWARD": {{Action: "--jump cali-A"}}}}
 	}
-	if _, err := renderTable(table(true), memo); err != nil {
+	if _, err := renderTable(table(true), memo, false); err != nil {
 		t.Fatal(err)
 	}
-	_, err := renderTable(table(false), memo)
+	_, err := renderTable(table(false), memo, false)
 	if want := "rule 2 of chain cali-A jumps to cali-B, which is not a desired chain"; err == nil || err.Error() != want {
 		t.Errorf("rendering cali-A again (from the memo) without cali-B: got error %v, want %q", err, want)
 	}

@@ -271,7 +271,7 @@ func (d *Dataplane) syncIPSetsBefore(ctx context.Context, st *desired.State, res
 		}
 		d.sets = now
 	}
-	p, err := planIPSets(want, d.sets, d.cfg.IPSetMaxElem, leave)
+	p, err := planIPSets(want, d.sets, d.cfg.IPSetMaxElem, leave, &d.wanted)
 	if err != nil {
 		return ipsetPlan{}, err
 	}

@@ -346,7 +346,7 @@ func nftSplit(b testing.TB, scratch string, f family, st *desired.State, ifaces 
 	found := make([]int, len(ifaces))
 	tables := f.tablesOf(st)
 	for _, table := range tableNames(tables) {
-		rt, err := renderTable(tables[table], nil)
+		rt, err := renderTable(tables[table], nil, false)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -372,7 +372,7 @@ func nftSplit(b testing.TB, scratch string, f family, st *desired.State, ifaces 
 		}
 		for _, c := range chains {
 			pos := 0 // of the rule in the chain as loaded so far
-			for _, r := range rt.chains[c] {
+			for _, r := range rt.chains[c].rules {
 				line(c, r)
 				if k, ok := owner[c]; ok {
 					adds[k] = append(adds[k], "-A "+c+" "+r.spec)
@@ -389,7 +389,7 @@ func nftSplit(b testing.TB, scratch string, f family, st *desired.State, ifaces 
 			}
 		}
 		for _, c := range sortedKeys(rt.hooks) {
-			for _, r := range rt.hooks[c] {
+			for _, r := range rt.hooks[c].rules {
 				line(c, r)
 				base.WriteString("-A " + c + " " + r.spec + "\n")
 				rs.rules++

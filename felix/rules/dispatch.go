@@ -48,9 +48,42 @@ type dispatchEntry struct {
 // prefixes); a group that would need a longer name is not split further and its interfaces stay in its parent.
 // So do interfaces matching no prefix, and groups whose next character is not a letter, a digit, '-', '_' or '.'.
 func (r *Renderer) Dispatch(ifaces []string) map[string][]desired.Rule {
-	sorted := slices.Compact(slices.Sorted(slices.Values(ifaces)))
+	return r.DispatchMemo(ifaces, nil)
+}
+
+// DispatchMemo remembers the rules of the dispatch chains of an earlier Dispatch: a chain whose entries are the
+// same is given the same rule slices again, unrendered. One interface added or removed changes a few chains of
+// the tree, so on a large node most chains are reused, and the dataplane recognises them as unchanged at once.
+// The zero value is an empty memo.
+type DispatchMemo struct {
+	chains map[string]dispatchMemoChain // by suffix
+}
+
+type dispatchMemoChain struct {
+	entries  []dispatchEntry
+	from, to []desired.Rule
+}
+
+// DispatchMemo is Dispatch reusing and updating memo (nil: none). The result is the same as Dispatch's.
+func (r *Renderer) DispatchMemo(ifaces []string, memo *DispatchMemo) map[string][]desired.Rule {
+	sorted := ifaces // felix's are sorted and distinct already: checking costs less than sorting
+	for i := 1; i < len(ifaces); i++ {
+		if ifaces[i-1] >= ifaces[i] {
+			sorted = slices.Compact(slices.Sorted(slices.Values(ifaces)))
+			break
+		}
+	}
 	out := map[string][]desired.Rule{}
+	var next map[string]dispatchMemoChain
+	if memo != nil {
+		next = make(map[string]dispatchMemoChain, len(memo.chains))
+	}
 	for _, node := range r.dispatchTree(sorted) {
+		if m, ok := memo.lookup(node.suffix); ok && slices.Equal(m.entries, node.entries) {
+			out[ChainFromWorkloadDispatch+node.suffix], out[ChainToWorkloadDispatch+node.suffix] = m.from, m.to
+			next[node.suffix] = m
+			continue
+		}
 		from := make([]desired.Rule, 0, len(node.entries)+1)
 		to := make([]desired.Rule, 0, len(node.entries)+1)
 		for _, e := range node.entries {
@@ -62,10 +95,25 @@ func (r *Renderer) Dispatch(ifaces []string) map[string][]desired.Rule {
 			from = append(from, rule("-i "+e.match+"+", goTo(ChainFromWorkloadDispatch+e.child)))
 			to = append(to, rule("-o "+e.match+"+", goTo(ChainToWorkloadDispatch+e.child)))
 		}
-		out[ChainFromWorkloadDispatch+node.suffix] = append(from, ruleC("", "--jump DROP", "Unknown interface"))
-		out[ChainToWorkloadDispatch+node.suffix] = append(to, ruleC("", "--jump DROP", "Unknown interface"))
+		from = append(from, ruleC("", "--jump DROP", "Unknown interface"))
+		to = append(to, ruleC("", "--jump DROP", "Unknown interface"))
+		out[ChainFromWorkloadDispatch+node.suffix], out[ChainToWorkloadDispatch+node.suffix] = from, to
+		if next != nil {
+			next[node.suffix] = dispatchMemoChain{entries: node.entries, from: from, to: to}
+		}
+	}
+	if memo != nil {
+		memo.chains = next
 	}
 	return out
+}
+
+func (m *DispatchMemo) lookup(suffix string) (dispatchMemoChain, bool) {
+	if m == nil {
+		return dispatchMemoChain{}, false
+	}
+	c, ok := m.chains[suffix]
+	return c, ok
 }
 
 // dispatchTree lays the sorted interfaces out as dispatch chains, the root first.

@@ -278,3 +278,42 @@ func TestDispatchChildNamesAndMatches(t *testing.T) {
 		t.Errorf("cali-to-wl-dispatch1-f starts with %+v, want %+v", got, want)
 	}
 }
+
+// A memoised Dispatch gives what a fresh one gives, along a random walk of interfaces added and removed (some in
+// bursts, under two prefixes), and hands an unchanged chain back as the very same slice.
+func TestDispatchMemoEqualsFreshDispatch(t *testing.T) {
+	r := New(Config{InterfacePrefixes: []string{"cali", "tap"}})
+	rng := rand.New(rand.NewPCG(3, 4))
+	pool := append(hexIfaces(400, 9), tapIfaces(80)...)
+	present := map[string]bool{}
+	var memo DispatchMemo
+	prev := map[string][]desired.Rule{}
+	reused := 0
+	for step := range 300 {
+		for range 1 + rng.IntN(3)*rng.IntN(8) {
+			ifc := pool[rng.IntN(len(pool))]
+			present[ifc] = !present[ifc]
+		}
+		var ifaces []string
+		for ifc, ok := range present {
+			if ok {
+				ifaces = append(ifaces, ifc)
+			}
+		}
+		got := r.DispatchMemo(ifaces, &memo)
+		if want := r.Dispatch(ifaces); !equalChains(got, want) {
+			t.Fatalf("step %d (%d interfaces): the memoised dispatch chains differ from fresh ones", step, len(ifaces))
+		}
+		for name, rules := range got {
+			if old, ok := prev[name]; ok && len(rules) > 0 && len(old) == len(rules) && &old[0] == &rules[0] {
+				reused++
+			} else if ok && slices.Equal(old, rules) {
+				t.Errorf("step %d: chain %s is unchanged but was rendered again", step, name)
+			}
+		}
+		prev = got
+	}
+	if reused == 0 {
+		t.Errorf("no chain was ever reused")
+	}
+}
