@@ -100,7 +100,7 @@ func Run(ctx context.Context, opts Options) error {
 	resync.Stop()
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
-	// Every apply lists the routes afresh, so the route refresh only needs to cause an apply.
+	// An apply trusts felix's memory of its routes; the route refresh makes the next one list them and repair drift.
 	routes := time.NewTimer(time.Hour)
 	routes.Stop()
 	dirty, wantResync, synced := false, true, false
@@ -128,6 +128,7 @@ func Run(ctx context.Context, opts Options) error {
 		case <-retry.C:
 			dirty = true
 		case <-routes.C:
+			dp.RefreshRoutes()
 			dirty = true
 		}
 		if !dirty || !c.InSync(watched...) {

@@ -13,7 +13,7 @@ func (d *Dataplane) InterfaceAddrs() (map[netip.Addr]string, error) {
 	if err := retryDump(func() (err error) { addrs, err = d.nl.AddrList(nil, netlink.FAMILY_ALL); return err }); err != nil {
 		return nil, fmt.Errorf("listing the host's addresses: %w", err)
 	}
-	links, err := d.links(false)
+	links, err := d.linkNames()
 	if err != nil {
 		return nil, err
 	}

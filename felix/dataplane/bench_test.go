@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/calico-l3/calico/felix/desired"
 )
@@ -462,13 +466,13 @@ func kernelPartsRound(s *scope, n int) kernelRound {
 		b.Fatal(err)
 	}
 	start = time.Now()
-	err = d.syncSysctls(st, links, &rep)
+	err = d.syncSysctls(st, links.byName, &rep)
 	r.sysctls = time.Since(start)
 	if err != nil {
 		b.Fatal(err)
 	}
 	start = time.Now()
-	err = d.syncRoutes(ctx, st.Routes, links, &rep)
+	err = d.syncRoutes(ctx, st.Routes, links, true, &rep)
 	r.routes = time.Since(start)
 	if err != nil {
 		b.Fatal(err)
@@ -506,4 +510,163 @@ func kernelPartsRound(s *scope, n int) kernelRound {
 	}
 	r.routesFloor = time.Since(start)
 	return r
+}
+
+// BenchmarkRouteChurn is one endpoint added to, then one removed from, a node of n endpoints, counting only what
+// is neither iptables nor ipsets: its /32 route and its 4 interface sysctls (the interfaces exist already, as the
+// CNI plugin creates them first). Each change is one Apply, timed. Beside it, in the same run, its floor: the
+// same route written with one netlink request and the same sysctls ensured (read, then written), into a second
+// namespace holding the same interfaces and routes; and what listing felix's routes costs there, which every
+// Apply used to do. A removal's time leaves out the conntrack tool, which felix runs to flush the removed
+// workload's connections. FELIX_BENCH_ENDPOINTS (comma-separated) replaces the sizes 1000 and 10000.
+func BenchmarkRouteChurn(b *testing.B) {
+	sizes := []int{1000, 10000}
+	if env := os.Getenv("FELIX_BENCH_ENDPOINTS"); env != "" {
+		sizes = nil
+		for _, f := range strings.Split(env, ",") {
+			var n int
+			if _, err := fmt.Sscan(strings.TrimSpace(f), &n); err != nil || n < 1 {
+				b.Fatalf("FELIX_BENCH_ENDPOINTS=%q: want positive sizes", env)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	for _, n := range sizes {
+		b.Run(fmt.Sprintf("endpoints=%d", n), func(b *testing.B) {
+			for range b.N {
+				benchRouteChurn(b, n)
+			}
+		})
+	}
+}
+
+// routesAndSysctls is benchState(n) without iptables and ipsets.
+func routesAndSysctls(n int) *desired.State {
+	st := benchState(n)
+	st.Tables, st.IPSets = nil, nil
+	return st
+}
+
+func benchRouteChurn(b *testing.B, n int) {
+	b.StopTimer()
+	const samples = 50
+	ctx := context.Background()
+	s := &scope{TB: b}
+	defer s.close()
+	ns, path := testNetns(s)
+	addBenchLinks(s, ns, 0, n+samples)
+	d := newTestDataplane(s, path)
+	if _, err := d.Resync(ctx, routesAndSysctls(n)); err != nil {
+		b.Fatal(err)
+	}
+	floorNS, floorPath := testNetns(s)
+	addBenchLinks(s, floorNS, 0, n+samples)
+	fd := newTestDataplane(s, floorPath)
+	if _, err := fd.Resync(ctx, routesAndSysctls(n)); err != nil {
+		b.Fatal(err)
+	}
+	floorLinks, err := fd.links(false)
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	var add, del, addFloor, delFloor, listing, conntrack []time.Duration
+	change := func(st *desired.State, i int, adding bool) {
+		runtime.GC() // the states' garbage (benchState renders every endpoint's chains) is not the Apply's
+		b.StartTimer()
+		start := time.Now()
+		rep, err := d.Apply(ctx, st)
+		took := time.Since(start)
+		b.StopTimer()
+		if err != nil {
+			b.Fatal(err)
+		}
+		// Flushing a removed workload's conntrack entries runs the conntrack tool twice; the floor does not.
+		conntrack = append(conntrack, rep.RunTime(conntrackCmd))
+		took -= rep.RunTime(conntrackCmd)
+		route := benchAddr(i+1).String() + "/32 "
+		var changed []string // besides the blackhole of a new block
+		for _, r := range slices.Concat(rep.RoutesAdded, rep.RoutesRemoved, rep.RoutesReplaced) {
+			if !strings.HasPrefix(r, "blackhole ") {
+				changed = append(changed, r)
+			}
+		}
+		got := rep.RoutesRemoved
+		if adding {
+			got = rep.RoutesAdded
+		}
+		if len(changed) != 1 || !slices.ContainsFunc(got, func(r string) bool { return strings.HasPrefix(r, route) }) {
+			b.Fatalf("endpoint %d (adding %v): added %v, removed %v, replaced %v; want only its route", i, adding,
+				rep.RoutesAdded, rep.RoutesRemoved, rep.RoutesReplaced)
+		}
+		if adding && len(rep.SysctlsSet) < 3 {
+			b.Fatalf("endpoint %d: set sysctls %v, want at least 3", i, rep.SysctlsSet)
+		}
+
+		// The floor: the same route with one netlink request, and on an add the same sysctls ensured.
+		r := routeOp{kind: opDelete, route: kernelRoute{Dst: netip.PrefixFrom(benchAddr(i+1), 32), Type: desired.Unicast,
+			LinkIndex: floorLinks.byName[benchIface(i)].index}}
+		if adding {
+			r.kind = opAdd
+		}
+		iface := st.Interfaces[benchIface(i)]
+		start = time.Now()
+		if errs := fd.sendRoutes([]routeOp{r}); errs[0] != nil {
+			b.Fatal(errs[0])
+		}
+		if adding {
+			err = fd.inNS(func() error {
+				for _, p := range sortedKeys(iface.Sysctls) {
+					if _, err := ensureSysctl(p, iface.Sysctls[p]); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		floor := time.Since(start)
+		start = time.Now()
+		if _, err := fd.nl.RouteListFiltered(0, &netlink.Route{Protocol: RouteProtocol, Table: unix.RT_TABLE_MAIN},
+			netlink.RT_FILTER_PROTOCOL|netlink.RT_FILTER_TABLE); err != nil {
+			b.Fatal(err)
+		}
+		listing = append(listing, time.Since(start))
+		if adding {
+			add, addFloor = append(add, took), append(addFloor, floor)
+		} else {
+			del, delFloor = append(del, took), append(delFloor, floor)
+		}
+	}
+	st := routesAndSysctls(n)
+	for k := range samples {
+		st = routesAndSysctls(n + k + 1)
+		change(st, n+k, true)
+	}
+	for k := range samples {
+		i := k * (n / samples)
+		st.Routes = slices.DeleteFunc(st.Routes, func(r desired.Route) bool { return r.Iface == benchIface(i) })
+		delete(st.Interfaces, benchIface(i))
+		change(st, i, false)
+	}
+	p50 := func(xs []time.Duration) time.Duration { return percentile(xs, 50) }
+	b.ReportMetric(ms(p50(add)), "add-p50-ms")
+	b.ReportMetric(ms(percentile(add, 99)), "add-p99-ms")
+	b.ReportMetric(ms(p50(addFloor)), "add-floor-p50-ms")
+	b.ReportMetric(ms(p50(del)), "del-p50-ms")
+	b.ReportMetric(ms(percentile(del, 99)), "del-p99-ms")
+	b.ReportMetric(ms(p50(delFloor)), "del-floor-p50-ms")
+	b.ReportMetric(float64(p50(add))/float64(p50(addFloor)), "add/floor")
+	b.ReportMetric(float64(p50(del))/float64(p50(delFloor)), "del/floor")
+	b.ReportMetric(ms(p50(listing)), "route-listing-p50-ms")
+	b.ReportMetric(ms(percentile(conntrack, 99)), "conntrack-p99-ms")
+	b.Logf("%d endpoints, %d adds then %d removals, routes and interface sysctls only: add p50 %.2f ms (p99 %.2f), floor "+
+		"(one netlink request, 4 sysctls ensured) %.2f ms, ratio %.1f; remove p50 %.2f ms (p99 %.2f) besides the conntrack "+
+		"tool (p99 %.2f ms), floor (one netlink request) %.2f ms, ratio %.1f; a listing of felix's routes (a plain dump, "+
+		"as each apply made before) p50 %.2f ms",
+		n, samples, samples, ms(p50(add)), ms(percentile(add, 99)), ms(p50(addFloor)),
+		float64(p50(add))/float64(p50(addFloor)), ms(p50(del)), ms(percentile(del, 99)), ms(percentile(conntrack, 99)),
+		ms(p50(delFloor)), float64(p50(del))/float64(p50(delFloor)), ms(p50(listing)))
 }

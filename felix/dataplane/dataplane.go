@@ -7,7 +7,8 @@
 // runs those plans and reports what it changed. iptables is written with one `iptables-restore --noflush`
 // transaction per table and only where something differs; every rule carries a hash comment, so drift is found
 // by comparing hashes and repaired in place. felix remembers what it wrote, so a steady-state Apply neither
-// reads nor writes iptables or ipsets; Resync reads everything back and repairs what changed behind its back.
+// reads nor writes iptables, ipsets or routes (links are followed through a netlink subscription, and so are the
+// routes the kernel removes with a link); Resync reads everything back and repairs what changed behind its back.
 // IPv6 goes the same way through ip6tables-save and ip6tables-restore: the same planner and the same memory,
 // kept per family.
 package dataplane
@@ -59,7 +60,7 @@ type Report struct {
 	VXLANChanges                               []string // the VXLAN device and its neighbour and FDB entries
 	ConntrackFlushed                           []string // addresses whose conntrack entries were deleted
 	// Repaired lists what a Resync found changed behind felix's back: "iptables table/chain",
-	// "ip6tables table/chain", "ipset name".
+	// "ip6tables table/chain", "ipset name", "route dst".
 	Repaired []string
 	Execs    []Exec // every command run, in order
 }
@@ -115,7 +116,15 @@ type Dataplane struct {
 	memo   map[tableID]*tableMemo // per table: rendered chains, to hash only what changed
 	sets   ipsetState             // felix's ipsets as last read or written; nil: read them before writing
 	wanted ipsetMemo              // desired ipsets normalised, to parse only the sets that changed
-	sysctl map[string]sysctlMemo  // sysctl values felix wrote or found, by path
+
+	sysctl   map[string]string       // host-wide sysctl values felix wrote or found, by path
+	ifSysctl map[string]ifaceSysctls // interface sysctls felix wrote or found, by key of desired.State.Interfaces
+	// routes are felix's routes as it last listed or wrote them; nil: list them before planning (see syncRoutes).
+	// rereadRoutes makes the next apply list them (RefreshRoutes).
+	routes       routeTable
+	rereadRoutes bool
+	rsock        *routeSocket    // writes routes; nil until the first write, and after a socket error
+	dumpNL       *netlink.Handle // lists routes (see listRoutes); nil until the first listing
 
 	linkTable linkTable // the namespace's links, followed through a netlink subscription
 }
@@ -130,7 +139,8 @@ func New(cfg Config) (*Dataplane, error) {
 	}
 	d := &Dataplane{
 		cfg: cfg, log: cfg.Logger, nsh: netns.None(),
-		tables: map[tableID]tableState{}, memo: map[tableID]*tableMemo{}, sysctl: map[string]sysctlMemo{},
+		tables: map[tableID]tableState{}, memo: map[tableID]*tableMemo{}, sysctl: map[string]string{},
+		ifSysctl: map[string]ifaceSysctls{},
 	}
 	if d.log == nil {
 		d.log = slog.Default()
@@ -166,6 +176,12 @@ func (d *Dataplane) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.stopLinks()
+	if d.rsock != nil {
+		d.rsock.close()
+	}
+	if d.dumpNL != nil {
+		d.dumpNL.Close()
+	}
 	d.nl.Close()
 	if d.netns != nil {
 		d.nsh.Close()
@@ -186,11 +202,20 @@ func (d *Dataplane) Apply(ctx context.Context, st *desired.State) (Report, error
 	return d.sync(ctx, st, false)
 }
 
-// Resync reads the kernel back (iptables-save, ipset save, sysctls) instead of trusting what felix last wrote,
-// repairs whatever differs from st and reports what changed behind felix's back in Report.Repaired. Call it on
-// start and periodically.
+// Resync reads the kernel back (iptables-save, ipset save, sysctls, links and felix's routes) instead of trusting
+// what felix last wrote, repairs whatever differs from st and reports what changed behind felix's back in
+// Report.Repaired. Call it on start and periodically.
 func (d *Dataplane) Resync(ctx context.Context, st *desired.State) (Report, error) {
 	return d.sync(ctx, st, true)
+}
+
+// RefreshRoutes makes the next Apply read felix's routes back from the kernel, as Resync does, and repair (and
+// report in Report.Repaired) those changed behind felix's back; the rest is left to Resync. An Apply otherwise
+// trusts what felix last wrote, and follows only the routes the kernel removes with their links.
+func (d *Dataplane) RefreshRoutes() {
+	d.mu.Lock()
+	d.rereadRoutes = true
+	d.mu.Unlock()
 }
 
 func (d *Dataplane) sync(ctx context.Context, st *desired.State, resync bool) (Report, error) {
@@ -226,11 +251,12 @@ func (d *Dataplane) sync(ctx context.Context, st *desired.State, resync bool) (R
 	if _, err := d.wanted.normalise(st.IPSets, resync); err != nil {
 		return rep, err
 	}
-	if _, err := planRoutes(st.Routes, nil, nil); err != nil {
+	if _, err := planRoutes(st.Routes, nil, nil); err != nil { // every route waits, but is checked
 		return rep, fmt.Errorf("checking routes: %w", err)
 	}
 	if resync {
 		clear(d.sysctl)
+		clear(d.ifSysctl)
 	}
 
 	var errs []error
@@ -240,7 +266,7 @@ func (d *Dataplane) sync(ctx context.Context, st *desired.State, resync bool) (R
 	if err != nil {
 		return rep, errors.Join(append(errs, err)...)
 	}
-	errs = append(errs, d.syncSysctls(st, links, &rep))
+	errs = append(errs, d.syncSysctls(st, links.byName, &rep))
 
 	setPlan, setErr := d.syncIPSetsBefore(ctx, st, resync, &rep)
 	errs = append(errs, setErr)
@@ -261,7 +287,8 @@ func (d *Dataplane) sync(ctx context.Context, st *desired.State, resync bool) (R
 	if setErr == nil {
 		errs = append(errs, d.syncIPSetsAfter(ctx, setPlan, &rep))
 	}
-	errs = append(errs, d.syncRoutes(ctx, st.Routes, links, &rep))
+	errs = append(errs, d.syncRoutes(ctx, st.Routes, links, resync || d.rereadRoutes, &rep))
+	d.rereadRoutes = false
 
 	err = errors.Join(errs...)
 	level := slog.LevelDebug

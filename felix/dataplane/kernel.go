@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"path"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -388,67 +390,114 @@ func (d *Dataplane) applyDevice(link netlink.Link, name string, mtu int, delAddr
 	return nil
 }
 
-// sysctlMemo is a value felix wrote or found; ifindex ties per-interface values to one incarnation of the
-// interface, so a recreated interface is written again.
-type sysctlMemo struct {
-	value   string
+// ifaceSysctls are the sysctls felix wrote or found on one incarnation (index) of an interface, so a recreated
+// interface is written again.
+type ifaceSysctls struct {
 	ifindex int
+	values  map[string]string // trimmed
+}
+
+// sameSysctls says whether the desired values are those remembered (trimmed).
+func sameSysctls(memo, want map[string]string) bool {
+	if len(memo) != len(want) {
+		return false
+	}
+	for p, v := range want {
+		if m, ok := memo[p]; !ok || m != strings.TrimSpace(v) {
+			return false
+		}
+	}
+	return true
 }
 
 // syncSysctls writes the host-wide sysctls and those of every desired interface that exists, each only when the
-// kernel's value differs. Values felix already wrote are not read again until the next resync.
+// kernel's value differs. An interface whose values felix already wrote is not read again until the next resync:
+// an apply at 10,000 interfaces only compares each interface's few values with what it remembers.
 func (d *Dataplane) syncSysctls(st *desired.State, links map[string]linkInfo, rep *Report) error {
-	var todo []sysctlItem
-	for _, p := range sortedKeys(st.Sysctls) {
-		todo = append(todo, sysctlItem{p, st.Sysctls[p], 0})
-	}
-	for _, key := range sortedKeys(st.Interfaces) {
-		iface := st.Interfaces[key]
-		name := iface.Name
-		if name == "" {
-			name = key
-		}
-		l, ok := links[name]
-		if !ok {
-			rep.InterfacesWaiting = append(rep.InterfacesWaiting, name)
-			continue
-		}
-		for _, p := range sortedKeys(iface.Sysctls) {
-			todo = append(todo, sysctlItem{p, iface.Sysctls[p], l.index})
-		}
-	}
-	next := make(map[string]sysctlMemo, len(todo))
 	var pending []sysctlItem
-	for _, it := range todo {
-		m := sysctlMemo{value: strings.TrimSpace(it.value), ifindex: it.ifindex}
-		if old, ok := d.sysctl[it.path]; ok && old == m {
-			next[it.path] = m
-		} else {
-			pending = append(pending, it)
+	for _, p := range sortedKeys(st.Sysctls) {
+		if v, ok := d.sysctl[p]; !ok || v != strings.TrimSpace(st.Sysctls[p]) {
+			pending = append(pending, sysctlItem{p, st.Sysctls[p], 0})
 		}
 	}
-	d.sysctl = next
+	for p := range d.sysctl {
+		if _, ok := st.Sysctls[p]; !ok {
+			delete(d.sysctl, p)
+		}
+	}
+	for key := range d.ifSysctl {
+		if _, ok := st.Interfaces[key]; !ok {
+			delete(d.ifSysctl, key)
+		}
+	}
+	var todo, waiting []string // interfaces (keys of st.Interfaces)
+	for key, iface := range st.Interfaces {
+		l, ok := links[ifaceName(key, iface)]
+		switch m, known := d.ifSysctl[key]; {
+		case !ok:
+			waiting = append(waiting, key)
+		case !known || m.ifindex != l.index || !sameSysctls(m.values, iface.Sysctls):
+			todo = append(todo, key)
+		}
+	}
+	slices.Sort(waiting)
+	for _, key := range waiting {
+		rep.InterfacesWaiting = append(rep.InterfacesWaiting, ifaceName(key, st.Interfaces[key]))
+	}
+	slices.Sort(todo)
+	for _, key := range todo {
+		iface := st.Interfaces[key]
+		delete(d.ifSysctl, key) // remembered again once all its values are ensured
+		for _, p := range sortedKeys(iface.Sysctls) {
+			pending = append(pending, sysctlItem{p, iface.Sysctls[p], links[ifaceName(key, iface)].index})
+		}
+	}
 	if len(pending) == 0 {
 		return nil
 	}
 	results, err := d.ensureSysctls(pending)
 	errs := []error{err}
+	failed := map[int]bool{} // interfaces (by index) with a value not ensured
 	for i, it := range pending {
 		r := results[i]
-		if !r.done {
-			continue // its thread could not enter the namespace; err says so
-		}
-		if r.err != nil {
+		switch {
+		case !r.done: // its thread could not enter the namespace; err says so
+			failed[it.ifindex] = true
+			continue
+		case r.err != nil:
 			errs = append(errs, r.err)
+			failed[it.ifindex] = true
 			continue
 		}
-		d.sysctl[it.path] = sysctlMemo{value: strings.TrimSpace(it.value), ifindex: it.ifindex}
+		if it.ifindex == 0 {
+			d.sysctl[it.path] = strings.TrimSpace(it.value)
+		}
 		if r.set {
 			rep.SysctlsSet = append(rep.SysctlsSet, it.path+"="+it.value)
 			d.log.Info("sysctl set", "path", it.path, "value", it.value)
 		}
 	}
+	for _, key := range todo {
+		iface := st.Interfaces[key]
+		idx := links[ifaceName(key, iface)].index
+		if failed[idx] {
+			continue
+		}
+		values := make(map[string]string, len(iface.Sysctls))
+		for p, v := range iface.Sysctls {
+			values[p] = strings.TrimSpace(v)
+		}
+		d.ifSysctl[key] = ifaceSysctls{ifindex: idx, values: values}
+	}
 	return errors.Join(errs...)
+}
+
+// ifaceName is the name of the desired interface st.Interfaces[key].
+func ifaceName(key string, iface desired.Interface) string {
+	if iface.Name != "" {
+		return iface.Name
+	}
+	return key
 }
 
 // sysctlWorkers caps the threads that ensure interface sysctls at once.
@@ -514,35 +563,43 @@ func (d *Dataplane) ensureSysctls(items []sysctlItem) ([]sysctlResult, error) {
 	return results, errors.Join(append(errs, threadErrs...)...)
 }
 
-// ensureSysctl writes value to /proc/sys/<rel> unless it already holds it; set says whether it wrote. It opens,
-// reads and writes with bare syscalls: os.ReadFile and os.WriteFile add fstat calls and a second read per file,
-// which at tens of thousands of sysctls cost more than the reads and writes themselves.
+// ensureSysctl writes value to /proc/sys/<rel> unless it already holds it; set says whether it wrote. It opens
+// the file once for reading and writing, and reads and writes it with bare syscalls: os.ReadFile and
+// os.WriteFile add an open, fstat calls and a second read per file, which at tens of thousands of sysctls cost
+// more than the reads and writes themselves.
 func ensureSysctl(rel, value string) (set bool, err error) {
 	clean := path.Clean(rel)
 	if rel == "" || path.IsAbs(rel) || clean != rel || strings.HasPrefix(clean, "..") {
 		return false, fmt.Errorf("invalid sysctl path %q (want a path below /proc/sys like net/ipv4/ip_forward)", rel)
 	}
 	file := "/proc/sys/" + clean
-	cur, err := readSysctl(file)
+	fd, err := openSysctl(file, unix.O_RDWR)
+	readOnly := errors.Is(err, unix.EACCES) // a read-only sysctl: fine as long as it holds the value
+	if readOnly {
+		fd, err = openSysctl(file, unix.O_RDONLY)
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading sysctl %s: %w", rel, err)
+	}
+	defer unix.Close(fd)
+	cur, err := readSysctl(fd, file)
 	if err != nil {
 		return false, fmt.Errorf("reading sysctl %s: %w", rel, err)
 	}
 	if strings.TrimSpace(cur) == strings.TrimSpace(value) {
 		return false, nil
 	}
-	if err := writeSysctl(file, value); err != nil {
+	if readOnly {
+		return false, fmt.Errorf("setting sysctl %s=%s: it is read-only (and %s)", rel, value, strings.TrimSpace(cur))
+	}
+	if err := writeSysctl(fd, file, value); err != nil {
 		return false, fmt.Errorf("setting sysctl %s=%s: %w", rel, value, err)
 	}
 	return true, nil
 }
 
-// readSysctl returns the content of a /proc/sys file.
-func readSysctl(file string) (string, error) {
-	fd, err := openSysctl(file, unix.O_RDONLY)
-	if err != nil {
-		return "", err
-	}
-	defer unix.Close(fd)
+// readSysctl returns the content of an open /proc/sys file.
+func readSysctl(fd int, file string) (string, error) {
 	var buf [128]byte
 	var out []byte
 	for {
@@ -559,24 +616,17 @@ func readSysctl(file string) (string, error) {
 	}
 }
 
-// writeSysctl writes value to a /proc/sys file with one write, as the kernel parses it.
-func writeSysctl(file, value string) error {
-	fd, err := openSysctl(file, unix.O_WRONLY)
-	if err != nil {
-		return err
-	}
-	n, err := unix.Write(fd, []byte(value))
+// writeSysctl writes value to an open /proc/sys file from its start, with one write, as the kernel parses it.
+func writeSysctl(fd int, file, value string) error {
+	n, err := unix.Pwrite(fd, []byte(value), 0)
 	for errors.Is(err, unix.EINTR) {
-		n, err = unix.Write(fd, []byte(value))
+		n, err = unix.Pwrite(fd, []byte(value), 0)
 	}
-	cerr := unix.Close(fd)
 	switch {
 	case err != nil:
 		return &os.PathError{Op: "write", Path: file, Err: err}
 	case n != len(value):
 		return &os.PathError{Op: "write", Path: file, Err: io.ErrShortWrite}
-	case cerr != nil:
-		return &os.PathError{Op: "close", Path: file, Err: cerr}
 	}
 	return nil
 }
@@ -597,75 +647,202 @@ func openSysctl(file string, mode int) (int, error) {
 // --- routes
 
 // syncRoutes makes felix's routes match and flushes conntrack for workload addresses whose route went away.
-func (d *Dataplane) syncRoutes(ctx context.Context, want []desired.Route, links map[string]linkInfo, rep *Report) error {
-	have, err := d.listRoutes()
-	if err != nil {
-		return err
+//
+// felix plans against its memory of its routes (d.routes) rather than listing the routing table on every apply:
+// at 10,000 workloads the listing costs far more than the one route an apply usually changes. The memory follows
+// what felix wrote and the routes the kernel removed with their links (links.downed). The routes are listed
+// when fresh is set (Resync, RefreshRoutes), when the memory is unknown (first apply, after a failure, after a
+// gap in the link events), and once more when a write fails against the memory: perhaps someone changed felix's
+// routes since it last listed them. (So while a route of another protocol holds a destination felix wants, every
+// apply lists the routes, as every apply did before felix remembered them.)
+func (d *Dataplane) syncRoutes(ctx context.Context, want []desired.Route, links linkView, fresh bool, rep *Report) error {
+	if !links.followed {
+		d.routes = nil
 	}
-	ifindex := make(map[string]int, len(links))
-	for name, l := range links {
-		ifindex[name] = l.index
+	if gone := d.routes.forgetRoutesVia(links.downed); gone > 0 {
+		d.log.Debug("routes removed by the kernel with their links", "routes", gone)
 	}
-	p, err := planRoutes(want, have, ifindex)
-	if err != nil {
-		return fmt.Errorf("planning routes: %w", err)
-	}
-	for _, r := range p.Skipped {
-		rep.RoutesWaiting = append(rep.RoutesWaiting, fmt.Sprintf("%s dev %s", r.Dst, r.Iface))
-	}
-	var errs []error
+	read := fresh || d.routes == nil
 	var flush []netip.Addr
-	for _, r := range p.Del {
-		if err := d.nl.RouteDel(toNetlinkRoute(r)); err != nil && !errors.Is(err, unix.ESRCH) {
-			errs = append(errs, fmt.Errorf("removing route %s: %w", r, err))
+	for retried := false; ; retried = true {
+		have, doubles := d.routes, []kernelRoute(nil)
+		if read {
+			listed, err := d.listRoutes()
+			if err != nil {
+				d.routes = nil
+				return err
+			}
+			if d.routes != nil && !retried {
+				for _, dst := range driftedRoutes(d.routes, listed) {
+					rep.Repaired = append(rep.Repaired, "route "+dst.String())
+					d.log.Warn("route changed behind felix's back", "dst", dst.String())
+				}
+			}
+			have, doubles = indexRoutes(listed)
+		}
+		p, err := planRoutes(want, have, links.byName)
+		if err != nil {
+			return fmt.Errorf("planning routes: %w", err)
+		}
+		res := d.writeRoutes(p, doubles, have, rep)
+		flush = append(flush, res.flush...)
+		if !read && (len(res.errs) > 0 || len(res.conflicts) > 0) {
+			level := slog.LevelDebug // a conflict is reported, and warned of, after the retry
+			if len(res.errs) > 0 {
+				level = slog.LevelWarn
+			}
+			d.log.Log(ctx, level, "writing routes failed; listing them and retrying", "err", errors.Join(res.errs...),
+				"conflicts", len(res.conflicts))
+			read = true
 			continue
 		}
-		rep.RoutesRemoved = append(rep.RoutesRemoved, r.String())
-		d.log.Info("route removed", "route", r.String())
-		if r.isWorkload() {
-			flush = append(flush, r.Dst.Addr())
+		for _, r := range p.Skipped {
+			rep.RoutesWaiting = append(rep.RoutesWaiting, fmt.Sprintf("%s dev %s", r.Dst, r.Iface))
 		}
-	}
-	for _, c := range p.Replace {
-		if err := d.nl.RouteReplace(toNetlinkRoute(c.New)); err != nil {
-			errs = append(errs, fmt.Errorf("replacing route %s with %s: %w", c.Old, c.New, err))
-			continue
-		}
-		rep.RoutesReplaced = append(rep.RoutesReplaced, c.New.String())
-		d.log.Info("route replaced", "old", c.Old.String(), "new", c.New.String())
-		if c.Old.isWorkload() {
-			flush = append(flush, c.Old.Dst.Addr())
-		}
-	}
-	for _, r := range p.Add {
-		err := d.nl.RouteAdd(toNetlinkRoute(r))
-		if errors.Is(err, unix.EEXIST) {
+		for _, r := range res.conflicts {
 			rep.RouteConflicts = append(rep.RouteConflicts, r.String())
 			d.log.Warn("route not added: a route of another protocol holds the destination", "route", r.String())
-			continue
 		}
-		if err != nil {
+		d.routes = have
+		if len(res.errs) > 0 {
+			d.routes = nil // what a failed write left is unknown
+		}
+		for _, a := range flush {
+			d.flushConntrack(ctx, a, rep)
+		}
+		return errors.Join(res.errs...)
+	}
+}
+
+// routeWrites is what carrying out a route plan did besides what it reported.
+type routeWrites struct {
+	errs      []error
+	conflicts []kernelRoute // routes not added: a route of another protocol holds the destination
+	flush     []netip.Addr  // workload addresses whose route went away or moved
+}
+
+// writeRoutes removes the doubles (second felix routes for a destination), then carries out a route plan,
+// reporting each route it removed, replaced or added and recording it in have. One route failing does not stop
+// the others.
+func (d *Dataplane) writeRoutes(p routePlan, doubles []kernelRoute, have routeTable, rep *Report) routeWrites {
+	var w routeWrites
+	ops := make([]routeOp, 0, len(doubles)+len(p.Del)+len(p.Replace)+len(p.Add))
+	for _, r := range doubles {
+		ops = append(ops, routeOp{opDelete, r})
+	}
+	for _, r := range p.Del {
+		ops = append(ops, routeOp{opDelete, r})
+	}
+	for _, c := range p.Replace {
+		ops = append(ops, routeOp{opReplace, c.New})
+	}
+	for _, r := range p.Add {
+		ops = append(ops, routeOp{opAdd, r})
+	}
+	if len(ops) == 0 {
+		return w
+	}
+	errs := d.sendRoutes(ops)
+	for i, op := range ops {
+		r, err := op.route, errs[i]
+		switch {
+		case i < len(doubles):
+			if err != nil && !errors.Is(err, unix.ESRCH) && !isGone(err) {
+				w.errs = append(w.errs, fmt.Errorf("removing route %s: %w", r, err))
+				continue
+			}
+			rep.RoutesRemoved = append(rep.RoutesRemoved, r.String())
+			d.log.Info("route removed", "route", r.String())
+		case op.kind == opDelete:
+			if err != nil && !errors.Is(err, unix.ESRCH) && !isGone(err) { // ESRCH, ENODEV: gone already
+				w.errs = append(w.errs, fmt.Errorf("removing route %s: %w", r, err))
+				continue
+			}
+			delete(have, r.Dst)
+			rep.RoutesRemoved = append(rep.RoutesRemoved, r.String())
+			d.log.Info("route removed", "route", r.String())
+			if r.isWorkload() {
+				w.flush = append(w.flush, r.Dst.Addr())
+			}
+		case op.kind == opReplace:
+			old := have[r.Dst]
+			if err != nil {
+				if isGone(err) {
+					d.invalidateLinks()
+				}
+				w.errs = append(w.errs, fmt.Errorf("replacing route %s with %s: %w", old, r, err))
+				continue
+			}
+			have[r.Dst] = r
+			rep.RoutesReplaced = append(rep.RoutesReplaced, r.String())
+			d.log.Info("route replaced", "old", old.String(), "new", r.String())
+			if old.isWorkload() {
+				w.flush = append(w.flush, old.Dst.Addr())
+			}
+		case errors.Is(err, unix.EEXIST):
+			w.conflicts = append(w.conflicts, r)
+		case err != nil:
 			if isGone(err) {
 				d.invalidateLinks() // the interface went after felix last heard of it
 			}
-			errs = append(errs, fmt.Errorf("adding route %s: %w", r, err))
-			continue
+			w.errs = append(w.errs, fmt.Errorf("adding route %s: %w", r, err))
+		default:
+			have[r.Dst] = r
+			rep.RoutesAdded = append(rep.RoutesAdded, r.String())
+			d.log.Debug("route added", "route", r.String())
 		}
-		rep.RoutesAdded = append(rep.RoutesAdded, r.String())
-		d.log.Debug("route added", "route", r.String())
 	}
-	for _, a := range flush {
-		d.flushConntrack(ctx, a, rep)
-	}
-	return errors.Join(errs...)
+	return w
 }
 
-// listRoutes returns felix's routes in the main table.
+// sendRoutes sends route requests through the dataplane's route socket and returns each one's error. It opens
+// the socket in the namespace when none is open, and closes it after a socket error (which fails every request
+// not acked) so that the next apply opens a fresh one.
+func (d *Dataplane) sendRoutes(ops []routeOp) []error {
+	if d.rsock == nil {
+		err := d.inNS(func() (err error) { d.rsock, err = openRouteSocket(); return err })
+		if err != nil {
+			errs := make([]error, len(ops))
+			for i := range errs {
+				errs[i] = err
+			}
+			return errs
+		}
+	}
+	errs, err := d.rsock.do(ops)
+	if err != nil {
+		d.rsock.close()
+		d.rsock = nil
+	}
+	return errs
+}
+
+// listRoutes returns felix's routes in the main table. It lists them through a handle of its own with the
+// kernel's strict checking on, so that the kernel sends only felix's routes (of its protocol, in the main table):
+// a host with 10,000 workload interfaces has tens of thousands of other routes (IPv6 link-local and local
+// routes on every interface), which a plain dump sends, and the netlink library decodes, only to drop them.
+// Kernels older than 4.20, which have no strict checking, send everything and the library filters.
 func (d *Dataplane) listRoutes() ([]kernelRoute, error) {
+	if d.dumpNL == nil {
+		var h *netlink.Handle
+		var err error
+		if d.netns != nil {
+			h, err = netlink.NewHandleAt(d.nsh, unix.NETLINK_ROUTE)
+		} else {
+			h, err = netlink.NewHandle(unix.NETLINK_ROUTE)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("opening netlink to list routes: %w", err)
+		}
+		if err := h.SetStrictCheck(true); err != nil {
+			d.log.Debug("the kernel has no strict netlink checking; route listings include every route", "err", err)
+		}
+		d.dumpNL = h
+	}
 	filter := &netlink.Route{Protocol: RouteProtocol, Table: unix.RT_TABLE_MAIN}
 	var routes []netlink.Route
 	err := retryDump(func() (err error) {
-		routes, err = d.nl.RouteListFiltered(netlink.FAMILY_ALL, filter, netlink.RT_FILTER_PROTOCOL|netlink.RT_FILTER_TABLE)
+		routes, err = d.dumpNL.RouteListFiltered(netlink.FAMILY_ALL, filter, netlink.RT_FILTER_PROTOCOL|netlink.RT_FILTER_TABLE)
 		return err
 	})
 	if err != nil {
@@ -705,33 +882,6 @@ func fromNetlinkRoute(r netlink.Route) kernelRoute {
 	}
 	kr.OnLink = r.Flags&int(netlink.FLAG_ONLINK) != 0
 	return kr
-}
-
-func toNetlinkRoute(kr kernelRoute) *netlink.Route {
-	r := &netlink.Route{
-		Dst:      prefixToIPNet(kr.Dst),
-		Protocol: RouteProtocol,
-		Table:    unix.RT_TABLE_MAIN,
-	}
-	switch kr.Type {
-	case desired.Blackhole:
-		r.Type = unix.RTN_BLACKHOLE
-		return r
-	case desired.Unicast:
-		r.Type = unix.RTN_UNICAST
-	default:
-		return r // only ever deleted: destination, table and protocol identify it
-	}
-	r.LinkIndex = kr.LinkIndex
-	if kr.Gateway.IsValid() {
-		r.Gw = kr.Gateway.AsSlice()
-		if kr.OnLink {
-			r.Flags = int(netlink.FLAG_ONLINK)
-		}
-	} else {
-		r.Scope = netlink.SCOPE_LINK
-	}
-	return r
 }
 
 // flushConntrack deletes the conntrack entries from and to a workload address that is gone, so a later

@@ -3,9 +3,11 @@ package dataplane
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"strings"
 	"sync"
 
@@ -27,31 +29,114 @@ type linkInfo struct {
 type linkTable struct {
 	mu       sync.Mutex
 	byName   map[string]linkInfo
-	valid    bool          // byName is complete: dumped after the running subscription started
-	stop     chan struct{} // closing it ends the subscription; nil when none runs
+	nameOf   map[int]string // byName inverted, to follow renames
+	valid    bool           // byName is complete: dumped after the running subscription started
+	stop     chan struct{}  // closing it ends the subscription; nil when none runs
 	watchers map[chan string]bool
 	prefix   string
+	// downed are the indexes of links deleted or set down since the last view: the kernel removed every route
+	// through them without a word (it sends no route deletion for them), so felix's memory of its routes must
+	// forget those routes. followed says the subscription has run without a gap since the last view, so
+	// downed is complete.
+	downed   map[int]bool
+	followed bool
+	// view is the apply's copy of byName, brought up to date by each view from the names changed since the
+	// last one (all of them when listed), so that an apply copies only what changed.
+	view    map[string]linkInfo
+	changed map[string]bool
+	listed  bool
+}
+
+// setLink and delLink change byName, keeping nameOf and changed. Called with mu held.
+func (lt *linkTable) setLink(name string, index int) {
+	if old, ok := lt.nameOf[index]; ok && old != name { // a rename keeps the index
+		delete(lt.byName, old)
+		lt.changed[old] = true
+	}
+	if prev, ok := lt.byName[name]; ok && prev.index != index {
+		delete(lt.nameOf, prev.index)
+	}
+	lt.byName[name] = linkInfo{index: index}
+	lt.nameOf[index] = name
+	lt.changed[name] = true
+}
+
+func (lt *linkTable) delLink(name string, index int) {
+	if l, ok := lt.byName[name]; ok && l.index == index {
+		delete(lt.byName, name)
+		delete(lt.nameOf, index)
+		lt.changed[name] = true
+	}
+}
+
+// linkView is what one apply knows of the links.
+type linkView struct {
+	byName map[string]linkInfo // read only, and only until the next view, which updates it in place
+	downed map[int]bool        // see linkTable.downed
+	// followed says the links were followed without a gap since the last view, so downed is complete. It is
+	// false on the first view and after the subscription failed.
+	followed bool
 }
 
 // links returns the namespace's links by name, dumping them when the table is not known to be complete or
-// fresh is set.
-func (d *Dataplane) links(fresh bool) (map[string]linkInfo, error) {
+// fresh is set, with the links downed since the last view. Only the apply, which keeps felix's memory of its
+// routes, takes views.
+func (d *Dataplane) links(fresh bool) (linkView, error) {
 	lt := &d.linkTable
 	lt.mu.Lock()
 	defer lt.mu.Unlock()
-	if err := d.subscribeLocked(); err != nil {
+	if err := d.listLinksLocked(fresh); err != nil {
+		return linkView{}, err
+	}
+	if lt.view == nil || lt.listed {
+		lt.view = maps.Clone(lt.byName)
+	} else {
+		for name := range lt.changed {
+			if l, ok := lt.byName[name]; ok {
+				lt.view[name] = l
+			} else {
+				delete(lt.view, name)
+			}
+		}
+	}
+	clear(lt.changed)
+	v := linkView{byName: lt.view, downed: lt.downed, followed: lt.followed}
+	lt.downed, lt.followed, lt.listed = nil, true, false
+	return v, nil
+}
+
+// linkNames returns the namespace's links by name, leaving the links downed to the next view.
+func (d *Dataplane) linkNames() (map[string]linkInfo, error) {
+	lt := &d.linkTable
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	if err := d.listLinksLocked(false); err != nil {
 		return nil, err
 	}
-	if !lt.valid || fresh {
-		var links map[string]linkInfo
-		err := d.inNS(func() error { return retryDump(func() (err error) { links, err = listLinks(); return err }) })
-		if err != nil {
-			return nil, fmt.Errorf("listing links: %w", err)
-		}
-		lt.byName = links
-		lt.valid = lt.stop != nil
-	}
 	return maps.Clone(lt.byName), nil
+}
+
+// listLinksLocked subscribes to link changes unless subscribed, then dumps the links when the table is not known
+// to be complete or fresh is set. Called with linkTable.mu held.
+func (d *Dataplane) listLinksLocked(fresh bool) error {
+	lt := &d.linkTable
+	if err := d.subscribeLocked(); err != nil {
+		return err
+	}
+	if lt.valid && !fresh {
+		return nil
+	}
+	var links map[string]linkInfo
+	err := d.inNS(func() error { return retryDump(func() (err error) { links, err = listLinks(); return err }) })
+	if err != nil {
+		return fmt.Errorf("listing links: %w", err)
+	}
+	lt.byName, lt.nameOf, lt.changed = links, make(map[int]string, len(links)), map[string]bool{}
+	for name, l := range links {
+		lt.nameOf[l.index] = name
+	}
+	lt.valid, lt.listed = lt.stop != nil, true
+	return nil
 }
 
 // rtextFilterSkipStats asks a link dump to leave out the statistics (Linux 5.10 and later; older kernels ignore
@@ -75,17 +160,29 @@ func listLinks() (map[string]linkInfo, error) {
 			return nil, fmt.Errorf("link message of %d bytes", len(m))
 		}
 		info := nl.DeserializeIfInfomsg(m)
-		attrs, err := nl.ParseRouteAttr(m[unix.SizeofIfInfomsg:])
+		name, err := linkName(m[unix.SizeofIfInfomsg:])
 		if err != nil {
 			return nil, fmt.Errorf("parsing link %d: %w", info.Index, err)
 		}
-		for _, a := range attrs {
-			if a.Attr.Type == unix.IFLA_IFNAME {
-				links[string(bytes.TrimRight(a.Value, "\x00"))] = linkInfo{index: int(info.Index)}
-			}
-		}
+		links[name] = linkInfo{index: int(info.Index)}
 	}
 	return links, nil
+}
+
+// linkName finds the name among a link message's attributes. It walks them in place: decoding all of them (a
+// few dozen per link) for one is most of the cost of listing 20,000 links.
+func linkName(attrs []byte) (string, error) {
+	for len(attrs) >= unix.SizeofRtAttr {
+		l, typ := int(binary.NativeEndian.Uint16(attrs)), binary.NativeEndian.Uint16(attrs[2:])
+		if l < unix.SizeofRtAttr || l > len(attrs) {
+			return "", fmt.Errorf("attribute of %d bytes in %d", l, len(attrs))
+		}
+		if typ == unix.IFLA_IFNAME {
+			return string(bytes.TrimRight(attrs[unix.SizeofRtAttr:l], "\x00")), nil
+		}
+		attrs = attrs[min((l+unix.RTA_ALIGNTO-1)&^(unix.RTA_ALIGNTO-1), len(attrs)):]
+	}
+	return "", fmt.Errorf("no name")
 }
 
 // invalidateLinks makes the next use dump the links again, e.g. after the kernel refused a link index.
@@ -99,7 +196,7 @@ func (d *Dataplane) invalidateLinks() {
 func (d *Dataplane) noteLink(l netlink.Link) {
 	d.linkTable.mu.Lock()
 	if d.linkTable.byName != nil {
-		d.linkTable.byName[l.Attrs().Name] = linkInfo{index: l.Attrs().Index}
+		d.linkTable.setLink(l.Attrs().Name, l.Attrs().Index)
 	}
 	d.linkTable.mu.Unlock()
 }
@@ -127,7 +224,7 @@ func (d *Dataplane) subscribeLocked() error {
 	if err := netlink.LinkSubscribeWithOptions(updates, stop, opts); err != nil {
 		return fmt.Errorf("subscribing to link updates: %w", err)
 	}
-	lt.stop, lt.valid = stop, false
+	lt.stop, lt.valid, lt.followed = stop, false, false
 	go d.followLinks(updates, stop)
 	return nil
 }
@@ -137,19 +234,18 @@ func (d *Dataplane) followLinks(updates <-chan netlink.LinkUpdate, stop chan str
 	for u := range updates {
 		a := u.Attrs()
 		lt.mu.Lock()
+		if u.Header.Type == unix.RTM_DELLINK || a.Flags&net.FlagUp == 0 {
+			if lt.downed == nil {
+				lt.downed = map[int]bool{}
+			}
+			lt.downed[a.Index] = true
+		}
 		if lt.byName != nil {
 			switch u.Header.Type {
 			case unix.RTM_NEWLINK:
-				for name, l := range lt.byName { // a rename keeps the index
-					if l.index == a.Index && name != a.Name {
-						delete(lt.byName, name)
-					}
-				}
-				lt.byName[a.Name] = linkInfo{index: a.Index}
+				lt.setLink(a.Name, a.Index)
 			case unix.RTM_DELLINK:
-				if l, ok := lt.byName[a.Name]; ok && l.index == a.Index {
-					delete(lt.byName, a.Name)
-				}
+				lt.delLink(a.Name, a.Index)
 			}
 		}
 		// A new workload interface, or any change to a device felix owns (also its deletion), asks for an apply.

@@ -1,8 +1,11 @@
 package dataplane
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 
 	"github.com/calico-l3/calico/felix/desired"
 )
@@ -44,6 +47,9 @@ func (r kernelRoute) isWorkload() bool {
 // routeChange replaces the felix route for a destination with a different one.
 type routeChange struct{ Old, New kernelRoute }
 
+// routeTable is felix's routes in the kernel (or in felix's memory of the kernel), by destination.
+type routeTable map[netip.Prefix]kernelRoute
+
 // routePlan is what it takes to make felix's routes match.
 type routePlan struct {
 	Add     []kernelRoute
@@ -52,54 +58,95 @@ type routePlan struct {
 	Skipped []desired.Route // their interface does not exist (yet)
 }
 
-// planRoutes compares the desired routes with felix's routes in the kernel (have). ifindex maps the names of
-// the links that exist to their index. A route whose interface is missing is skipped (kept if the kernel still
-// has it); it is added once the interface appears and the caller applies again.
-func planRoutes(want []desired.Route, have []kernelRoute, ifindex map[string]int) (routePlan, error) {
+// planRoutes compares the desired routes with felix's routes in the kernel (have). links are the links that
+// exist, by name. A route whose interface is missing is skipped (kept if the kernel still has it); it is added
+// once the interface appears and the caller applies again. Add keeps the order of want; Del is sorted.
+func planRoutes(want []desired.Route, have routeTable, links map[string]linkInfo) (routePlan, error) {
 	var p routePlan
-	wanted := map[netip.Prefix]kernelRoute{}
-	waiting := map[netip.Prefix]bool{}
-	var order []netip.Prefix
+	wanted := make(map[netip.Prefix]struct{}, len(want))
+	kept := 0 // wanted destinations that have a route
 	for _, r := range want {
-		kr, err := toKernelRoute(r, ifindex)
+		kr, ok, err := toKernelRoute(r, links)
 		if err != nil {
 			return routePlan{}, err
 		}
-		dst := r.Dst.Masked()
-		if _, dup := wanted[dst]; dup || waiting[dst] {
-			return routePlan{}, fmt.Errorf("two desired routes for %s", dst)
+		if _, dup := wanted[kr.Dst]; dup {
+			return routePlan{}, fmt.Errorf("two desired routes for %s", kr.Dst)
 		}
-		if kr == nil {
-			p.Skipped = append(p.Skipped, r)
-			waiting[dst] = true
-			continue
+		wanted[kr.Dst] = struct{}{}
+		h, present := have[kr.Dst]
+		if present {
+			kept++
 		}
-		wanted[dst] = *kr
-		order = append(order, dst)
-	}
-	present := map[netip.Prefix]bool{}
-	for _, h := range have {
-		w, ok := wanted[h.Dst]
 		switch {
-		case present[h.Dst]:
-			p.Del = append(p.Del, h) // a second felix route for the same destination
-		case waiting[h.Dst]:
-			present[h.Dst] = true // left alone until its interface is back
 		case !ok:
-			p.Del = append(p.Del, h)
-		case !w.matches(h):
-			p.Replace = append(p.Replace, routeChange{Old: h, New: w})
-			present[h.Dst] = true
-		default:
-			present[h.Dst] = true
+			p.Skipped = append(p.Skipped, r) // the kernel's route, if any, is left alone until its interface is back
+		case !present:
+			p.Add = append(p.Add, kr)
+		case !kr.matches(h):
+			p.Replace = append(p.Replace, routeChange{Old: h, New: kr})
 		}
 	}
-	for _, dst := range order {
-		if !present[dst] {
-			p.Add = append(p.Add, wanted[dst])
+	if len(have) > kept { // some route felix has is not wanted
+		for dst, h := range have {
+			if _, ok := wanted[dst]; !ok {
+				p.Del = append(p.Del, h)
+			}
 		}
+		slices.SortFunc(p.Del, func(a, b kernelRoute) int { return comparePrefix(a.Dst, b.Dst) })
 	}
 	return p, nil
+}
+
+// indexRoutes indexes routes as listed from the kernel by destination. A destination can hold more than one
+// felix route (of different metrics, say): the first is indexed and the others are returned as doubles, for
+// deletion.
+func indexRoutes(listed []kernelRoute) (routeTable, []kernelRoute) {
+	t := make(routeTable, len(listed))
+	var doubles []kernelRoute
+	for _, r := range listed {
+		if _, ok := t[r.Dst]; ok {
+			doubles = append(doubles, r)
+			continue
+		}
+		t[r.Dst] = r
+	}
+	return t, doubles
+}
+
+// driftedRoutes lists, sorted, the destinations whose felix routes in the kernel (now, as just listed) differ
+// from what felix remembers having (then): a route gone, added, changed or doubled behind felix's back.
+func driftedRoutes(then routeTable, now []kernelRoute) []netip.Prefix {
+	seen := make(map[netip.Prefix]bool, len(now))
+	var drifted []netip.Prefix
+	for _, r := range now {
+		if old, ok := then[r.Dst]; seen[r.Dst] || !ok || !old.matches(r) {
+			drifted = append(drifted, r.Dst)
+		}
+		seen[r.Dst] = true
+	}
+	for dst := range then {
+		if !seen[dst] {
+			drifted = append(drifted, dst)
+		}
+	}
+	slices.SortFunc(drifted, comparePrefix)
+	return slices.Compact(drifted)
+}
+
+func comparePrefix(a, b netip.Prefix) int {
+	return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
+}
+
+// forgetRoutesVia drops from t the routes through the given links, which the kernel removed with the links (or
+// when they were set down), and says how many it dropped.
+func (t routeTable) forgetRoutesVia(downed map[int]bool) int {
+	if len(downed) == 0 {
+		return 0
+	}
+	n := len(t)
+	maps.DeleteFunc(t, func(_ netip.Prefix, r kernelRoute) bool { return r.LinkIndex != 0 && downed[r.LinkIndex] })
+	return n - len(t)
 }
 
 // matches says whether the kernel route h is the desired route w. A desired gateway route without an
@@ -111,38 +158,38 @@ func (w kernelRoute) matches(h kernelRoute) bool {
 	return w == h
 }
 
-// toKernelRoute resolves a desired route; nil when its interface does not exist.
-func toKernelRoute(r desired.Route, ifindex map[string]int) (*kernelRoute, error) {
+// toKernelRoute resolves a desired route; ok is false when its interface does not exist.
+func toKernelRoute(r desired.Route, links map[string]linkInfo) (kr kernelRoute, ok bool, err error) {
 	if !r.Dst.IsValid() {
-		return nil, fmt.Errorf("route without a destination: %+v", r)
+		return kr, false, fmt.Errorf("route without a destination: %+v", r)
 	}
-	kr := kernelRoute{Dst: r.Dst.Masked(), Type: r.Type}
+	kr = kernelRoute{Dst: r.Dst.Masked(), Type: r.Type}
 	switch r.Type {
 	case desired.Blackhole:
 		if r.Iface != "" || r.Gateway.IsValid() {
-			return nil, fmt.Errorf("blackhole route %s with an interface or gateway", r.Dst)
+			return kr, false, fmt.Errorf("blackhole route %s with an interface or gateway", r.Dst)
 		}
-		return &kr, nil
+		return kr, true, nil
 	case desired.Unicast:
 	default:
-		return nil, fmt.Errorf("route %s: unknown type %d", r.Dst, r.Type)
+		return kr, false, fmt.Errorf("route %s: unknown type %d", r.Dst, r.Type)
 	}
 	if r.Iface == "" && !r.Gateway.IsValid() {
-		return nil, fmt.Errorf("route %s has neither interface nor gateway", r.Dst)
+		return kr, false, fmt.Errorf("route %s has neither interface nor gateway", r.Dst)
 	}
 	if r.OnLink && (r.Iface == "" || !r.Gateway.IsValid()) {
-		return nil, fmt.Errorf("onlink route %s needs both interface and gateway", r.Dst)
+		return kr, false, fmt.Errorf("onlink route %s needs both interface and gateway", r.Dst)
 	}
 	if r.Gateway.IsValid() && r.Gateway.Is4() != r.Dst.Addr().Is4() {
-		return nil, fmt.Errorf("route %s: gateway %s is of the other IP family", r.Dst, r.Gateway)
+		return kr, false, fmt.Errorf("route %s: gateway %s is of the other IP family", r.Dst, r.Gateway)
 	}
 	kr.Gateway, kr.OnLink = r.Gateway, r.OnLink
 	if r.Iface != "" {
-		idx, ok := ifindex[r.Iface]
+		l, ok := links[r.Iface]
 		if !ok {
-			return nil, nil
+			return kr, false, nil
 		}
-		kr.LinkIndex = idx
+		kr.LinkIndex = l.index
 	}
-	return &kr, nil
+	return kr, true, nil
 }
