@@ -102,6 +102,7 @@ var sameLine = []struct{ metric, baseline, what string }{
 	{"burst-last-reply-ms", "burst-floor-last-ms", "100 pods added at once: the last one's first reply vs the last of 100 hand-added routes"},
 	{"burst-reply-p50-ms", "burst-floor-p50-ms", "100 pods added at once: p50 of first replies vs p50 of 100 hand-added routes"},
 	{"unmarshal-ns", "json-floor-ns", "api.Unmarshal of a stored WorkloadEndpoint (what a watcher decodes per event) vs plain encoding/json"},
+	{"add-last-ms", "exec-floor-concurrent-last-ms", "CNI ADD processes started at once on one node: the last ADD vs the last of as many bare execs started at once"},
 }
 
 // target is a goal an issue sets for one figure: the metric itself at most limit (an absolute limit, in the
