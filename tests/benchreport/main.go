@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -33,6 +34,8 @@ type Result struct {
 	Name    string             `json:"name"`
 	Runs    int                `json:"runs"`
 	Metrics map[string]float64 `json:"metrics"`
+	// Source is the output file the result was read from, when there were several: which run it belongs to.
+	Source string `json:"source,omitempty"`
 }
 
 // Ratio compares a figure with its same-run baseline.
@@ -201,15 +204,19 @@ func parseAll(r io.Reader) ([]Result, string) {
 				res.Metrics[f[i+1]] = v
 			}
 		}
-		// A benchmark run again later in the input (a rerun of a few benchmarks laid over a full run) replaces
-		// its earlier result.
-		if i := slices.IndexFunc(out, func(o Result) bool { return o.Package == res.Package && o.Name == res.Name }); i >= 0 {
-			out[i] = res
-			continue
-		}
-		out = append(out, res)
+		out = merge(out, res)
 	}
 	return out, backend
+}
+
+// merge adds res to results; a benchmark run again later in the input (a rerun of a few benchmarks laid over a
+// full run) replaces its earlier result in place.
+func merge(results []Result, res Result) []Result {
+	if i := slices.IndexFunc(results, func(o Result) bool { return o.Package == res.Package && o.Name == res.Name }); i >= 0 {
+		results[i] = res
+		return results
+	}
+	return append(results, res)
 }
 
 func ratios(results []Result) []Ratio {
@@ -259,22 +266,27 @@ func main() {
 			fail(err)
 		}
 	} else {
-		// Several outputs (one per package run, say) read as one: each names its packages in its "pkg:" lines.
-		var in io.Reader = os.Stdin
-		if flag.NArg() > 0 {
-			var files []io.Reader
-			for _, name := range flag.Args() {
-				f, err := os.Open(name)
-				if err != nil {
-					fail(err)
-				}
-				defer f.Close()
-				files = append(files, f, strings.NewReader("\n"))
-			}
-			in = io.MultiReader(files...)
-		}
+		// Several outputs (one per package run, say) read in order: each names its packages in its "pkg:" lines,
+		// and each result remembers its file.
 		var ipt string
-		rep.Results, ipt = parseAll(in)
+		if flag.NArg() == 0 {
+			rep.Results, ipt = parseAll(os.Stdin)
+		}
+		for _, name := range flag.Args() {
+			f, err := os.Open(name)
+			if err != nil {
+				fail(err)
+			}
+			results, backend := parseAll(f)
+			f.Close()
+			for _, r := range results {
+				r.Source = filepath.Base(name)
+				rep.Results = merge(rep.Results, r)
+			}
+			if backend != "" {
+				ipt = backend
+			}
+		}
 		rep.Ratios = ratios(rep.Results)
 		rep.Machine = thisMachine(ipt)
 	}

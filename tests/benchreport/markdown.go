@@ -160,7 +160,19 @@ func markdown(rep Report, src string) string {
 		p("| %s | `%s` | %s %s | %s %s | **%.2f×** |\n", strings.TrimPrefix(r.Package, modulePrefix), r.Benchmark,
 			num(r.Value), r.Metric, num(r.Baseline), base, r.Ratio)
 	}
-	p("\n## Every figure\n\n| Package | Benchmark | Figures |\n|---|---|---|\n")
+	// Results read from several runs say which run each came from.
+	sources := map[string]bool{}
+	for _, r := range rep.Results {
+		sources[r.Source] = true
+	}
+	fromRuns := len(sources) > 1
+	if fromRuns {
+		p("\n## Every figure\n\nThe figures come from several runs laid over each other (a later run of a benchmark replaces an ")
+		p("earlier one); the last column names the run each came from.\n\n")
+		p("| Package | Benchmark | Figures | Run |\n|---|---|---|---|\n")
+	} else {
+		p("\n## Every figure\n\n| Package | Benchmark | Figures |\n|---|---|---|\n")
+	}
 	for _, r := range rep.Results {
 		keys := make([]string, 0, len(r.Metrics))
 		for k := range r.Metrics {
@@ -174,7 +186,11 @@ func markdown(rep Report, src string) string {
 			}
 			figs = append(figs, num(r.Metrics[k])+" "+k)
 		}
-		p("| %s | `%s` | %s |\n", strings.TrimPrefix(r.Package, modulePrefix), r.Name, strings.Join(figs, ", "))
+		if fromRuns {
+			p("| %s | `%s` | %s | %s |\n", strings.TrimPrefix(r.Package, modulePrefix), r.Name, strings.Join(figs, ", "), r.Source)
+		} else {
+			p("| %s | `%s` | %s |\n", strings.TrimPrefix(r.Package, modulePrefix), r.Name, strings.Join(figs, ", "))
+		}
 	}
 	return b.String()
 }
