@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -389,26 +388,8 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // the same run, into a second namespace just like the first: the routes with one `ip -batch` (one netlink request
 // per route, as felix sends), the sysctls with one `sysctl -p` of exactly the values felix set (writes only, where
 // felix also reads every value first). FELIX_BENCH_ENDPOINTS (comma-separated) replaces the sizes 1000 and 10000.
-// benchSizes are the endpoint counts of the route benchmarks: 1000 and 10000, or FELIX_BENCH_ENDPOINTS
-// (comma-separated).
-func benchSizes(b *testing.B) []int {
-	env := os.Getenv("FELIX_BENCH_ENDPOINTS")
-	if env == "" {
-		return []int{1000, 10000}
-	}
-	var sizes []int
-	for _, f := range strings.Split(env, ",") {
-		var n int
-		if _, err := fmt.Sscan(strings.TrimSpace(f), &n); err != nil || n < 1 {
-			b.Fatalf("FELIX_BENCH_ENDPOINTS=%q: want positive sizes", env)
-		}
-		sizes = append(sizes, n)
-	}
-	return sizes
-}
-
 func BenchmarkColdStartRoutesAndSysctls(b *testing.B) {
-	for _, n := range benchSizes(b) {
+	for _, n := range sizesFromEnv(b, "FELIX_BENCH_ENDPOINTS") {
 		b.Run(fmt.Sprintf("endpoints=%d", n), func(b *testing.B) {
 			for range b.N {
 				benchRoutesAndSysctls(b, n)
@@ -527,7 +508,7 @@ func kernelPartsRound(s *scope, n int) kernelRound {
 // Apply used to do. A removal's time leaves out the conntrack tool, which felix runs to flush the removed
 // workload's connections. FELIX_BENCH_ENDPOINTS (comma-separated) replaces the sizes 1000 and 10000.
 func BenchmarkRouteChurn(b *testing.B) {
-	for _, n := range benchSizes(b) {
+	for _, n := range sizesFromEnv(b, "FELIX_BENCH_ENDPOINTS") {
 		b.Run(fmt.Sprintf("endpoints=%d", n), func(b *testing.B) {
 			for range b.N {
 				benchRouteChurn(b, n)

@@ -36,9 +36,10 @@ const (
 	nftSamples  = 20 // endpoints added one at a time
 )
 
-// nftSizes are the endpoint counts of BenchmarkNativeNftables.
-func nftSizes(tb testing.TB) []int {
-	env := os.Getenv("FELIX_NFT_ENDPOINTS")
+// sizesFromEnv are the endpoint counts of a scale benchmark: 1000 and 10000, or the comma-separated sizes in the
+// environment variable named.
+func sizesFromEnv(tb testing.TB, variable string) []int {
+	env := os.Getenv(variable)
 	if env == "" {
 		return []int{1000, 10000}
 	}
@@ -46,7 +47,7 @@ func nftSizes(tb testing.TB) []int {
 	for _, f := range strings.Split(env, ",") {
 		var n int
 		if _, err := fmt.Sscan(strings.TrimSpace(f), &n); err != nil || n < 1 {
-			tb.Fatalf("FELIX_NFT_ENDPOINTS=%q: want positive sizes", env)
+			tb.Fatalf("%s=%q: want positive sizes", variable, env)
 		}
 		out = append(out, n)
 	}
@@ -174,7 +175,7 @@ func BenchmarkNativeNftables(b *testing.B) {
 			b.Skipf("needs %s (Debian packages nftables and iptables): %v", tool, err)
 		}
 	}
-	for _, n := range nftSizes(b) {
+	for _, n := range sizesFromEnv(b, "FELIX_NFT_ENDPOINTS") {
 		b.Run(fmt.Sprintf("endpoints=%d", n), func(b *testing.B) {
 			for range b.N {
 				nftMeasure(b, n)

@@ -20,7 +20,7 @@ import (
 // anything (rendering every table of both families, planning them against what the last plan left, planning
 // the ipsets). Sizes as BenchmarkNativeNftables (FELIX_NFT_ENDPOINTS).
 func BenchmarkPlanEndpointChurn(b *testing.B) {
-	for _, n := range nftSizes(b) {
+	for _, n := range sizesFromEnv(b, "FELIX_NFT_ENDPOINTS") {
 		b.Run(fmt.Sprintf("endpoints=%d", n), func(b *testing.B) {
 			for range b.N {
 				planChurn(b, n)
