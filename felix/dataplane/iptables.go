@@ -22,15 +22,30 @@ const (
 	maxComment  = 255     // xt_comment limit (256 bytes with the terminating NUL)
 )
 
-// ruleHashes returns the hash of each rule of a chain, given each rule as rendered without its hash comment.
-// The hashes are chained: each covers the chain name, every earlier rule and the rule itself, so the hash of a
-// rule changes when anything above it in its chain changes. A kernel chain whose hashes equal the desired ones
-// therefore holds exactly the desired rules in the desired order.
-func ruleHashes(chain string, bodies []string) []string {
-	prev := sha256.Sum224([]byte(chain))
+// ruleHashes returns the hash of each rule of a chain, given each rule as rendered without its hash comment. A
+// hash covers the chain's name and the rule itself, nothing else, so adding, removing or changing one rule of a
+// chain leaves the hashes of all the others as they were and planTable touches that rule alone: one endpoint
+// added or removed is one -I or -D in its dispatch chain. Order is still checked: planTable compares a chain's
+// hashes as a sequence, so a kernel chain whose hashes equal the desired ones holds exactly the desired rules in
+// the desired order.
+func ruleHashes(chain string, bodies []string) []string { return hashRules(chain, bodies, false) }
+
+// legacyRuleHashes are the hashes felix wrote before: chained, each covering every rule above it as well, so that
+// one rule added or removed rewrote every rule below it. The first rule's hash is the same in both. planTable
+// recognises a chain holding them and rewrites it, in stages when it is large (see planTable).
+func legacyRuleHashes(chain string, bodies []string) []string { return hashRules(chain, bodies, true) }
+
+// hashRules is SHA-224 over the chain name's SHA-224 (or, chained, the previous rule's hash) and
+// "-A <chain> HASH <body>", base64url, cut to hashLen characters.
+func hashRules(chain string, bodies []string, chained bool) []string {
+	base := sha256.Sum224([]byte(chain))
+	prev := base
 	hashes := make([]string, len(bodies))
 	buf := make([]byte, 0, 256)
 	for i, body := range bodies {
+		if !chained {
+			prev = base
+		}
 		buf = append(buf[:0], prev[:]...)
 		buf = append(buf, "-A "...)
 		buf = append(buf, chain...)
@@ -47,6 +62,11 @@ type renderedRule struct {
 	hash   string
 	spec   string // everything after "-A <chain> ", the hash comment first
 	target string // the chain or target it jumps or goes to; "" when none
+}
+
+// body is the rule without its hash comment, as ruleHashes took it.
+func (r renderedRule) body() string {
+	return strings.TrimPrefix(r.spec[len(`-m comment --comment "`+hashPrefix)+hashLen+len(`"`):], " ")
 }
 
 // renderedTable is a desired table with every rule rendered and hashed.
@@ -441,8 +461,8 @@ type tablePlan struct {
 // planTable computes the iptables-restore --noflush input that turns the kernel's table (have) into the desired
 // one (want), touching only what differs:
 //   - a missing cali- chain is declared and filled;
-//   - an existing cali- chain is left alone when its hashes match; otherwise its rules are replaced in place from
-//     the first differing one, extra rules are deleted from the end and missing ones appended;
+//   - an existing cali- chain is left alone when its hashes match; otherwise the rules between the ones it starts
+//     and ends with as desired are replaced in place, deleted or inserted (appendChainEdits);
 //   - in any other chain, only rules felix owns are touched: when they are not exactly the desired hooks at the
 //     top, they are deleted and the desired hooks inserted at the top; foreign rules keep their order;
 //   - cali- chains that are not desired are flushed and deleted, after every rule that could refer to them has
@@ -461,8 +481,10 @@ func planTable(table string, want renderedTable, have tableState) tablePlan {
 		p.after = tableState{}
 	}
 	var decl, rules, hooks, flush, del []string
-	var fresh [][]string // the -A lines of each new chain, for stages
-	var edits []string   // the lines changing chains that exist
+	var fresh [][]string   // the -A lines of each new chain, for stages
+	var relabel [][]string // the lines of each chain that only needs its hashes rewritten (legacyHashed), for stages
+	var edits []string     // the lines changing chains that exist
+	freshLines, relabelLines := 0, 0
 
 	// Only chains that differ produce lines, so only they are sorted. A chain felix wrote last time from the
 	// same rendering is the very slice it recorded (see renderedChain), which spares comparing its rules.
@@ -488,32 +510,25 @@ func planTable(table string, want renderedTable, have tableState) tablePlan {
 		wc := want.chains[name]
 		wr := wc.rules
 		hr, exists := have[name]
+		start := len(rules)
 		if !exists {
 			decl = append(decl, ":"+name+" - [0:0]")
-			start := len(rules)
 			for _, r := range wr {
 				rules = append(rules, "-A "+name+" "+r.spec)
 			}
 			fresh = append(fresh, rules[start:])
+			freshLines += len(wr)
 		} else {
-			start := len(rules)
-			first := 0
-			for first < len(wr) && first < len(hr) && wr[first].hash == hr[first].hash {
-				first++
-			}
-			if first == len(wr) && first == len(hr) {
+			rules = appendChainEdits(rules, name, hr, wr)
+			if len(rules) == start {
 				continue
 			}
-			for i := first; i < len(wr) && i < len(hr); i++ {
-				rules = append(rules, fmt.Sprintf("-R %s %d %s", name, i+1, wr[i].spec))
+			if legacyHashed(name, hr, wr) {
+				relabel = append(relabel, rules[start:])
+				relabelLines += len(rules) - start
+			} else {
+				edits = append(edits, rules[start:]...)
 			}
-			for i := len(hr); i < len(wr); i++ {
-				rules = append(rules, "-A "+name+" "+wr[i].spec)
-			}
-			for i := len(hr); i > len(wr); i-- {
-				rules = append(rules, fmt.Sprintf("-D %s %d", name, i))
-			}
-			edits = append(edits, rules[start:]...)
 		}
 		p.after[name] = wc.states
 		p.written = append(p.written, name)
@@ -581,19 +596,73 @@ func planTable(table string, want renderedTable, have tableState) tablePlan {
 		return p
 	}
 	p.script = restoreScript(table, decl, rules, hooks, flush, del)
-	if len(rules)-len(edits) > stageLines {
+	if freshLines > stageLines || relabelLines > stageLines {
 		p.stages = append(p.stages, restoreScript(table, decl))
-		var stage []string
-		for i, lines := range fresh {
-			stage = append(stage, lines...)
-			if len(stage) >= stageLines || i == len(fresh)-1 {
-				p.stages = append(p.stages, restoreScript(table, stage))
-				stage = nil
+		for _, group := range [][][]string{fresh, relabel} {
+			var stage []string
+			for i, lines := range group {
+				stage = append(stage, lines...)
+				if len(stage) >= stageLines || i == len(group)-1 {
+					p.stages = append(p.stages, restoreScript(table, stage))
+					stage = nil
+				}
 			}
 		}
 		p.stages = append(p.stages, restoreScript(table, edits, hooks, flush, del))
 	}
 	return p
+}
+
+// appendChainEdits appends the lines that turn an existing kernel chain (have) into the desired rules (want): the
+// rules both start and end with are left alone, and the ones between are replaced in place, the extra ones
+// deleted and the missing ones inserted. Since a hash covers its rule alone, one rule added or removed is one
+// line, wherever it is in the chain.
+func appendChainEdits(lines []string, name string, have []ruleState, want []renderedRule) []string {
+	head := 0
+	for head < len(want) && head < len(have) && want[head].hash == have[head].hash {
+		head++
+	}
+	tail := 0
+	for tail < len(want)-head && tail < len(have)-head && want[len(want)-1-tail].hash == have[len(have)-1-tail].hash {
+		tail++
+	}
+	oldMid, newMid := len(have)-head-tail, len(want)-head-tail
+	both := min(oldMid, newMid)
+	for i := range both {
+		lines = append(lines, fmt.Sprintf("-R %s %d %s", name, head+i+1, want[head+i].spec))
+	}
+	for i := both; i < newMid; i++ {
+		if tail == 0 {
+			lines = append(lines, "-A "+name+" "+want[head+i].spec)
+		} else {
+			lines = append(lines, fmt.Sprintf("-I %s %d %s", name, head+i+1, want[head+i].spec))
+		}
+	}
+	for range oldMid - both {
+		lines = append(lines, fmt.Sprintf("-D %s %d", name, head+both+1))
+	}
+	return lines
+}
+
+// legacyHashed says whether a kernel chain holds exactly the desired rules, hashed as an older felix hashed them
+// (legacyRuleHashes). Such a chain differs from the desired one in its hash comments alone, so rewriting it over
+// several transactions never lets a packet see anything but the desired rules; at 10,000 endpoints that is
+// hundreds of thousands of rules, which one transaction would take minutes to write.
+func legacyHashed(name string, have []ruleState, want []renderedRule) bool {
+	// The first rule's hash is the same in both, which rules out most chains that really differ at once.
+	if len(have) != len(want) || len(want) < 2 || have[0].hash != want[0].hash {
+		return false
+	}
+	bodies := make([]string, len(want))
+	for i, r := range want {
+		bodies[i] = r.body()
+	}
+	for i, h := range legacyRuleHashes(name, bodies) {
+		if have[i].hash != h || have[i].target != want[i].target {
+			return false
+		}
+	}
+	return true
 }
 
 // stageLines is how many new rules one transaction of a staged plan holds, give or take a chain: about where

@@ -17,10 +17,15 @@ func TestRuleHashes(t *testing.T) {
 	base := ruleHashes("cali-FORWARD", fwd)
 
 	t.Run("the format is pinned, so a new felix adopts the rules of an old one", func(t *testing.T) {
-		// Computed independently (Python hashlib): chained SHA-224, base64url, 16 characters.
-		want := []string{"zJBjvNKN9N4IOHpc", "bmmGvDSJdpNGvZYD"}
+		// Computed independently (Python hashlib): SHA-224 of the chain name's SHA-224 and the rule, base64url,
+		// 16 characters; the older chained hashes put the previous rule's hash in place of the chain name's.
+		want := []string{"zJBjvNKN9N4IOHpc", "rUF8cV_F2QI91fM9"}
 		if !slices.Equal(base, want) {
 			t.Errorf("hashes of cali-FORWARD: got %v, want %v", base, want)
+		}
+		wantLegacy := []string{"zJBjvNKN9N4IOHpc", "bmmGvDSJdpNGvZYD"}
+		if got := legacyRuleHashes("cali-FORWARD", fwd); !slices.Equal(got, wantLegacy) {
+			t.Errorf("legacy hashes of cali-FORWARD: got %v, want %v", got, wantLegacy)
 		}
 	})
 	t.Run("a hash depends on the chain's name", func(t *testing.T) {
@@ -29,18 +34,14 @@ func TestRuleHashes(t *testing.T) {
 			t.Errorf("the same rules in cali-INPUT and cali-FORWARD hash alike: %v and %v", other, base)
 		}
 	})
-	t.Run("a hash depends on every rule above it but on none below", func(t *testing.T) {
+	t.Run("a hash depends on its rule alone, not on the rules around it", func(t *testing.T) {
 		changedFirst := ruleHashes("cali-FORWARD", []string{"-i cali+ -j DROP", fwd[1]})
-		if changedFirst[1] == base[1] {
-			t.Errorf("changing rule 1 left the hash of rule 2 at %s", base[1])
-		}
-		changedSecond := ruleHashes("cali-FORWARD", []string{fwd[0], "-o cali+ -j DROP"})
-		if changedSecond[0] != base[0] || changedSecond[1] == base[1] {
-			t.Errorf("changing rule 2: got %v, want rule 1 kept at %s and rule 2 changed from %s", changedSecond, base[0], base[1])
+		if changedFirst[0] == base[0] || changedFirst[1] != base[1] {
+			t.Errorf("changing rule 1: got %v, want rule 1 changed from %s and rule 2 kept at %s", changedFirst, base[0], base[1])
 		}
 		inserted := ruleHashes("cali-FORWARD", []string{"-j ACCEPT", fwd[0], fwd[1]})
-		if inserted[1] == base[0] || inserted[2] == base[1] {
-			t.Errorf("inserting a rule at the top left the hashes below it unchanged: %v vs %v", inserted, base)
+		if !slices.Equal(inserted[1:], base) {
+			t.Errorf("inserting a rule at the top changed the hashes below it: %v vs %v", inserted, base)
 		}
 	})
 	t.Run("hashes are 16 base64url characters", func(t *testing.T) {
@@ -187,14 +188,14 @@ func TestPlanTable(t *testing.T) {
 			want:   sampleTable(),
 		},
 		{
-			name:        "one changed rule rewrites only its chain, from that rule on",
+			name:        "one changed rule rewrites only that rule",
 			kernel:      func(t *testing.T) *fakeTable { return applied(t, sampleTable()) },
 			want:        changed,
-			wantScript:  []string{"-R cali-fw-cali1234 2 " + specOf(t, changed, "cali-fw-cali1234", 1), "-R cali-fw-cali1234 3 " + specOf(t, changed, "cali-fw-cali1234", 2)},
+			wantScript:  []string{"-R cali-fw-cali1234 2 " + specOf(t, changed, "cali-fw-cali1234", 1)},
 			wantWritten: []string{"cali-fw-cali1234"},
 		},
 		{
-			name: "a rule deleted by hand is put back and the rules after it re-hashed in place",
+			name: "a rule deleted by hand is put back where it was, and nothing else is written",
 			kernel: func(t *testing.T) *fakeTable {
 				k := applied(t, sampleTable())
 				k.chains["cali-fw-cali1234"] = slices.Delete(k.chains["cali-fw-cali1234"], 1, 2)
@@ -202,8 +203,7 @@ func TestPlanTable(t *testing.T) {
 			},
 			want: sampleTable(),
 			wantScript: []string{
-				"-R cali-fw-cali1234 2 " + specOf(t, sampleTable(), "cali-fw-cali1234", 1),
-				"-A cali-fw-cali1234 " + specOf(t, sampleTable(), "cali-fw-cali1234", 2),
+				"-I cali-fw-cali1234 2 " + specOf(t, sampleTable(), "cali-fw-cali1234", 1),
 			},
 			wantWritten: []string{"cali-fw-cali1234"},
 		},
@@ -281,7 +281,6 @@ func TestPlanTable(t *testing.T) {
 			want: sampleTable(),
 			wantScript: []string{
 				"-R cali-FORWARD 1 " + specOf(t, sampleTable(), "cali-FORWARD", 0),
-				"-R cali-FORWARD 2 " + specOf(t, sampleTable(), "cali-FORWARD", 1),
 				"-D INPUT 1",
 				"-F cali-old", "-F cali-older", "-X cali-old", "-X cali-older",
 			},
@@ -619,4 +618,131 @@ func TestPlanTableStagesALargeColdStart(t *testing.T) {
 	if !reflect.DeepEqual(one.state(), k.state()) {
 		t.Errorf("stages left %v, the one script %v", k.state(), one.state())
 	}
+}
+
+// One rule added to or removed from the middle of a long chain (an endpoint of a dispatch chain) is one line: a
+// hash covers its rule alone, so the rules around it stay as they are.
+func TestPlanTableWritesOneLineForOneRuleAddedOrRemoved(t *testing.T) {
+	chain := func(skip int, extra bool) *desired.Table {
+		var rules []desired.Rule
+		for i := range 10 {
+			if i != skip {
+				rules = append(rules, desired.Rule{Match: fmt.Sprintf("-o cali%d", i), Action: "--jump ACCEPT"})
+			}
+			if extra && i == 6 {
+				rules = append(rules, desired.Rule{Match: "-o cali6a", Action: "--jump ACCEPT"})
+			}
+		}
+		return &desired.Table{Name: "filter", Chains: map[string][]desired.Rule{
+			"cali-to-wl-dispatch": append(rules, desired.Rule{Action: "--jump DROP"}),
+		}}
+	}
+	all := chain(-1, false)
+	for _, tc := range []struct {
+		name string
+		want *desired.Table
+		line string
+	}{
+		{"the fifth removed", chain(4, false), "-D cali-to-wl-dispatch 5"},
+		{"the first removed", chain(0, false), "-D cali-to-wl-dispatch 1"},
+		{"one added after the seventh", chain(-1, true), "-I cali-to-wl-dispatch 8 " + specOf(t, chain(-1, true), "cali-to-wl-dispatch", 7)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := applied(t, all)
+			p := planTable("filter", mustRender(t, tc.want), k.state())
+			if want := "*filter\n" + tc.line + "\nCOMMIT\n"; p.script != want {
+				t.Errorf("script:\n%s\nwant:\n%s", p.script, want)
+			}
+			checkConverged(t, k, p, tc.want, nil)
+		})
+	}
+}
+
+// A kernel written by an older felix holds the desired rules under chained hashes (legacyRuleHashes). felix
+// rewrites their hash comments, and when there are more such lines than stageLines, over several transactions:
+// every rule stays the desired one throughout, so no packet can tell.
+func TestPlanTableRehashesAnOlderFelixsChainsInStages(t *testing.T) {
+	tbl := sampleTable()
+	rt := mustRender(t, tbl)
+	old := filterKernel()
+	var script strings.Builder
+	script.WriteString("*filter\n")
+	for _, name := range sortedKeys(rt.chains) {
+		script.WriteString(":" + name + " - [0:0]\n")
+	}
+	for _, name := range sortedKeys(rt.chains) {
+		rr := rt.chains[name].rules
+		bodies := make([]string, len(rr))
+		for i, r := range rr {
+			bodies[i] = r.body()
+		}
+		for i, h := range legacyRuleHashes(name, bodies) {
+			fmt.Fprintf(&script, "-A %s -m comment --comment \"%s%s\" %s\n", name, hashPrefix, h, bodies[i])
+		}
+	}
+	for _, name := range sortedKeys(rt.hooks) {
+		for _, r := range rt.hooks[name].rules {
+			script.WriteString("-A " + name + " " + r.spec + "\n")
+		}
+	}
+	script.WriteString("COMMIT\n")
+	if err := old.restore(script.String()); err != nil {
+		t.Fatalf("writing the older felix's table: %v\n%s", err, script.String())
+	}
+	rules := func(k *fakeTable) map[string][]string { // every rule without its hash comment
+		out := map[string][]string{}
+		for name, rr := range k.chains {
+			for _, r := range rr {
+				_, body, _ := strings.Cut(r, `" `)
+				out[name] = append(out[name], body)
+			}
+		}
+		return out
+	}
+	wantRules := rules(old)
+
+	t.Run("in one transaction", func(t *testing.T) {
+		k := old.clone()
+		p := planTable("filter", rt, k.state())
+		if p.script == "" || len(p.stages) != 0 || strings.Contains(p.script, "-A ") || strings.Contains(p.script, "-D ") {
+			t.Fatalf("want one script of -R lines, got stages %q and script:\n%s", p.stages, p.script)
+		}
+		checkConverged(t, k, p, tbl, foreignRules(old))
+	})
+	t.Run("in stages", func(t *testing.T) {
+		defer func(n int) { stageLines = n }(stageLines)
+		stageLines = 2
+		k := old.clone()
+		p := planTable("filter", rt, k.state())
+		if len(p.stages) < 3 {
+			t.Fatalf("want the rewrite in stages, got %q", p.stages)
+		}
+		for i, stage := range p.stages {
+			if err := k.restore(stage); err != nil {
+				t.Fatalf("stage %d: %v\n%s", i+1, err, stage)
+			}
+			if got := rules(k); !reflect.DeepEqual(got, wantRules) {
+				t.Fatalf("after stage %d the rules are %q, want %q throughout", i+1, got, wantRules)
+			}
+		}
+		if again := planTable("filter", rt, k.state()); again.script != "" {
+			t.Errorf("after the stages the kernel still differs; it would take:\n%s", again.script)
+		}
+	})
+	t.Run("a chain that also differs in a rule is not rewritten in stages", func(t *testing.T) {
+		defer func(n int) { stageLines = n }(stageLines)
+		stageLines = 2
+		changed := sampleTable()
+		changed.Chains["cali-fw-cali1234"][1] = desired.Rule{Match: "-m conntrack --ctstate INVALID", Action: "--jump REJECT"}
+		k := old.clone()
+		p := planTable("filter", mustRender(t, changed), k.state())
+		last := p.script
+		if len(p.stages) > 0 {
+			last = p.stages[len(p.stages)-1]
+		}
+		if !strings.Contains(last, "REJECT") {
+			t.Errorf("the changed chain should be written in the last transaction, with the hooks; got stages %q", p.stages)
+		}
+		checkConverged(t, k, p, changed, foreignRules(old))
+	})
 }
