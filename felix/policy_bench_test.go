@@ -377,7 +377,7 @@ func BenchmarkEndpointChurn(b *testing.B) { pbAtScale(b, pbChurn) }
 // pbChange is the figures of one kind of change of pbChurn.
 type pbChange struct {
 	took, apply, restore, floor []time.Duration
-	conntrack                   []time.Duration            // conntrack execs (flushing a removed endpoint's flows)
+	conntrack                   []time.Duration            // deleting a removed endpoint's conntrack entries (netlink)
 	execs                       map[string][]time.Duration // time in each program's execs, per change
 	inProcess                   []time.Duration            // apply less all execs: planning, netlink, sysctls
 	rewrites                    []int                      // dispatch rules felix writes, see pbDispatchRewrites
@@ -460,7 +460,7 @@ func pbChurn(b *testing.B, n int) {
 		c.apply = append(c.apply, apply)
 		c.restore = append(c.restore, rep.RunTime("iptables-restore")+rep.RunTime("ip6tables-restore"))
 		c.restores += rep.Runs("iptables-restore") + rep.Runs("ip6tables-restore")
-		c.conntrack = append(c.conntrack, rep.RunTime("conntrack"))
+		c.conntrack = append(c.conntrack, rep.ConntrackTime)
 		var execs time.Duration
 		for _, e := range rep.Execs {
 			execs += e.Duration
@@ -468,10 +468,11 @@ func pbChurn(b *testing.B, n int) {
 		if c.execs == nil {
 			c.execs = map[string][]time.Duration{}
 		}
-		for _, prog := range []string{"iptables-restore", "ip6tables-restore", "iptables-save", "ip6tables-save", "ipset", "conntrack"} {
+		for _, prog := range []string{"iptables-restore", "ip6tables-restore", "iptables-save", "ip6tables-save", "ipset"} {
 			c.execs[prog] = append(c.execs[prog], rep.RunTime(prog))
 		}
-		c.inProcess = append(c.inProcess, apply-execs)
+		c.execs["conntrack (netlink)"] = append(c.execs["conntrack (netlink)"], rep.ConntrackTime)
+		c.inProcess = append(c.inProcess, apply-execs-rep.ConntrackTime)
 		c.rewrites = append(c.rewrites, pbDispatchRewrites(prev, st))
 		chain := "filter/" + rules.ChainName(rules.PrefixToWorkload, ep.Spec.InterfaceName)
 		if typ == datastore.Added && !slices.Contains(rep.ChainsWritten, chain) ||

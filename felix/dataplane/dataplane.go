@@ -57,8 +57,9 @@ type Report struct {
 	SysctlsSet                                 []string // "path=value", path relative to /proc/sys
 	InterfacesWaiting                          []string // desired interfaces that do not exist yet
 	TunnelChanges                              []string
-	VXLANChanges                               []string // the VXLAN device and its neighbour and FDB entries
-	ConntrackFlushed                           []string // addresses whose conntrack entries were deleted
+	VXLANChanges                               []string      // the VXLAN device and its neighbour and FDB entries
+	ConntrackFlushed                           []string      // addresses whose conntrack entries were deleted
+	ConntrackTime                              time.Duration // spent deleting them (through netlink, not a command)
 	// Repaired lists what a Resync found changed behind felix's back: "iptables table/chain",
 	// "ip6tables table/chain", "ipset name", "route dst".
 	Repaired []string

@@ -37,7 +37,6 @@ const (
 	ip6tablesRestore = "ip6tables-restore"
 	ip6tablesSave    = "ip6tables-save"
 	ipsetCmd         = "ipset"
-	conntrackCmd     = "conntrack"
 )
 
 // family is one IP family's iptables: the programs that read and write it and where its desired tables are.
@@ -707,8 +706,8 @@ func (d *Dataplane) syncRoutes(ctx context.Context, want []desired.Route, links 
 		if len(res.errs) > 0 {
 			d.routes = nil // what a failed write left is unknown
 		}
-		for _, a := range flush {
-			d.flushConntrack(ctx, a, rep)
+		if len(flush) > 0 {
+			d.flushConntrack(flush, rep)
 		}
 		return errors.Join(res.errs...)
 	}
@@ -884,25 +883,42 @@ func fromNetlinkRoute(r netlink.Route) kernelRoute {
 	return kr
 }
 
-// flushConntrack deletes the conntrack entries from and to a workload address that is gone, so a later
-// workload with the same address does not inherit its flows. A missing conntrack tool is logged, not an error.
-func (d *Dataplane) flushConntrack(ctx context.Context, addr netip.Addr, rep *Report) {
-	if _, err := exec.LookPath(conntrackCmd); err != nil {
-		d.log.Warn("conntrack tool not found; connections of a removed workload are not flushed", "addr", addr.String())
-		return
+// flushConntrack deletes the conntrack entries from and to workload addresses that are gone, so a later
+// workload with the same address does not inherit their flows: one pass over the kernel's table per family,
+// through netlink, deleting every entry whose original or reply source is one of them. A failure is logged, not
+// an error: the routes are right either way.
+func (d *Dataplane) flushConntrack(addrs []netip.Addr, rep *Report) {
+	byFamily := map[netlink.InetFamily][]netlink.CustomConntrackFilter{}
+	var names []string
+	for _, a := range addrs {
+		fam := netlink.InetFamily(unix.AF_INET)
+		if a.Is6() {
+			fam = unix.AF_INET6
+		}
+		for _, dir := range []netlink.ConntrackFilterType{netlink.ConntrackOrigSrcIP, netlink.ConntrackReplySrcIP} {
+			f := &netlink.ConntrackFilter{}
+			if err := f.AddIP(dir, a.AsSlice()); err != nil {
+				d.log.Warn("flushing conntrack entries failed", "addr", a.String(), "err", err)
+				return
+			}
+			byFamily[fam] = append(byFamily[fam], f)
+		}
+		names = append(names, a.String())
 	}
-	family := "ipv4"
-	if addr.Is6() {
-		family = "ipv6"
-	}
-	for _, dir := range []string{"--orig-src", "--reply-src"} {
-		_, err := d.run(ctx, rep, "", conntrackCmd, "--family", family, "--delete", dir, addr.String())
-		if err != nil && !strings.Contains(err.Error(), "0 flow entries") {
-			d.log.Warn("flushing conntrack entries failed", "addr", addr.String(), "err", err)
+	for _, fam := range []netlink.InetFamily{unix.AF_INET, unix.AF_INET6} {
+		if len(byFamily[fam]) == 0 {
+			continue
+		}
+		start := time.Now()
+		n, err := d.nl.ConntrackDeleteFilters(netlink.ConntrackTable, fam, byFamily[fam]...)
+		rep.ConntrackTime += time.Since(start)
+		if err != nil {
+			d.log.Warn("flushing conntrack entries failed", "addrs", names, "err", err)
 			return
 		}
+		d.log.Debug("conntrack entries flushed", "family", fam, "entries", n)
 	}
-	rep.ConntrackFlushed = append(rep.ConntrackFlushed, addr.String())
+	rep.ConntrackFlushed = append(rep.ConntrackFlushed, names...)
 }
 
 // retryDump runs a netlink dump again when the kernel says it changed while being dumped (the result may then
