@@ -472,7 +472,8 @@ func pbChurn(b *testing.B, n int) {
 			c.execs[prog] = append(c.execs[prog], rep.RunTime(prog))
 		}
 		c.execs["conntrack (netlink)"] = append(c.execs["conntrack (netlink)"], rep.ConntrackTime)
-		c.inProcess = append(c.inProcess, apply-execs-rep.ConntrackTime)
+		c.execs["ipset (netlink)"] = append(c.execs["ipset (netlink)"], rep.IPSetNetlinkTime)
+		c.inProcess = append(c.inProcess, apply-execs-rep.ConntrackTime-rep.IPSetNetlinkTime)
 		c.rewrites = append(c.rewrites, pbDispatchRewrites(prev, st))
 		chain := "filter/" + rules.ChainName(rules.PrefixToWorkload, ep.Spec.InterfaceName)
 		if typ == datastore.Added && !slices.Contains(rep.ChainsWritten, chain) ||

@@ -60,6 +60,7 @@ type Report struct {
 	VXLANChanges                               []string      // the VXLAN device and its neighbour and FDB entries
 	ConntrackFlushed                           []string      // addresses whose conntrack entries were deleted
 	ConntrackTime                              time.Duration // spent deleting them (through netlink, not a command)
+	IPSetNetlinkTime                           time.Duration // spent editing set members through netlink
 	// Repaired lists what a Resync found changed behind felix's back: "iptables table/chain",
 	// "ip6tables table/chain", "ipset name", "route dst".
 	Repaired []string

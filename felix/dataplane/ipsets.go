@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/calico-l3/calico/felix/desired"
 )
 
@@ -160,7 +162,10 @@ func tempSetName(name string) string {
 
 // ipsetPlan is what it takes to make felix's sets match.
 type ipsetPlan struct {
-	update  string     // ipset restore input creating and updating sets; run before iptables
+	update string // ipset restore input creating and updating sets; run before iptables
+	// edits is the same update member by member, when it only adds and deletes members of sets that exist and
+	// keep their type (the common change: an endpoint comes or goes), so that it can go through netlink.
+	edits   []memberEdit
 	destroy string     // ipset restore input destroying stale sets; run after iptables stopped using them
 	after   ipsetState // felix's sets once both scripts have run
 	written []string   // sets created or changed
@@ -191,7 +196,9 @@ func planIPSets(want map[string]desired.IPSet, have ipsetState, maxElem int, lea
 		temps[tempSetName(name)] = true
 	}
 	var up, down strings.Builder
+	onlyMembers := true // the update only adds and deletes members (p.edits)
 	createLine := func(name string, w *wantSet) {
+		onlyMembers = false
 		fmt.Fprintf(&up, "create %s %s family %s maxelem %d\n", name, w.Type, w.Family, maxElem)
 	}
 	// Temp sets left by an interrupted rewrite are in nobody's way once gone, and never referenced by iptables.
@@ -199,6 +206,7 @@ func planIPSets(want map[string]desired.IPSet, have ipsetState, maxElem int, lea
 		if temps[name] {
 			if _, wanted := wants[name]; !wanted {
 				fmt.Fprintf(&up, "destroy %s\n", name)
+				onlyMembers = false
 			}
 		}
 	}
@@ -249,9 +257,11 @@ func planIPSets(want map[string]desired.IPSet, have ipsetState, maxElem int, lea
 			} else {
 				for _, m := range dels {
 					fmt.Fprintf(&up, "del %s %s -exist\n", name, m)
+					p.edits = append(p.edits, memberEdit{set: name, typ: w.Type, member: m})
 				}
 				for _, m := range adds {
 					fmt.Fprintf(&up, "add %s %s -exist\n", name, m)
+					p.edits = append(p.edits, memberEdit{set: name, typ: w.Type, member: m, add: true})
 				}
 			}
 		}
@@ -269,8 +279,54 @@ func planIPSets(want map[string]desired.IPSet, have ipsetState, maxElem int, lea
 		p.deleted = append(p.deleted, name)
 	}
 	p.update, p.destroy = up.String(), down.String()
+	if !onlyMembers {
+		p.edits = nil
+	}
 	return p, nil
 }
+
+// memberEdit is one member added to or deleted from an existing set, as ipset restore's "add|del <set> <member>
+// -exist": adding one that is there or deleting one that is not is no error.
+type memberEdit struct {
+	set    string
+	typ    desired.IPSetType
+	member string // normalised (normaliseSet)
+	add    bool
+}
+
+// entry is the member as the kernel's ipset netlink interface takes it.
+func (e memberEdit) entry() (*netlink.IPSetEntry, error) {
+	addr, port := e.member, ""
+	if e.typ == desired.HashIPPort {
+		addr, port, _ = strings.Cut(e.member, ",")
+	}
+	pfx, err := parseMember(addr)
+	if err != nil {
+		return nil, fmt.Errorf("ipset %s member %s: %w", e.set, e.member, err)
+	}
+	// Without NLM_F_EXCL the kernel takes the edit as ipset's -exist does.
+	entry := &netlink.IPSetEntry{IP: pfx.Addr().AsSlice(), Replace: true}
+	if e.typ == desired.HashNet {
+		entry.CIDR = uint8(pfx.Bits())
+	}
+	if port != "" {
+		proto, num, _ := strings.Cut(port, ":")
+		n, err := strconv.ParseUint(num, 10, 16)
+		if err != nil {
+			return nil, fmt.Errorf("ipset %s member %s: %w", e.set, e.member, err)
+		}
+		p, ok := ipProtocols[proto]
+		if !ok {
+			return nil, fmt.Errorf("ipset %s member %s: unknown protocol %q", e.set, e.member, proto)
+		}
+		port16 := uint16(n)
+		entry.Protocol, entry.Port = &p, &port16
+	}
+	return entry, nil
+}
+
+// ipProtocols are the protocol numbers of the protocols a hash:ip,port member may name (splitPortMember).
+var ipProtocols = map[string]uint8{"tcp": 6, "udp": 17, "sctp": 132, "udplite": 136}
 
 // driftedSets lists the sets whose kernel content (now) differs from what felix last wrote (then).
 func driftedSets(then, now ipsetState) []string {
