@@ -393,14 +393,7 @@ func pbDispatchRewrites(prev, next *desired.State) int {
 		old, cur := pbDispatchChains(fam.tables(prev)), pbDispatchChains(fam.tables(next))
 		for name, nr := range cur {
 			or := old[name]
-			head := 0
-			for head < len(or) && head < len(nr) && or[head] == nr[head] {
-				head++
-			}
-			tail := 0
-			for tail < len(or)-head && tail < len(nr)-head && or[len(or)-1-tail] == nr[len(nr)-1-tail] {
-				tail++
-			}
+			head, tail := pbCommonEnds(or, nr)
 			n += max(len(nr), len(or)) - head - tail
 		}
 		for name, or := range old {
@@ -410,6 +403,18 @@ func pbDispatchRewrites(prev, next *desired.State) int {
 		}
 	}
 	return n
+}
+
+// pbCommonEnds is how many rules two versions of a chain start with alike (head) and, after those, end with alike
+// (tail): what felix keeps of a changed chain.
+func pbCommonEnds(or, nr []desired.Rule) (head, tail int) {
+	for head < len(or) && head < len(nr) && or[head] == nr[head] {
+		head++
+	}
+	for tail < len(or)-head && tail < len(nr)-head && or[len(or)-1-tail] == nr[len(nr)-1-tail] {
+		tail++
+	}
+	return head, tail
 }
 
 // pbDispatchChains are the filter chains of both dispatch trees: the roots and their children.
@@ -1178,14 +1183,7 @@ func pbTableEdits(table string, old, next *desired.Table) (script string, lines 
 			}
 			continue
 		}
-		head := 0
-		for head < len(or) && head < len(nr) && or[head] == nr[head] {
-			head++
-		}
-		tail := 0
-		for tail < len(or)-head && tail < len(nr)-head && or[len(or)-1-tail] == nr[len(nr)-1-tail] {
-			tail++
-		}
+		head, tail := pbCommonEnds(or, nr)
 		for range or[head : len(or)-tail] {
 			edits = append(edits, fmt.Sprintf("-D %s %d", name, head+1))
 		}
