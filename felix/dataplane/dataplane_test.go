@@ -2,8 +2,11 @@ package dataplane
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -458,4 +461,78 @@ func TestAStagedColdStartLeavesTheDesiredTables(t *testing.T) {
 	if rep = mustApply(t, d, st); len(rep.Execs) != 0 {
 		t.Errorf("re-applying after a staged start ran %v; want nothing", rep.Execs)
 	}
+}
+
+// An upgrade, in a real kernel: the tables an older felix wrote (the same rules under chained hashes) are taken
+// over by rewriting their hash comments, in stages, without flushing and without a rule other than the desired
+// ones at any point; afterwards felix finds nothing to write.
+func TestAnOlderFelixsTablesAreRehashedInStages(t *testing.T) {
+	ns, path := testNetns(t)
+	st := sampleState()
+	var script strings.Builder
+	for _, name := range []string{"filter", "nat"} {
+		rt := mustRender(t, st.Tables[name])
+		script.WriteString("*" + name + "\n")
+		for _, chain := range sortedKeys(rt.chains) {
+			script.WriteString(":" + chain + " - [0:0]\n")
+		}
+		for _, chain := range sortedKeys(rt.chains) {
+			rr := rt.chains[chain].rules
+			bodies := make([]string, len(rr))
+			for i, r := range rr {
+				bodies[i] = r.body()
+			}
+			for i, h := range legacyRuleHashes(chain, bodies) {
+				fmt.Fprintf(&script, "-A %s -m comment --comment \"%s%s\" %s\n", chain, hashPrefix, h, bodies[i])
+			}
+		}
+		for _, chain := range sortedKeys(rt.hooks) {
+			for _, r := range rt.hooks[chain].rules {
+				script.WriteString("-A " + chain + " " + r.spec + "\n")
+			}
+		}
+		script.WriteString("COMMIT\n")
+	}
+	file := filepath.Join(t.TempDir(), "older-felix.rules")
+	if err := os.WriteFile(file, []byte(script.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, newTestDataplane(t, path), &desired.State{IPSets: st.IPSets}) // the sets its rules use
+	inNetns(t, ns, "iptables-restore", file)
+	withoutHashes := func() string {
+		return regexp.MustCompile(`-m comment --comment "?cali:[A-Za-z0-9_-]+"? `).ReplaceAllString(inNetns(t, ns, "iptables-save"), "")
+	}
+	before := withoutHashes()
+
+	defer func(n int) { stageLines = n }(stageLines)
+	stageLines = 2
+	rep := mustApply(t, newTestDataplane(t, path), st)
+	if got := rep.Runs(iptablesRestore); got <= 2 {
+		t.Errorf("rehashing with stageLines 2 ran iptables-restore %d times, want stages", got)
+	}
+	if len(rep.ChainsWritten) == 0 || len(rep.ChainsDeleted) != 0 {
+		t.Errorf("wrote %v and deleted %v; want the older chains rewritten in place", rep.ChainsWritten, rep.ChainsDeleted)
+	}
+	kernelMatches(t, ns, st)
+	if after := withoutHashes(); stripCounters(after) != stripCounters(before) {
+		t.Errorf("the rules themselves changed:\nbefore\n%s\nafter\n%s", before, after)
+	}
+	if rep := mustApply(t, newTestDataplane(t, path), st); rep.Changed() {
+		t.Errorf("a restarted felix still wrote %v", rep.ChainsWritten)
+	}
+}
+
+// stripCounters drops iptables-save's comment lines and chain counters, which differ between two saves.
+func stripCounters(save string) string {
+	var out []string
+	for _, l := range strings.Split(save, "\n") {
+		if strings.HasPrefix(l, "#") {
+			continue
+		}
+		if strings.HasPrefix(l, ":") {
+			l, _, _ = strings.Cut(l, " [")
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n")
 }
