@@ -2,7 +2,6 @@ package dataplane
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -471,27 +470,7 @@ func TestAnOlderFelixsTablesAreRehashedInStages(t *testing.T) {
 	st := sampleState()
 	var script strings.Builder
 	for _, name := range []string{"filter", "nat"} {
-		rt := mustRender(t, st.Tables[name])
-		script.WriteString("*" + name + "\n")
-		for _, chain := range sortedKeys(rt.chains) {
-			script.WriteString(":" + chain + " - [0:0]\n")
-		}
-		for _, chain := range sortedKeys(rt.chains) {
-			rr := rt.chains[chain].rules
-			bodies := make([]string, len(rr))
-			for i, r := range rr {
-				bodies[i] = r.body()
-			}
-			for i, h := range legacyRuleHashes(chain, bodies) {
-				fmt.Fprintf(&script, "-A %s -m comment --comment \"%s%s\" %s\n", chain, hashPrefix, h, bodies[i])
-			}
-		}
-		for _, chain := range sortedKeys(rt.hooks) {
-			for _, r := range rt.hooks[chain].rules {
-				script.WriteString("-A " + chain + " " + r.spec + "\n")
-			}
-		}
-		script.WriteString("COMMIT\n")
+		script.WriteString(legacyScript(name, mustRender(t, st.Tables[name])))
 	}
 	file := filepath.Join(t.TempDir(), "older-felix.rules")
 	if err := os.WriteFile(file, []byte(script.String()), 0o600); err != nil {

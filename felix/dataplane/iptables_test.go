@@ -658,15 +658,11 @@ func TestPlanTableWritesOneLineForOneRuleAddedOrRemoved(t *testing.T) {
 	}
 }
 
-// A kernel written by an older felix holds the desired rules under chained hashes (legacyRuleHashes). felix
-// rewrites their hash comments, and when there are more such lines than stageLines, over several transactions:
-// every rule stays the desired one throughout, so no packet can tell.
-func TestPlanTableRehashesAnOlderFelixsChainsInStages(t *testing.T) {
-	tbl := sampleTable()
-	rt := mustRender(t, tbl)
-	old := filterKernel()
+// legacyScript is the iptables-restore input an older felix wrote for a rendered table: the same rules, with
+// chained hashes (legacyRuleHashes).
+func legacyScript(table string, rt renderedTable) string {
 	var script strings.Builder
-	script.WriteString("*filter\n")
+	script.WriteString("*" + table + "\n")
 	for _, name := range sortedKeys(rt.chains) {
 		script.WriteString(":" + name + " - [0:0]\n")
 	}
@@ -686,8 +682,19 @@ func TestPlanTableRehashesAnOlderFelixsChainsInStages(t *testing.T) {
 		}
 	}
 	script.WriteString("COMMIT\n")
-	if err := old.restore(script.String()); err != nil {
-		t.Fatalf("writing the older felix's table: %v\n%s", err, script.String())
+	return script.String()
+}
+
+// A kernel written by an older felix holds the desired rules under chained hashes (legacyRuleHashes). felix
+// rewrites their hash comments, and when there are more such lines than stageLines, over several transactions:
+// every rule stays the desired one throughout, so no packet can tell.
+func TestPlanTableRehashesAnOlderFelixsChainsInStages(t *testing.T) {
+	tbl := sampleTable()
+	rt := mustRender(t, tbl)
+	old := filterKernel()
+	script := legacyScript("filter", rt)
+	if err := old.restore(script); err != nil {
+		t.Fatalf("writing the older felix's table: %v\n%s", err, script)
 	}
 	rules := func(k *fakeTable) map[string][]string { // every rule without its hash comment
 		out := map[string][]string{}
