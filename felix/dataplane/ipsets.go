@@ -124,7 +124,7 @@ func splitPortMember(m string) (addr, port string, err error) {
 	addr, pp, ok := strings.Cut(m, ",")
 	proto, num, ok2 := strings.Cut(pp, ":")
 	proto = strings.ToLower(proto)
-	if !ok || !ok2 || !slices.Contains([]string{"tcp", "udp", "sctp", "udplite"}, proto) {
+	if _, known := ipProtocols[proto]; !ok || !ok2 || !known {
 		return "", "", fmt.Errorf("%q is not <address>,<tcp|udp|sctp|udplite>:<port>", m)
 	}
 	n, err := strconv.ParseUint(num, 10, 16)
@@ -325,7 +325,7 @@ func (e memberEdit) entry() (*netlink.IPSetEntry, error) {
 	return entry, nil
 }
 
-// ipProtocols are the protocol numbers of the protocols a hash:ip,port member may name (splitPortMember).
+// ipProtocols are the protocols a hash:ip,port member may name, with their numbers.
 var ipProtocols = map[string]uint8{"tcp": 6, "udp": 17, "sctp": 132, "udplite": 136}
 
 // driftedSets lists the sets whose kernel content (now) differs from what felix last wrote (then).

@@ -654,13 +654,14 @@ func legacyHashed(name string, have []ruleState, want []renderedRule) bool {
 		return false
 	}
 	bodies := make([]string, len(want))
-	for i, r := range want {
-		bodies[i] = r.body()
-	}
+	bodies[0], bodies[1] = want[0].body(), want[1].body()
 	// The second rule's old hash rules out almost every other chain for the price of two hashes, so a change
 	// that rewrites a rule in thousands of chains does not hash every one of them twice.
 	if legacyRuleHashes(name, bodies[:2])[1] != have[1].hash {
 		return false
+	}
+	for i := 2; i < len(want); i++ {
+		bodies[i] = want[i].body()
 	}
 	for i, h := range legacyRuleHashes(name, bodies) {
 		if have[i].hash != h || have[i].target != want[i].target {
