@@ -20,6 +20,7 @@ type FelixConfigurationSpec struct {
 	DefaultEndpointToHostAction string       `json:"defaultEndpointToHostAction,omitempty"`
 	IptablesFilterAllowAction   string       `json:"iptablesFilterAllowAction,omitempty"`
 	IptablesMarkMask            *uint32      `json:"iptablesMarkMask,omitempty"`
+	IptablesBackend             string       `json:"iptablesBackend,omitempty"` // Auto (default), NFT or Legacy
 	LogPrefix                   string       `json:"logPrefix,omitempty"`
 	LogSeverityScreen           string       `json:"logSeverityScreen,omitempty"`
 	IPIPEnabled                 *bool        `json:"ipipEnabled,omitempty"`

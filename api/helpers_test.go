@@ -290,6 +290,7 @@ var fullSamples = map[string]func() Resource{
 			DefaultEndpointToHostAction: "Return",
 			IptablesFilterAllowAction:   "Accept",
 			IptablesMarkMask:            ptr(uint32(0xffff0000)),
+			IptablesBackend:             "Legacy",
 			LogPrefix:                   "calico-packet",
 			LogSeverityScreen:           "Warning",
 			IPIPEnabled:                 ptr(true),

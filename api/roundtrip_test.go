@@ -31,7 +31,7 @@ var calicoFieldNames = map[string][]string{
 	"ClusterInformation":  {"spec.clusterGUID", "spec.clusterType", "spec.calicoVersion", "spec.datastoreReady"},
 	"FelixConfiguration": {"spec.ipv6Support", "spec.routeRefreshInterval", "spec.iptablesRefreshInterval", "spec.ipsetsRefreshInterval",
 		"spec.iptablesLockTimeout", "spec.interfacePrefix", "spec.chainInsertMode", "spec.defaultEndpointToHostAction",
-		"spec.iptablesFilterAllowAction", "spec.iptablesMarkMask", "spec.logPrefix", "spec.logSeverityScreen", "spec.ipipEnabled",
+		"spec.iptablesFilterAllowAction", "spec.iptablesMarkMask", "spec.iptablesBackend", "spec.logPrefix", "spec.logSeverityScreen", "spec.ipipEnabled",
 		"spec.ipipMTU", "spec.reportingInterval", "spec.healthEnabled", "spec.healthHost", "spec.healthPort",
 		"spec.prometheusMetricsEnabled", "spec.prometheusMetricsPort", "spec.failsafeInboundHostPorts", "spec.failsafeOutboundHostPorts"},
 }

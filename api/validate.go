@@ -923,6 +923,7 @@ func (f *FelixConfiguration) Validate() error {
 	e.oneOf("spec.defaultEndpointToHostAction", s.DefaultEndpointToHostAction, "Drop", "Accept", "Return")
 	e.oneOf("spec.iptablesFilterAllowAction", s.IptablesFilterAllowAction, "Accept", "Return")
 	e.oneOf("spec.chainInsertMode", s.ChainInsertMode, "Insert", "Append")
+	e.oneOf("spec.iptablesBackend", s.IptablesBackend, "Auto", "NFT", "Legacy")
 	e.oneOf("spec.logSeverityScreen", s.LogSeverityScreen, logSeverities...)
 	if s.IPIPMTU != nil && *s.IPIPMTU != 0 && (*s.IPIPMTU < 576 || *s.IPIPMTU > 65535) {
 		e.add("spec.ipipMTU", *s.IPIPMTU, "MTU must be 0 (from the host interface) or between 576 and 65535")

@@ -57,7 +57,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	log.Info("Starting felix", "host", cfg.Hostname)
 	dp, err := dataplane.New(dataplane.Config{NetnsPath: opts.NetnsPath, InterfacePrefix: firstPrefix(cfg.InterfacePrefix),
-		AppendHooks: cfg.ChainInsertMode == "Append", Logger: log})
+		AppendHooks: cfg.ChainInsertMode == "Append", IptablesBackend: cfg.IptablesBackend, Logger: log})
 	if err != nil {
 		return err
 	}

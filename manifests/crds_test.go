@@ -324,6 +324,7 @@ spec:
   defaultEndpointToHostAction: Return
   iptablesFilterAllowAction: Accept
   iptablesMarkMask: 4294901760
+  iptablesBackend: Legacy
   logSeverityScreen: Warning
   ipipEnabled: true
   ipipMTU: 1440

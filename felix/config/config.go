@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +32,7 @@ type Config struct {
 	MTUFile                   string
 	InterfacePrefix           string
 	ChainInsertMode           string // Insert or Append
+	IptablesBackend           string // Auto, NFT or Legacy (see felix/dataplane)
 	LogSeverityScreen         string
 	LogPrefix                 string
 	HealthEnabled             bool
@@ -54,6 +56,7 @@ func Defaults() Config {
 		MTUFile:                     "/var/lib/calico/mtu",
 		InterfacePrefix:             "cali",
 		ChainInsertMode:             "Insert",
+		IptablesBackend:             "Auto",
 		LogSeverityScreen:           "Info",
 		LogPrefix:                   "calico-packet",
 		HealthEnabled:               true,
@@ -93,6 +96,7 @@ func fromSpec(c *Config, s *api.FelixConfigurationSpec) {
 	setStr(&c.DefaultEndpointToHostAction, s.DefaultEndpointToHostAction)
 	setStr(&c.InterfacePrefix, s.InterfacePrefix)
 	setStr(&c.ChainInsertMode, s.ChainInsertMode)
+	setStr(&c.IptablesBackend, s.IptablesBackend)
 	setStr(&c.LogSeverityScreen, s.LogSeverityScreen)
 	setStr(&c.LogPrefix, s.LogPrefix)
 	setStr(&c.HealthHost, s.HealthHost)
@@ -138,6 +142,7 @@ func fromEnv(c *Config, getenv func(string) string) error {
 		"FELIX_DEFAULTENDPOINTTOHOSTACTION": &c.DefaultEndpointToHostAction,
 		"FELIX_INTERFACEPREFIX":             &c.InterfacePrefix,
 		"FELIX_CHAININSERTMODE":             &c.ChainInsertMode,
+		"FELIX_IPTABLESBACKEND":             &c.IptablesBackend,
 		"FELIX_LOGSEVERITYSCREEN":           &c.LogSeverityScreen,
 		"FELIX_LOGPREFIX":                   &c.LogPrefix,
 		"FELIX_HEALTHHOST":                  &c.HealthHost,
@@ -153,6 +158,9 @@ func fromEnv(c *Config, getenv func(string) string) error {
 	}
 	if err := oneOf("FELIX_CHAININSERTMODE", c.ChainInsertMode, "Insert", "Append"); err != nil {
 		return err
+	}
+	if c.IptablesBackend = backendName(c.IptablesBackend); !slices.Contains([]string{"Auto", "NFT", "Legacy"}, c.IptablesBackend) {
+		return fmt.Errorf("FELIX_IPTABLESBACKEND=%q: must be one of Auto, NFT, Legacy", c.IptablesBackend)
 	}
 	if v := strings.TrimSpace(getenv("CALICO_NODENAME_FILE")); v != "" {
 		c.MTUFile = filepath.Join(filepath.Dir(v), "mtu")
@@ -303,5 +311,15 @@ func NeedsRestart(a, b Config) bool {
 	return a.Hostname != b.Hostname || a.HealthEnabled != b.HealthEnabled || a.HealthHost != b.HealthHost ||
 		a.HealthPort != b.HealthPort || a.PrometheusMetricsEnabled != b.PrometheusMetricsEnabled ||
 		a.PrometheusMetricsPort != b.PrometheusMetricsPort || a.InterfacePrefix != b.InterfacePrefix ||
-		a.ChainInsertMode != b.ChainInsertMode
+		a.ChainInsertMode != b.ChainInsertMode || a.IptablesBackend != b.IptablesBackend
+}
+
+// backendName spells an iptables backend as the API does, whatever its case (felix takes FELIX_IPTABLESBACKEND=nft).
+func backendName(s string) string {
+	for _, b := range []string{"Auto", "NFT", "Legacy"} {
+		if strings.EqualFold(s, b) {
+			return b
+		}
+	}
+	return s
 }

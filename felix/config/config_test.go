@@ -67,6 +67,7 @@ func TestEnvironmentValuesAreCheckedAndNamed(t *testing.T) {
 		{"FELIX_IPTABLESREFRESHINTERVAL", "soon", "not a number of seconds"},
 		{"FELIX_FAILSAFEINBOUNDHOSTPORTS", "tcp:99999", "port must be 1-65535"},
 		{"FELIX_FAILSAFEINBOUNDHOSTPORTS", "icmp:1", "protocol must be"},
+		{"FELIX_IPTABLESBACKEND", "nftables", "must be one of Auto, NFT, Legacy"},
 	}
 	for _, c := range cases {
 		_, err := Load(env("NODENAME", "h", c.env, c.value), nil, nil)
@@ -78,12 +79,13 @@ func TestEnvironmentValuesAreCheckedAndNamed(t *testing.T) {
 
 func TestEnvironmentSpellingsFelixAccepts(t *testing.T) {
 	c, err := Load(env("NODENAME", "h", "FELIX_DEFAULTENDPOINTTOHOSTACTION", "ACCEPT", "FELIX_IPTABLESREFRESHINTERVAL", "10",
-		"FELIX_FAILSAFEINBOUNDHOSTPORTS", "tcp:22,udp:68,8080", "FELIX_FAILSAFEOUTBOUNDHOSTPORTS", "none"), nil, nil)
+		"FELIX_FAILSAFEINBOUNDHOSTPORTS", "tcp:22,udp:68,8080", "FELIX_FAILSAFEOUTBOUNDHOSTPORTS", "none",
+		"FELIX_IPTABLESBACKEND", "nft"), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.DefaultEndpointToHostAction != "Accept" || c.IptablesRefreshInterval != 10*time.Second {
-		t.Errorf("got %s %s", c.DefaultEndpointToHostAction, c.IptablesRefreshInterval)
+	if c.DefaultEndpointToHostAction != "Accept" || c.IptablesRefreshInterval != 10*time.Second || c.IptablesBackend != "NFT" {
+		t.Errorf("got %s %s %s", c.DefaultEndpointToHostAction, c.IptablesRefreshInterval, c.IptablesBackend)
 	}
 	if len(c.FailsafeInboundHostPorts) != 3 || c.FailsafeInboundHostPorts[2] != (api.ProtoPort{Protocol: "TCP", Port: 8080}) {
 		t.Errorf("inbound failsafe: got %+v", c.FailsafeInboundHostPorts)
@@ -103,6 +105,11 @@ func TestRestartIsNeededOnlyForStartupSettings(t *testing.T) {
 	b.HealthPort = 9999
 	if !NeedsRestart(a, b) {
 		t.Errorf("a health port change needs a restart")
+	}
+	b = a
+	b.IptablesBackend = "Legacy"
+	if !NeedsRestart(a, b) {
+		t.Errorf("a backend change needs a restart (the new felix cleans the old backend)")
 	}
 }
 

@@ -39,6 +39,9 @@ type Config struct {
 	// AppendHooks puts felix's rules at the end of the kernel's chains (INPUT, FORWARD, …) instead of the top:
 	// FelixConfiguration chainInsertMode Append, for hosts whose own rules must see packets first.
 	AppendHooks bool
+	// IptablesBackend is the iptables backend to write with: BackendNFT, BackendLegacy, or BackendAuto (also
+	// "") for the one the host already uses, decided once by New.
+	IptablesBackend string
 	// IPSetMaxElem is the maxelem of the ipsets felix creates; default 1048576.
 	IPSetMaxElem int
 	// Logger receives one line per change; default slog.Default().
@@ -69,7 +72,8 @@ type Report struct {
 
 // Exec is one command the dataplane ran.
 type Exec struct {
-	Program  string // e.g. "iptables-restore", "ip6tables-restore"
+	Program  string // e.g. "iptables-restore", "ip6tables-restore", whatever the backend
+	Binary   string // the program run: e.g. "iptables-nft-restore" for Program "iptables-restore"
 	Args     []string
 	Duration time.Duration
 	Failed   bool
@@ -129,10 +133,32 @@ type Dataplane struct {
 	dumpNL       *netlink.Handle // lists routes (see listRoutes); nil until the first listing
 
 	linkTable linkTable // the namespace's links, followed through a netlink subscription
+
+	backend string       // the iptables backend chosen by New: BackendNFT or BackendLegacy
+	tools   backendTools // its programs
 }
 
-// New opens the namespace to program. Nothing is read or written before the first Apply or Resync.
+// New opens the namespace to program and settles the iptables backend (with Auto, by reading what the legacy
+// tables hold there). Nothing else is read, and nothing is written, before the first Apply or Resync.
 func New(cfg Config) (*Dataplane, error) {
+	d, err := open(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), backendTimeout)
+	defer cancel()
+	if err := d.selectBackend(ctx); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// backendTimeout bounds the reads that choose the iptables backend.
+const backendTimeout = time.Minute
+
+// open is New without choosing the backend.
+func open(cfg Config) (*Dataplane, error) {
 	if cfg.InterfacePrefix == "" {
 		cfg.InterfacePrefix = "cali"
 	}

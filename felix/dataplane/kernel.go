@@ -75,21 +75,30 @@ func (d *Dataplane) inNS(fn func() error) error {
 }
 
 // run executes a command in the dataplane's namespace, records it in the report and returns its output. The
-// error carries the command's stderr.
+// error carries the command's stderr. The iptables programs are those of the chosen backend.
 func (d *Dataplane) run(ctx context.Context, rep *Report, stdin string, program string, args ...string) (string, error) {
+	return d.runTool(ctx, rep, stdin, d.tools, program, args...)
+}
+
+// runTool is run with the programs of a given backend.
+func (d *Dataplane) runTool(ctx context.Context, rep *Report, stdin string, tools backendTools, program string, args ...string) (string, error) {
 	var stdout, stderr bytes.Buffer
 	start := time.Now()
+	binary := program
+	if b, ok := tools[program]; ok {
+		binary = b
+	}
 	err := d.inNS(func() error {
-		cmd := exec.CommandContext(ctx, program, args...)
+		cmd := exec.CommandContext(ctx, binary, args...)
 		if stdin != "" {
 			cmd.Stdin = strings.NewReader(stdin)
 		}
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		return cmd.Run()
 	})
-	rep.Execs = append(rep.Execs, Exec{Program: program, Args: args, Duration: time.Since(start), Failed: err != nil})
+	rep.Execs = append(rep.Execs, Exec{Program: program, Binary: binary, Args: args, Duration: time.Since(start), Failed: err != nil})
 	if err != nil {
-		return stdout.String(), fmt.Errorf("%s %s: %w: %s", program, strings.Join(args, " "), err,
+		return stdout.String(), fmt.Errorf("%s %s: %w: %s", binary, strings.Join(args, " "), err,
 			strings.TrimSpace(stderr.String()))
 	}
 	return stdout.String(), nil
@@ -154,14 +163,14 @@ func (d *Dataplane) syncTable(ctx context.Context, f family, table string, want 
 		p = planTable(table, want, have)
 	}
 	if p.script != "" {
-		err := d.restoreStages(ctx, f, table, p, rep)
+		err := d.restoreStages(ctx, d.tools, f, table, p, rep)
 		if err != nil && !fresh {
 			// Perhaps someone changed the table since felix last read it; read it and try once more.
 			d.log.Warn("iptables-restore failed; rereading the table and retrying", "iptables", f.iptables, "table", table, "err", err)
 			now, rerr := d.readTable(ctx, f, table, rep)
 			if rerr == nil {
 				p = planTable(table, want, now)
-				err = d.restoreStages(ctx, f, table, p, rep)
+				err = d.restoreStages(ctx, d.tools, f, table, p, rep)
 			}
 		}
 		if err != nil {
@@ -201,13 +210,14 @@ func (d *Dataplane) readTable(ctx context.Context, f family, table string, rep *
 	return tableState{}, nil
 }
 
-// restoreStages runs a plan: its one transaction, or its stages in order when it has them.
-func (d *Dataplane) restoreStages(ctx context.Context, f family, table string, p tablePlan, rep *Report) error {
+// restoreStages runs a plan with a backend's programs: its one transaction, or its stages in order when it has
+// them.
+func (d *Dataplane) restoreStages(ctx context.Context, tools backendTools, f family, table string, p tablePlan, rep *Report) error {
 	if len(p.stages) == 0 {
-		return d.restore(ctx, f, table, p.script, rep)
+		return d.restore(ctx, tools, f, table, p.script, rep)
 	}
 	for i, script := range p.stages {
-		if err := d.restore(ctx, f, table, script, rep); err != nil {
+		if err := d.restore(ctx, tools, f, table, script, rep); err != nil {
 			return fmt.Errorf("stage %d of %d: %w", i+1, len(p.stages), err)
 		}
 	}
@@ -218,8 +228,8 @@ var failedLine = regexp.MustCompile(`line:? (\d+)`)
 
 // restore runs one iptables-restore (or ip6tables-restore) transaction. On failure the error quotes the script
 // line it names.
-func (d *Dataplane) restore(ctx context.Context, f family, table, script string, rep *Report) error {
-	_, err := d.run(ctx, rep, script, f.restore, "--noflush", "--wait")
+func (d *Dataplane) restore(ctx context.Context, tools backendTools, f family, table, script string, rep *Report) error {
+	_, err := d.runTool(ctx, rep, script, tools, f.restore, "--noflush", "--wait")
 	if err == nil {
 		return nil
 	}

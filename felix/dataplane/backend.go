@@ -1,0 +1,228 @@
+package dataplane
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+)
+
+// The iptables backends. The kernel keeps the two apart: rules written with one are invisible to the other's
+// save and restore, yet both are evaluated. Felix must therefore write with the backend the host's other
+// programs (kube-proxy, the kubelet, Docker) use, or its rules and theirs run in an order nobody chose.
+const (
+	BackendAuto   = "Auto"   // the backend the host already uses (see chooseBackend)
+	BackendNFT    = "NFT"    // iptables over nf_tables (iptables-nft-*)
+	BackendLegacy = "Legacy" // the legacy x_tables interface (iptables-legacy-*)
+)
+
+// backendTools are the programs that read and write the iptables of one backend, by the name the rest of the
+// package knows them by ("iptables-save", …). Reports and metrics keep those names; Exec.Binary says which
+// program ran.
+type backendTools map[string]string
+
+// iptablesPrograms are the programs a backend must provide: the save and restore of both families.
+var iptablesPrograms = []string{iptablesSave, iptablesRestore, ip6tablesSave, ip6tablesRestore}
+
+// backendSuffix is the infix of a backend's programs in their package (iptables-nft-save, iptables-legacy-save) and
+// the word `iptables-save -V` prints for it ("iptables-save v1.8.9 (nf_tables)"; before 1.8 there was only legacy,
+// and no word).
+var backendSuffix = map[string]struct{ infix, version string }{
+	BackendNFT:    {"nft", "(nf_tables)"},
+	BackendLegacy: {"legacy", "(legacy)"},
+}
+
+// findTools looks for a backend's programs: first under their backend's own names, then under the plain names
+// if those are that backend (as on hosts that install only one). It returns nil when the backend is not
+// installed.
+func findTools(backend string, lookPath func(string) (string, error), version func(string) string) backendTools {
+	sfx := backendSuffix[backend]
+	named := backendTools{}
+	for _, p := range iptablesPrograms {
+		name := strings.Replace(p, "tables-", "tables-"+sfx.infix+"-", 1)
+		if _, err := lookPath(name); err != nil {
+			named = nil
+			break
+		}
+		named[p] = name
+	}
+	if named != nil {
+		return named
+	}
+	for _, p := range iptablesPrograms {
+		if _, err := lookPath(p); err != nil {
+			return nil
+		}
+	}
+	v := version(iptablesSave)
+	if strings.Contains(v, sfx.version) || (backend == BackendLegacy && !strings.Contains(v, "(")) {
+		plain := backendTools{}
+		for _, p := range iptablesPrograms {
+			plain[p] = p
+		}
+		return plain
+	}
+	return nil
+}
+
+// backendView is what one backend holds in both families, as its save programs print it.
+type backendView struct {
+	rules int  // rules ("-A" lines)
+	hint  bool // the chain the kubelet creates to say which backend it uses (KUBE-IPTABLES-HINT)
+}
+
+// viewOf reads a backend's view from the output of its iptables-save and ip6tables-save.
+func viewOf(saves ...string) backendView {
+	var v backendView
+	for _, out := range saves {
+		for line := range strings.Lines(out) {
+			switch {
+			case strings.HasPrefix(line, "-A "):
+				v.rules++
+			case strings.HasPrefix(line, ":KUBE-IPTABLES-HINT "), strings.HasPrefix(line, ":KUBE-KUBELET-CANARY "):
+				v.hint = true
+			}
+		}
+	}
+	return v
+}
+
+// chooseBackend is Auto's decision, and why: the backend the kubelet marked as its own, else the one holding
+// more rules (felix's own from an earlier run among them, so the choice sticks), nf_tables on a tie.
+func chooseBackend(legacy, nft backendView) (backend, reason string) {
+	switch {
+	case legacy.hint && !nft.hint:
+		return BackendLegacy, "the kubelet's KUBE-IPTABLES-HINT chain is in the legacy tables"
+	case nft.hint && !legacy.hint:
+		return BackendNFT, "the kubelet's KUBE-IPTABLES-HINT chain is in the nf_tables tables"
+	case legacy.rules > nft.rules:
+		return BackendLegacy, fmt.Sprintf("the legacy tables hold more rules (%d against %d)", legacy.rules, nft.rules)
+	default:
+		return BackendNFT, fmt.Sprintf("the legacy tables hold no more rules than nf_tables (%d against %d)", legacy.rules, nft.rules)
+	}
+}
+
+// selectBackend settles the configured backend (Config.IptablesBackend) into the programs felix will run. Auto
+// reads the legacy tables, and the nf_tables ones only when the legacy ones hold rules, since with nf_tables
+// every save fetches the whole ruleset.
+func (d *Dataplane) selectBackend(ctx context.Context) error {
+	configured := d.cfg.IptablesBackend
+	if configured == "" {
+		configured = BackendAuto
+	}
+	version := func(p string) string {
+		out, _ := exec.CommandContext(ctx, p, "-V").CombinedOutput()
+		return string(out)
+	}
+	tools := map[string]backendTools{}
+	for _, b := range []string{BackendNFT, BackendLegacy} {
+		tools[b] = findTools(b, exec.LookPath, version)
+	}
+	chosen, reason := configured, "configured"
+	switch configured {
+	case BackendNFT, BackendLegacy:
+		if tools[configured] == nil {
+			return fmt.Errorf("iptables backend %s: %s are not installed", configured,
+				strings.Join(toolNames(configured), ", "))
+		}
+	case BackendAuto:
+		switch {
+		case tools[BackendNFT] == nil && tools[BackendLegacy] == nil:
+			return fmt.Errorf("iptables backend Auto: %s are not installed, nor %s",
+				strings.Join(toolNames(BackendNFT), ", "), strings.Join(toolNames(BackendLegacy), ", "))
+		case tools[BackendLegacy] == nil:
+			chosen, reason = BackendNFT, "only the nf_tables programs are installed"
+		case tools[BackendNFT] == nil:
+			chosen, reason = BackendLegacy, "only the legacy programs are installed"
+		default:
+			chosen, reason = d.detectBackend(ctx, tools)
+		}
+	default:
+		return fmt.Errorf("iptables backend %q: must be one of %s, %s, %s", configured, BackendAuto, BackendNFT, BackendLegacy)
+	}
+	d.backend, d.tools = chosen, tools[chosen]
+	d.log.Info("iptables backend chosen", "backend", chosen, "configured", configured, "reason", reason,
+		"restore", d.tools[iptablesRestore])
+	for b, other := range tools {
+		if b != chosen && other != nil {
+			if err := d.cleanBackend(ctx, b, other); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// cleanBackend removes felix's chains and hooks from a backend felix does not write: what a felix configured
+// with the other backend left before a switch. The kernel evaluates the rules of both, so a stale policy left
+// there would go on dropping (or allowing) traffic. A backend whose tables cannot be read holds nothing.
+func (d *Dataplane) cleanBackend(ctx context.Context, backend string, tools backendTools) error {
+	var rep Report
+	for _, f := range families {
+		out, err := d.runTool(ctx, &rep, "", tools, f.save)
+		if err != nil {
+			d.log.Debug("not cleaning the other iptables backend: cannot read it", "backend", backend, "iptables", f.iptables, "err", err)
+			continue
+		}
+		tables, err := parseSave(out)
+		if err != nil {
+			return fmt.Errorf("reading the %s backend's %s: %w", backend, f.iptables, err)
+		}
+		for _, name := range sortedKeys(tables) {
+			nothing, err := renderTable(nil, nil, false)
+			if err != nil {
+				return err
+			}
+			p := planTable(name, nothing, tables[name])
+			if p.script == "" {
+				continue
+			}
+			if err := d.restoreStages(ctx, tools, f, name, p, &rep); err != nil {
+				return fmt.Errorf("removing felix's rules from the %s backend: %w", backend, err)
+			}
+			d.log.Warn("removed felix's rules from the iptables backend it does not use", "backend", backend,
+				"iptables", f.iptables, "table", name, "chainsDeleted", len(p.deleted), "hooksRemoved", len(p.hooked))
+		}
+	}
+	return nil
+}
+
+// detectBackend is Auto with both backends installed. A backend whose tables cannot be read (a kernel built
+// without one of them) is not chosen.
+func (d *Dataplane) detectBackend(ctx context.Context, tools map[string]backendTools) (backend, reason string) {
+	legacy, err := d.readView(ctx, tools[BackendLegacy])
+	if err != nil {
+		return BackendNFT, "the legacy tables cannot be read: " + err.Error()
+	}
+	if legacy.rules == 0 && !legacy.hint {
+		return BackendNFT, "the legacy tables hold no rules"
+	}
+	nft, err := d.readView(ctx, tools[BackendNFT])
+	if err != nil {
+		return BackendLegacy, "the nf_tables tables cannot be read: " + err.Error()
+	}
+	return chooseBackend(legacy, nft)
+}
+
+// readView reads what one backend holds. A failing ip6tables-save (no IPv6 in the kernel) counts as nothing.
+func (d *Dataplane) readView(ctx context.Context, tools backendTools) (backendView, error) {
+	var rep Report
+	v4, err := d.runTool(ctx, &rep, "", tools, iptablesSave)
+	if err != nil {
+		return backendView{}, err
+	}
+	v6, _ := d.runTool(ctx, &rep, "", tools, ip6tablesSave)
+	return viewOf(v4, v6), nil
+}
+
+// toolNames are the programs a backend is looked for under, for messages.
+func toolNames(backend string) []string {
+	var out []string
+	for _, p := range iptablesPrograms {
+		out = append(out, strings.Replace(p, "tables-", "tables-"+backendSuffix[backend].infix+"-", 1))
+	}
+	return out
+}
+
+// Backend is the iptables backend felix writes: BackendNFT or BackendLegacy.
+func (d *Dataplane) Backend() string { return d.backend }
