@@ -34,13 +34,16 @@ unit:
 
 # Benchmarks, each beside its baseline measured in the same run; prints a table of figures and of ratios, and
 # writes bin/bench.json.
-# System benchmarks time whole operations and repeat them internally; pure ones need many iterations.
+# System benchmarks time whole operations and repeat them internally; pure ones need many iterations. felix's scale
+# benchmarks run again on the legacy iptables tables, at 1,000 endpoints (each change there rewrites a whole table).
 BENCH_SYSTEM := ./felix ./felix/dataplane ./confd/calico ./cni ./datastore/kdd ./tests/e2e ./tests/clustersim
 BENCH_PURE   := ./api ./selector ./confd ./felix/calc ./ipam
 
 bench: deps build kube
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 180m $(BENCH_SYSTEM) | tee bin/bench.txt
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 1 -timeout 60m $(BENCH_PURE) | tee -a bin/bench.txt
+	FELIX_BENCH_BACKEND=legacy FELIX_BENCH_ENDPOINTS=1000 $(GO) test -run '^$$' -bench 'ColdStartWithPolicies|EndpointChurn|PolicyAddAtScale' \
+		-benchtime 1x -count 1 -timeout 60m ./felix | tee -a bin/bench.txt
 	$(GO) run ./tests/benchreport -json bin/bench.json bin/bench.txt
 
 lint:

@@ -67,10 +67,12 @@ var (
 // family is the fewest the kernel takes, so no implementation can do better. The floor leaves out felix's hash
 // comments, which are only for drift detection.
 func BenchmarkPolicyAddOnBusyNode(b *testing.B) {
-	pbNeedRoot(b)
-	for range b.N {
-		pbPolicyAdds(b)
-	}
+	pbOnBackend(b, func(b *testing.B) {
+		pbNeedRoot(b)
+		for range b.N {
+			pbPolicyAdds(b)
+		}
+	})
 }
 
 func pbPolicyAdds(b *testing.B) {
@@ -248,11 +250,20 @@ func pbScaleSpec(n, extra int) pbNodeSpec {
 	return pbNodeSpec{endpoints: n, links: n + extra, endpoint: pbScaleEndpoint, resources: res}
 }
 
-// pbLogBackend states which iptables the figures are of (nf_tables or legacy); benchreport reads the line.
+// pbLogBackend states which iptables the figures are of (nf_tables or legacy); benchreport reads the line of the
+// default runs as the machine's backend. A run on FELIX_BENCH_BACKEND says so in its name and its own line.
 func pbLogBackend(b *testing.B) {
-	out, err := exec.Command("iptables", "-V").CombinedOutput()
+	program := "iptables"
+	if pbBackend != "" {
+		program = "iptables-" + pbBackend
+	}
+	out, err := exec.Command(program, "-V").CombinedOutput()
 	if err != nil {
-		b.Fatalf("iptables -V: %v: %s", err, out)
+		b.Fatalf("%s -V: %v: %s", program, err, out)
+	}
+	if pbBackend != "" {
+		b.Logf("felix and its floors ran on FELIX_BENCH_BACKEND=%s: %s", pbBackend, strings.TrimSpace(string(out)))
+		return
 	}
 	b.Logf("iptables backend: %s", strings.TrimSpace(string(out)))
 }
@@ -268,14 +279,47 @@ func BenchmarkColdStartWithPolicies(b *testing.B) { pbAtScale(b, pbColdStart) }
 
 // pbAtScale runs one sub-benchmark "endpoints=<n>" per size of pbScaleSizes, each calling run b.N times.
 func pbAtScale(b *testing.B, run func(b *testing.B, n int)) {
-	pbNeedRoot(b)
-	for _, n := range pbScaleSizes {
-		b.Run(fmt.Sprintf("endpoints=%d", n), func(b *testing.B) {
-			for range b.N {
-				run(b, n)
-			}
-		})
+	pbOnBackend(b, func(b *testing.B) {
+		pbNeedRoot(b)
+		for _, n := range pbScaleSizes {
+			b.Run(fmt.Sprintf("endpoints=%d", n), func(b *testing.B) {
+				for range b.N {
+					run(b, n)
+				}
+			})
+		}
+	})
+}
+
+// pbBackend is the iptables backend the kernel benchmarks run on. FELIX_BENCH_BACKEND=legacy runs them on the
+// legacy tables: felix with iptablesBackend Legacy, and the floors through iptables-legacy-restore, under the
+// sub-benchmark name "legacy". Empty (the default) runs felix on Auto and the floors through the host's
+// iptables-restore, which on a fresh namespace are the same backend.
+var pbBackend = func() string {
+	switch v := strings.ToLower(os.Getenv("FELIX_BENCH_BACKEND")); v {
+	case "", "legacy", "nft":
+		return v
+	default:
+		panic(fmt.Sprintf("FELIX_BENCH_BACKEND=%q: want legacy or nft", v))
 	}
+}()
+
+// pbOnBackend runs a kernel benchmark on pbBackend: as it is by default, or as the sub-benchmark named after the
+// backend.
+func pbOnBackend(b *testing.B, run func(b *testing.B)) {
+	if pbBackend == "" {
+		run(b)
+		return
+	}
+	b.Run(pbBackend, run)
+}
+
+// pbProgram is the name of an iptables program of pbBackend ("iptables-restore" → "iptables-legacy-restore").
+func pbProgram(program string) string {
+	if pbBackend == "" || !strings.HasPrefix(program, "ip") || !strings.Contains(program, "tables-") {
+		return program
+	}
+	return strings.Replace(program, "tables-", "tables-"+pbBackend+"-", 1)
 }
 
 type pbColdRound struct {
@@ -604,10 +648,12 @@ func BenchmarkPolicyAddAtScale(b *testing.B) {
 // `color in {'green', 'cK'}`): the event, State and Apply. The floor is one `ipset restore` with exactly the 100
 // del and add lines, into a namespace holding the same sets.
 func BenchmarkLabelChangeAcross100IPSets(b *testing.B) {
-	pbNeedRoot(b)
-	for range b.N {
-		pbLabelMoves(b)
-	}
+	pbOnBackend(b, func(b *testing.B) {
+		pbNeedRoot(b)
+		for range b.N {
+			pbLabelMoves(b)
+		}
+	})
 }
 
 func pbLabelMoves(b *testing.B) {
@@ -863,7 +909,8 @@ func pbPrepareNode(b *testing.B, spec pbNodeSpec) *pbBusyNode {
 	n.calcTook = time.Since(start)
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	dp, err := dataplane.New(dataplane.Config{NetnsPath: n.ns.path, Logger: logger})
+	dp, err := dataplane.New(dataplane.Config{NetnsPath: n.ns.path, IptablesBackend: map[string]string{
+		"legacy": dataplane.BackendLegacy, "nft": dataplane.BackendNFT}[pbBackend], Logger: logger})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -1266,7 +1313,7 @@ func pbNeedRoot(b *testing.B) {
 		b.Skip("needs root to create network namespaces")
 	}
 	for _, tool := range []string{"ip", "iptables-save", "iptables-restore", "ip6tables-save", "ip6tables-restore", "ipset"} {
-		if _, err := exec.LookPath(tool); err != nil {
+		if _, err := exec.LookPath(pbProgram(tool)); err != nil {
 			b.Skipf("needs %s: %v", tool, err)
 		}
 	}
@@ -1344,6 +1391,7 @@ func (n *pbNetns) close(tb testing.TB) {
 // namespace and the command inherits it) and times it the same way.
 func (n *pbNetns) run(stdin, program string, args ...string) (string, time.Duration, error) {
 	var stdout, stderr bytes.Buffer
+	program = pbProgram(program)
 	start := time.Now()
 	err := n.handle.Do(func(ns.NetNS) error {
 		cmd := exec.Command(program, args...)

@@ -144,7 +144,9 @@ func markdown(rep Report, src string) string {
 	p("benchreport reads several outputs at once:\n\n")
 	p("```sh\ngo test -run '^$' -bench . -benchtime 1x -timeout 120m ./felix ./felix/dataplane | tee bin/felix.txt\n")
 	p("go run ./tests/benchreport -json bin/bench.json -markdown docs/performance.md bin/felix.txt bin/other.txt\n```\n\n")
-	p("`FELIX_BENCH_ENDPOINTS=500` (a comma-separated list) runs felix's scale benchmarks at other sizes than 1,000 and 10,000.\n\n")
+	p("`FELIX_BENCH_ENDPOINTS=500` (a comma-separated list) runs felix's scale benchmarks at other sizes than 1,000 and 10,000. " +
+		"`FELIX_BENCH_BACKEND=legacy` runs felix's kernel benchmarks on the legacy iptables tables (felix with `iptablesBackend: Legacy`, " +
+		"the floors through `iptables-legacy-restore`), named `.../legacy/...`; the machine's backend above is that of the other runs.\n\n")
 
 	if rows := targetRows(rep); len(rows) > 0 {
 		p("## Targets\n\n| Target | Package | Benchmark | Measured | Limit | |\n|---|---|---|---|---|---|\n%s\n\n",
