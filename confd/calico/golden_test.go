@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -227,7 +228,8 @@ func TestResourcesCheckAndReloadOnlyThisNodesBIRD(t *testing.T) {
 
 // TestReloadCommandUsesThisNodesSocket runs bird.toml's reload_cmd against a BIRD of its own, reached through
 // BIRD_CTL_SOCKET: a reconfigure succeeds, one BIRD rejects fails, and with no BIRD running there is nothing
-// to reload.
+// to reload. A new `listen bgp` line, which BIRD would not apply while a session holds its listening socket,
+// kills BIRD instead (runit starts it again), and only that BIRD, by the pid file beside its socket.
 func TestReloadCommandUsesThisNodesSocket(t *testing.T) {
 	if _, err := exec.LookPath("bird"); err != nil || testing.Short() {
 		t.Skip("needs bird installed (apt-get install bird); skipped with -short")
@@ -249,7 +251,7 @@ func TestReloadCommandUsesThisNodesSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	reload := func() (string, error) {
-		cmd := exec.Command("/bin/sh", "-c", reloadCmd)
+		cmd := exec.Command("/bin/sh", "-c", strings.ReplaceAll(reloadCmd, "{{.src}}", cfg))
 		cmd.Env = append(os.Environ(), "BIRD_CTL_SOCKET="+sock)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
@@ -258,13 +260,17 @@ func TestReloadCommandUsesThisNodesSocket(t *testing.T) {
 		t.Errorf("reload with no BIRD running failed: %v\n%s", err, out)
 	}
 
-	bird := exec.Command("bird", "-f", "-c", cfg, "-s", sock)
+	// As runit/bird/run starts it: its pid file and the listen line it started with beside its socket.
+	if err := os.WriteFile(filepath.Join(dir, "bird.listen"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bird := exec.Command("bird", "-f", "-c", cfg, "-s", sock, "-P", filepath.Join(dir, "bird.pid"))
 	var birdOut bytes.Buffer
 	bird.Stdout, bird.Stderr = &birdOut, &birdOut
 	if err := bird.Start(); err != nil {
 		t.Skipf("cannot start bird: %v", err)
 	}
-	defer func() { _ = bird.Process.Kill(); _ = bird.Wait() }()
+	defer func() { _ = bird.Process.Kill() }()
 	for i := 0; ; i++ {
 		if c, err := net.Dial("unix", sock); err == nil {
 			c.Close()
@@ -283,6 +289,24 @@ func TestReloadCommandUsesThisNodesSocket(t *testing.T) {
 	}
 	if out, err := reload(); err == nil {
 		t.Errorf("reload succeeded although BIRD rejected the configuration; output %q", out)
+	}
+
+	if err := os.WriteFile(cfg, []byte("router id 10.0.0.1;\nlisten bgp port 1791;\nprotocol device { scan time 10; }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := reload()
+	if err != nil || !strings.Contains(out, "restarting bird") {
+		t.Errorf("reload with a new listen port: err %v, output %q; want BIRD restarted", err, out)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- bird.Wait() }()
+	select {
+	case err := <-exited:
+		if ee, ok := err.(*exec.ExitError); !ok || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Errorf("BIRD ended with %v, want killed (SIGKILL: no Cease to its peers)", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Errorf("BIRD still runs after a reload with a new listen port")
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -51,11 +52,24 @@ func startNode(t testing.TB, c *harness.Cluster, h *harness.Host, extraEnv ...st
 		_, err := os.Stat(cfg)
 		return err == nil, tail(filepath.Join(h.Dir, "confd.log"))
 	})
-	if n.birdP, err = h.Start(n.env(), "bird", "bird", "-f", "-R", "-c", cfg, "-s", filepath.Join(h.Dir, "bird.ctl"),
-		"-P", filepath.Join(h.Dir, "bird.pid")); err != nil {
+	// BIRD runs from the image's runit script, started again when it exits as runit would: confd's reload
+	// restarts it when its listen port changes.
+	if n.birdP, err = h.Start(n.env(), "bird", "/bin/sh", "-c",
+		"while :; do /bin/sh "+filepath.Join(repoRoot, "runit", "bird", "run")+"; sleep 0.5; done"); err != nil {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// birdPid is the running BIRD's pid, from the pid file its run script gives it.
+func (n *node) birdPid(tb testing.TB) int {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join(n.h.Dir, "bird.pid"))
+	pid, perr := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || perr != nil {
+		tb.Fatalf("reading BIRD's pid file on %s: %v %v", n.h.Name, err, perr)
+	}
+	return pid
 }
 
 func (n *node) stop() {

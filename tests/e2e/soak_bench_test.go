@@ -153,8 +153,8 @@ func benchChurnSoak(b *testing.B, cycles, workers int) {
 		s := soakSample{cycles: done, at: batchEnd.Sub(start), settle: time.Since(batchEnd), count: settled}
 		s.felixApplies, s.felixApplySec = felixApplyCounters(b, h1)
 		s.felixRSSKB = rssKB(b, h1.felix.Process.Pid)
-		s.birdRSSKB = rssKB(b, h1.birdP.Process.Pid)
-		s.birdCPU = cpuTime(b, h1.birdP.Process.Pid)
+		s.birdRSSKB = rssKB(b, h1.birdPid(b))
+		s.birdCPU = cpuTime(b, h1.birdPid(b))
 		samples = append(samples, s)
 		if len(leaks) > 0 {
 			b.Errorf("after %d cycles, 60s after the churn stopped: %s", done, strings.Join(leaks, "; "))

@@ -185,6 +185,19 @@ spec: {node: host1, peerIP: "%s:1790", asNumber: %d}
 		if podBlock == "" {
 			t.Skip("needs the pod of the first case")
 		}
+		// The ToR dials host1's port 1791; host1 dials the ToR's 179 too, so the session alone does not prove the
+		// port: the listening sockets below do. The session comes up first, on host1's connection: it does not
+		// change with the port, so it keeps BIRD's one listening socket in use, and only a restart of BIRD moves it.
+		peers(t, c, fmt.Sprintf(`apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata: {name: tor-communities}
+spec: {node: host1, peerIP: %s, asNumber: %d}
+`, tor.h.IP, torAS), "tor-communities")
+		tor.start(t, "", torSession{"host1", h1.IP, 64512, "neighbor port 1791;"})
+		waitUntil(t, 60*time.Second, "the ToR's session with host1 is Established", func() (bool, string) {
+			out := tor.birdcl("show", "protocols", "host1")
+			return established(out), out
+		})
 		apply(t, c, `apiVersion: projectcalico.org/v3
 kind: BGPConfiguration
 metadata: {name: default}
@@ -202,18 +215,6 @@ kind: BGPConfiguration
 metadata: {name: default}
 spec: {}
 `)
-		})
-		peers(t, c, fmt.Sprintf(`apiVersion: projectcalico.org/v3
-kind: BGPPeer
-metadata: {name: tor-communities}
-spec: {node: host1, peerIP: %s, asNumber: %d}
-`, tor.h.IP, torAS), "tor-communities")
-		// The ToR dials host1's port 1791; host1 dials the ToR's 179 too, so the session alone does not prove the
-		// port: the listening sockets below do.
-		tor.start(t, "", torSession{"host1", h1.IP, 64512, "neighbor port 1791;"})
-		waitUntil(t, 60*time.Second, "the ToR's session to host1's port 1791 is Established", func() (bool, string) {
-			out := tor.birdcl("show", "protocols", "host1")
-			return established(out), out
 		})
 		// host1's session proves only host1's reload: each node's confd renders and reloads BIRD on its own time.
 		for _, n := range nodes {
