@@ -361,6 +361,7 @@ func (d *Dataplane) render(f family, table string, t *desired.Table, resync bool
 	}
 	rt, err := renderTable(t, d.memo[id], resync)
 	rt.appendHooks = d.cfg.AppendHooks
+	rt.wholeTable = d.backend == BackendLegacy
 	return rt, err
 }
 

@@ -618,6 +618,13 @@ func TestPlanTableStagesALargeColdStart(t *testing.T) {
 	if !reflect.DeepEqual(one.state(), k.state()) {
 		t.Errorf("stages left %v, the one script %v", k.state(), one.state())
 	}
+
+	// The legacy backend rewrites the whole table in every transaction: one it is, whatever its size.
+	whole := mustRender(t, tbl)
+	whole.wholeTable = true
+	if p := planTable("filter", whole, filterKernel().state()); len(p.stages) != 0 || p.script == "" {
+		t.Errorf("with wholeTable the plan has %d stages, want one transaction", len(p.stages))
+	}
 }
 
 // One rule added to or removed from the middle of a long chain (an endpoint of a dispatch chain) is one line: a
