@@ -682,7 +682,14 @@ var stageLines = 20000
 
 // restoreScript is one iptables-restore transaction of the table holding the lines of each part in turn.
 func restoreScript(table string, parts ...[]string) string {
+	size := len("*\nCOMMIT\n") + len(table)
+	for _, part := range parts {
+		for _, line := range part {
+			size += len(line) + 1
+		}
+	}
 	var b strings.Builder
+	b.Grow(size) // a cold start's script is tens of megabytes: growing it by doubling copied it over and over
 	b.WriteString("*" + table + "\n")
 	for _, part := range parts {
 		for _, line := range part {
@@ -694,8 +701,6 @@ func restoreScript(table string, parts ...[]string) string {
 	return b.String()
 }
 
-// hooksInPlace says whether a kernel chain starts with exactly the desired felix rules and holds no other rule
-// of felix's.
 // hooksInPlace says whether a kernel chain holds exactly felix's desired hooks, at its top (or, with atEnd, at its
 // end), and no other felix rule.
 func hooksInPlace(want []renderedRule, have []ruleState, atEnd bool) bool {
