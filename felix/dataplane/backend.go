@@ -36,10 +36,9 @@ var backendSuffix = map[string]struct{ infix, version string }{
 // if those are that backend (as on hosts that install only one). It returns nil when the backend is not
 // installed.
 func findTools(backend string, lookPath func(string) (string, error), version func(string) string) backendTools {
-	sfx := backendSuffix[backend]
 	named := backendTools{}
 	for _, p := range iptablesPrograms {
-		name := strings.Replace(p, "tables-", "tables-"+sfx.infix+"-", 1)
+		name := backendProgram(backend, p)
 		if _, err := lookPath(name); err != nil {
 			named = nil
 			break
@@ -55,7 +54,7 @@ func findTools(backend string, lookPath func(string) (string, error), version fu
 		}
 	}
 	v := version(iptablesSave)
-	if strings.Contains(v, sfx.version) || (backend == BackendLegacy && !strings.Contains(v, "(")) {
+	if strings.Contains(v, backendSuffix[backend].version) || (backend == BackendLegacy && !strings.Contains(v, "(")) {
 		plain := backendTools{}
 		for _, p := range iptablesPrograms {
 			plain[p] = p
@@ -215,11 +214,16 @@ func (d *Dataplane) readView(ctx context.Context, tools backendTools) (backendVi
 	return viewOf(v4, v6), nil
 }
 
+// backendProgram is the name of program in a backend's own set: iptables-restore is iptables-nft-restore.
+func backendProgram(backend, program string) string {
+	return strings.Replace(program, "tables-", "tables-"+backendSuffix[backend].infix+"-", 1)
+}
+
 // toolNames are the programs a backend is looked for under, for messages.
 func toolNames(backend string) []string {
 	var out []string
 	for _, p := range iptablesPrograms {
-		out = append(out, strings.Replace(p, "tables-", "tables-"+backendSuffix[backend].infix+"-", 1))
+		out = append(out, backendProgram(backend, p))
 	}
 	return out
 }
