@@ -106,8 +106,10 @@ func benchConvergenceByBlock(b *testing.B, hosts, pods int) {
 	var existing, fresh []podTimes
 	for i := 0; i < pods; i++ {
 		owner := owners[i%len(owners)]
+		// The runtime creates the pod's namespace (its sandbox) before it calls ADD: the clock starts at the ADD.
+		ns := podNetns(b, c, fmt.Sprintf("cv%d", i))
 		start := time.Now()
-		ip, err := cniAdd(b, c, cnitool, owner, fmt.Sprintf("cv%d", i))
+		ip, err := cniAddIn(cnitool, owner, ns)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -212,11 +214,7 @@ func benchConvergenceBurst(b *testing.B, pods int) {
 	}
 	names := make([]string, pods)
 	for i := range names {
-		names[i] = "cl" + c.ID + fmt.Sprintf("-burst%d", i)
-		if out, err := exec.Command("ip", "netns", "add", names[i]).CombinedOutput(); err != nil {
-			b.Fatalf("%v: %s", err, out)
-		}
-		b.Cleanup(func() { exec.Command("ip", "netns", "del", names[i]).Run() })
+		names[i] = podNetns(b, c, fmt.Sprintf("burst%d", i))
 	}
 	felixFrom := logSizes([]*node{owner}, "felix.log")
 
@@ -321,14 +319,14 @@ func benchConvergenceBurst(b *testing.B, pods int) {
 	}
 }
 
-// cniAdd creates a pod namespace and adds it on n's host with the CNI config addPod wrote there.
-func cniAdd(b *testing.B, c *harness.Cluster, cnitool string, n *node, name string) (string, error) {
+// podNetns creates a pod's network namespace, deleted at cleanup, and returns its name.
+func podNetns(b *testing.B, c *harness.Cluster, name string) string {
 	ns := "cl" + c.ID + "-" + name
 	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("creating netns %s: %w: %s", ns, err, out)
+		b.Fatalf("creating netns %s: %v: %s", ns, err, out)
 	}
 	b.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	return cniAddIn(cnitool, n, ns)
+	return ns
 }
 
 // cniAddIn runs `cnitool add` for an existing namespace on n's host, as a runtime would, with the CNI config addPod
