@@ -101,9 +101,9 @@ func chooseBackend(legacy, nft backendView) (backend, reason string) {
 	}
 }
 
-// selectBackend settles the configured backend (Config.IptablesBackend) into the programs felix will run. Auto
-// reads the legacy tables, and the nf_tables ones only when the legacy ones hold rules, since with nf_tables
-// every save fetches the whole ruleset.
+// selectBackend settles the configured backend (Config.IptablesBackend) into the programs felix will run, then
+// cleans the other backend. Auto reads the legacy tables, and the nf_tables ones only when the legacy ones hold
+// rules, since with nf_tables every save fetches the whole ruleset.
 func (d *Dataplane) selectBackend(ctx context.Context) error {
 	configured := d.cfg.IptablesBackend
 	if configured == "" {
@@ -116,6 +116,15 @@ func (d *Dataplane) selectBackend(ctx context.Context) error {
 	tools := map[string]backendTools{}
 	for _, b := range []string{BackendNFT, BackendLegacy} {
 		tools[b] = findTools(b, exec.LookPath, version)
+	}
+	// Each backend's tables are read at most once, whether to choose or to clean.
+	read := map[string]backendSaves{}
+	saves := func(b string) backendSaves {
+		if s, ok := read[b]; ok {
+			return s
+		}
+		read[b] = d.readSaves(ctx, tools[b])
+		return read[b]
 	}
 	chosen, reason := configured, "configured"
 	switch configured {
@@ -134,7 +143,7 @@ func (d *Dataplane) selectBackend(ctx context.Context) error {
 		case tools[BackendNFT] == nil:
 			chosen, reason = BackendLegacy, "only the legacy programs are installed"
 		default:
-			chosen, reason = d.detectBackend(ctx, tools)
+			chosen, reason = detectBackend(saves)
 		}
 	default:
 		return fmt.Errorf("iptables backend %q: must be one of %s, %s, %s", configured, BackendAuto, BackendNFT, BackendLegacy)
@@ -144,7 +153,7 @@ func (d *Dataplane) selectBackend(ctx context.Context) error {
 		"restore", d.tools[iptablesRestore])
 	for b, other := range tools {
 		if b != chosen && other != nil {
-			if err := d.cleanBackend(ctx, b, other); err != nil {
+			if err := d.cleanBackend(ctx, b, other, saves(b)); err != nil {
 				return err
 			}
 		}
@@ -152,26 +161,42 @@ func (d *Dataplane) selectBackend(ctx context.Context) error {
 	return nil
 }
 
+// backendSaves is what one backend's iptables-save and ip6tables-save printed (in the order of families), or why
+// a family could not be read.
+type backendSaves struct {
+	out [2]string
+	err [2]error
+}
+
+// readSaves runs a backend's save programs in the dataplane's namespace.
+func (d *Dataplane) readSaves(ctx context.Context, tools backendTools) backendSaves {
+	var s backendSaves
+	var rep Report
+	for i, f := range families {
+		s.out[i], s.err[i] = d.runTool(ctx, &rep, "", tools, f.save)
+	}
+	return s
+}
+
 // cleanBackend removes felix's chains and hooks from a backend felix does not write: what a felix configured
 // with the other backend left before a switch. The kernel evaluates the rules of both, so a stale policy left
 // there would go on dropping (or allowing) traffic. A backend whose tables cannot be read holds nothing.
-func (d *Dataplane) cleanBackend(ctx context.Context, backend string, tools backendTools) error {
+func (d *Dataplane) cleanBackend(ctx context.Context, backend string, tools backendTools, saves backendSaves) error {
 	var rep Report
-	for _, f := range families {
-		out, err := d.runTool(ctx, &rep, "", tools, f.save)
-		if err != nil {
+	nothing, err := renderTable(nil, nil, false)
+	if err != nil {
+		return err
+	}
+	for i, f := range families {
+		if err := saves.err[i]; err != nil {
 			d.log.Debug("not cleaning the other iptables backend: cannot read it", "backend", backend, "iptables", f.iptables, "err", err)
 			continue
 		}
-		tables, err := parseSave(out)
+		tables, err := parseSave(saves.out[i])
 		if err != nil {
 			return fmt.Errorf("reading the %s backend's %s: %w", backend, f.iptables, err)
 		}
 		for _, name := range sortedKeys(tables) {
-			nothing, err := renderTable(nil, nil, false)
-			if err != nil {
-				return err
-			}
 			p := planTable(name, nothing, tables[name])
 			if p.script == "" {
 				continue
@@ -186,32 +211,34 @@ func (d *Dataplane) cleanBackend(ctx context.Context, backend string, tools back
 	return nil
 }
 
-// detectBackend is Auto with both backends installed. A backend whose tables cannot be read (a kernel built
-// without one of them) is not chosen.
-func (d *Dataplane) detectBackend(ctx context.Context, tools map[string]backendTools) (backend, reason string) {
-	legacy, err := d.readView(ctx, tools[BackendLegacy])
+// detectBackend is Auto with both backends installed, given each backend's saves. A backend whose tables cannot
+// be read (a kernel built without one of them) is not chosen.
+func detectBackend(saves func(backend string) backendSaves) (backend, reason string) {
+	legacy, err := viewOfSaves(saves(BackendLegacy))
 	if err != nil {
 		return BackendNFT, "the legacy tables cannot be read: " + err.Error()
 	}
 	if legacy.rules == 0 && !legacy.hint {
 		return BackendNFT, "the legacy tables hold no rules"
 	}
-	nft, err := d.readView(ctx, tools[BackendNFT])
+	nft, err := viewOfSaves(saves(BackendNFT))
 	if err != nil {
 		return BackendLegacy, "the nf_tables tables cannot be read: " + err.Error()
 	}
 	return chooseBackend(legacy, nft)
 }
 
-// readView reads what one backend holds. A failing ip6tables-save (no IPv6 in the kernel) counts as nothing.
-func (d *Dataplane) readView(ctx context.Context, tools backendTools) (backendView, error) {
-	var rep Report
-	v4, err := d.runTool(ctx, &rep, "", tools, iptablesSave)
-	if err != nil {
-		return backendView{}, err
+// viewOfSaves is what one backend holds. An IPv4 table that cannot be read is an error; a failing ip6tables-save
+// (no IPv6 in the kernel) counts as nothing.
+func viewOfSaves(s backendSaves) (backendView, error) {
+	if s.err[0] != nil {
+		return backendView{}, s.err[0]
 	}
-	v6, _ := d.runTool(ctx, &rep, "", tools, ip6tablesSave)
-	return viewOf(v4, v6), nil
+	v6 := s.out[1]
+	if s.err[1] != nil {
+		v6 = ""
+	}
+	return viewOf(s.out[0], v6), nil
 }
 
 // backendProgram is the name of program in a backend's own set: iptables-restore is iptables-nft-restore.
