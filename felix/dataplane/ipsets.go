@@ -121,17 +121,27 @@ func normaliseSet(name string, s desired.IPSet) (wantSet, error) {
 // splitPortMember splits a hash:ip,port member "10.0.0.1,tcp:8080" into its address and ",tcp:8080", checking
 // the protocol and port.
 func splitPortMember(m string) (addr, port string, err error) {
+	addr, proto, n, err := parsePortMember(m)
+	if err != nil {
+		return "", "", err
+	}
+	return addr, "," + proto + ":" + strconv.FormatUint(uint64(n), 10), nil
+}
+
+// parsePortMember takes a hash:ip,port member "10.0.0.1,TCP:8080" apart: its address, its protocol (lower case,
+// one of ipProtocols) and its port.
+func parsePortMember(m string) (addr, proto string, port uint16, err error) {
 	addr, pp, ok := strings.Cut(m, ",")
 	proto, num, ok2 := strings.Cut(pp, ":")
 	proto = strings.ToLower(proto)
 	if _, known := ipProtocols[proto]; !ok || !ok2 || !known {
-		return "", "", fmt.Errorf("%q is not <address>,<tcp|udp|sctp|udplite>:<port>", m)
+		return "", "", 0, fmt.Errorf("%q is not <address>,<tcp|udp|sctp|udplite>:<port>", m)
 	}
 	n, err := strconv.ParseUint(num, 10, 16)
 	if err != nil {
-		return "", "", fmt.Errorf("%q has no port number 0-65535: %w", m, err)
+		return "", "", 0, fmt.Errorf("%q has no port number 0-65535: %w", m, err)
 	}
-	return addr, "," + proto + ":" + strconv.FormatUint(n, 10), nil
+	return addr, proto, uint16(n), nil
 }
 
 func parseMember(m string) (netip.Prefix, error) {
@@ -296,9 +306,12 @@ type memberEdit struct {
 
 // entry is the member as the kernel's ipset netlink interface takes it.
 func (e memberEdit) entry() (*netlink.IPSetEntry, error) {
-	addr, port := e.member, ""
+	addr, proto, port := e.member, "", uint16(0)
 	if e.typ == desired.HashIPPort {
-		addr, port, _ = strings.Cut(e.member, ",")
+		var err error
+		if addr, proto, port, err = parsePortMember(e.member); err != nil {
+			return nil, fmt.Errorf("ipset %s: %w", e.set, err)
+		}
 	}
 	pfx, err := parseMember(addr)
 	if err != nil {
@@ -309,18 +322,9 @@ func (e memberEdit) entry() (*netlink.IPSetEntry, error) {
 	if e.typ == desired.HashNet {
 		entry.CIDR = uint8(pfx.Bits())
 	}
-	if port != "" {
-		proto, num, _ := strings.Cut(port, ":")
-		n, err := strconv.ParseUint(num, 10, 16)
-		if err != nil {
-			return nil, fmt.Errorf("ipset %s member %s: %w", e.set, e.member, err)
-		}
-		p, ok := ipProtocols[proto]
-		if !ok {
-			return nil, fmt.Errorf("ipset %s member %s: unknown protocol %q", e.set, e.member, proto)
-		}
-		port16 := uint16(n)
-		entry.Protocol, entry.Port = &p, &port16
+	if e.typ == desired.HashIPPort {
+		p := ipProtocols[proto]
+		entry.Protocol, entry.Port = &p, &port
 	}
 	return entry, nil
 }
