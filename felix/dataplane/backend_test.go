@@ -1,7 +1,6 @@
 package dataplane
 
 import (
-	"log/slog"
 	"os/exec"
 	"slices"
 	"strings"
@@ -84,17 +83,6 @@ func TestFindTools(t *testing.T) {
 	}
 }
 
-// newBackendDataplane opens a dataplane with the given backend on the namespace and closes it at cleanup.
-func newBackendDataplane(tb testing.TB, nsPath, backend string) (*Dataplane, error) {
-	tb.Helper()
-	logger := slog.New(slog.NewTextHandler(tbWriter{tb}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	d, err := New(Config{NetnsPath: nsPath, IptablesBackend: backend, Logger: logger})
-	if err == nil {
-		tb.Cleanup(func() { d.Close() })
-	}
-	return d, err
-}
-
 // needBothBackends skips unless both iptables backends are installed and the kernel has both.
 func needBothBackends(t *testing.T, ns string) {
 	t.Helper()
@@ -123,7 +111,7 @@ func caliChains(t *testing.T, ns, save string) int {
 func TestTheLegacyBackendWritesTheLegacyTables(t *testing.T) {
 	ns, path := testNetns(t)
 	needBothBackends(t, ns)
-	d, err := newBackendDataplane(t, path, BackendLegacy)
+	d, err := openTestDataplane(t, Config{NetnsPath: path, IptablesBackend: BackendLegacy})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +138,7 @@ func TestTheLegacyBackendWritesTheLegacyTables(t *testing.T) {
 		t.Errorf("the nf_tables tables hold %d cali chains, want none", n)
 	}
 	// A restarted felix on Auto sees felix's rules in the legacy tables, keeps to them, and writes nothing.
-	d2, err := newBackendDataplane(t, path, BackendAuto)
+	d2, err := openTestDataplane(t, Config{NetnsPath: path, IptablesBackend: BackendAuto})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +158,7 @@ func TestAutoFollowsTheKubeletsHint(t *testing.T) {
 	for _, src := range []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"} {
 		inNetns(t, ns, "iptables-nft", "-A", "INPUT", "-s", src, "-j", "ACCEPT")
 	}
-	d, err := newBackendDataplane(t, path, BackendAuto)
+	d, err := openTestDataplane(t, Config{NetnsPath: path, IptablesBackend: BackendAuto})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +167,7 @@ func TestAutoFollowsTheKubeletsHint(t *testing.T) {
 	}
 	// Without the hint, the three nf_tables rules outnumber the legacy tables' none.
 	inNetns(t, ns, "iptables-legacy", "-t", "mangle", "-X", "KUBE-IPTABLES-HINT")
-	if d, err = newBackendDataplane(t, path, BackendAuto); err != nil {
+	if d, err = openTestDataplane(t, Config{NetnsPath: path, IptablesBackend: BackendAuto}); err != nil {
 		t.Fatal(err)
 	}
 	if d.Backend() != BackendNFT {
@@ -191,7 +179,7 @@ func TestSwitchingBackendsRemovesFelixsRulesFromTheOldOne(t *testing.T) {
 	ns, path := testNetns(t)
 	needBothBackends(t, ns)
 	st := sampleState()
-	d, err := newBackendDataplane(t, path, BackendLegacy)
+	d, err := openTestDataplane(t, Config{NetnsPath: path, IptablesBackend: BackendLegacy})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +187,7 @@ func TestSwitchingBackendsRemovesFelixsRulesFromTheOldOne(t *testing.T) {
 	inNetns(t, ns, "iptables-legacy", "-A", "FORWARD", "-s", "192.0.2.9", "-j", "DROP") // someone else's
 	d.Close()
 
-	if _, err := newBackendDataplane(t, path, BackendNFT); err != nil {
+	if _, err := openTestDataplane(t, Config{NetnsPath: path, IptablesBackend: BackendNFT}); err != nil {
 		t.Fatal(err)
 	}
 	if n := caliChains(t, ns, "iptables-legacy-save"); n != 0 {
@@ -215,12 +203,12 @@ func TestAnUninstalledBackendIsRefused(t *testing.T) {
 	_, path := testNetns(t)
 	t.Setenv("PATH", t.TempDir())
 	for _, b := range []string{BackendLegacy, BackendAuto} {
-		_, err := newBackendDataplane(t, path, b)
+		_, err := openTestDataplane(t, Config{NetnsPath: path, IptablesBackend: b})
 		if err == nil || !strings.Contains(err.Error(), "not installed") {
 			t.Errorf("backend %s with no iptables programs: error %v, want one saying they are not installed", b, err)
 		}
 	}
-	_, err := newBackendDataplane(t, path, "nftables")
+	_, err := openTestDataplane(t, Config{NetnsPath: path, IptablesBackend: "nftables"})
 	if err == nil || !strings.Contains(err.Error(), `"nftables": must be one of Auto, NFT, Legacy`) {
 		t.Errorf("backend nftables: error %v", err)
 	}

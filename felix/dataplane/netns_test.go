@@ -107,17 +107,26 @@ func tryInNetns(ns string, args ...string) (string, error) {
 // newTestDataplane opens a dataplane on the namespace and closes it at cleanup.
 func newTestDataplane(tb testing.TB, nsPath string) *Dataplane {
 	tb.Helper()
+	d, err := openTestDataplane(tb, Config{NetnsPath: nsPath})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}
+
+// openTestDataplane opens a dataplane with cfg, logging to the test's log, and closes it at cleanup.
+func openTestDataplane(tb testing.TB, cfg Config) (*Dataplane, error) {
+	tb.Helper()
 	level := slog.LevelInfo
 	if strings.HasPrefix(tb.Name(), "Benchmark") {
 		level = slog.LevelWarn // benchmarks always print their log
 	}
-	logger := slog.New(slog.NewTextHandler(tbWriter{tb}, &slog.HandlerOptions{Level: level}))
-	d, err := New(Config{NetnsPath: nsPath, Logger: logger})
-	if err != nil {
-		tb.Fatal(err)
+	cfg.Logger = slog.New(slog.NewTextHandler(tbWriter{tb}, &slog.HandlerOptions{Level: level}))
+	d, err := New(cfg)
+	if err == nil {
+		tb.Cleanup(func() { d.Close() })
 	}
-	tb.Cleanup(func() { d.Close() })
-	return d
+	return d, err
 }
 
 // tbWriter sends log lines to the test's log, shown when it fails or with -v.
