@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -159,8 +158,9 @@ func fromEnv(c *Config, getenv func(string) string) error {
 	if err := oneOf("FELIX_CHAININSERTMODE", c.ChainInsertMode, "Insert", "Append"); err != nil {
 		return err
 	}
-	if c.IptablesBackend = backendName(c.IptablesBackend); !slices.Contains([]string{"Auto", "NFT", "Legacy"}, c.IptablesBackend) {
-		return fmt.Errorf("FELIX_IPTABLESBACKEND=%q: must be one of Auto, NFT, Legacy", c.IptablesBackend)
+	c.IptablesBackend = backendName(c.IptablesBackend)
+	if err := oneOf("FELIX_IPTABLESBACKEND", c.IptablesBackend, iptablesBackends...); err != nil {
+		return err
 	}
 	if v := strings.TrimSpace(getenv("CALICO_NODENAME_FILE")); v != "" {
 		c.MTUFile = filepath.Join(filepath.Dir(v), "mtu")
@@ -314,9 +314,12 @@ func NeedsRestart(a, b Config) bool {
 		a.ChainInsertMode != b.ChainInsertMode || a.IptablesBackend != b.IptablesBackend
 }
 
+// iptablesBackends are the values of iptablesBackend, as the API spells them.
+var iptablesBackends = []string{"Auto", "NFT", "Legacy"}
+
 // backendName spells an iptables backend as the API does, whatever its case (felix takes FELIX_IPTABLESBACKEND=nft).
 func backendName(s string) string {
-	for _, b := range []string{"Auto", "NFT", "Legacy"} {
+	for _, b := range iptablesBackends {
 		if strings.EqualFold(s, b) {
 			return b
 		}
