@@ -28,27 +28,65 @@ type Tier struct {
 
 // Endpoint returns the endpoint's cali-tw-<iface> (ingress) and cali-fw-<iface> (egress) chains.
 func (r *Renderer) Endpoint(ep Endpoint) map[string][]desired.Rule {
-	return map[string][]desired.Rule{
-		ChainName(PrefixToWorkload, ep.Iface):   endpointChain(ep.IngressTiers, PrefixPolicyIngress, ep.Profiles, PrefixProfileIngress),
-		ChainName(PrefixFromWorkload, ep.Iface): endpointChain(ep.EgressTiers, PrefixPolicyEgress, ep.Profiles, PrefixProfileEgress),
+	return r.EndpointRules(ep.IngressTiers, ep.EgressTiers, ep.Profiles).Chains(ep.Iface)
+}
+
+// EndpointRules are the rules of an endpoint's two chains. They depend on its tiers and profiles alone, not on
+// its interface, so endpoints with the same policies and profiles (the pods of one deployment) can share them.
+type EndpointRules struct {
+	Ingress, Egress []desired.Rule
+}
+
+// EndpointRules renders the rules of the chains of an endpoint with these tiers and profiles (see Endpoint).
+func (r *Renderer) EndpointRules(ingress, egress []Tier, profiles []string) EndpointRules {
+	return EndpointRules{
+		Ingress: endpointChain(ingress, PrefixPolicyIngress, profiles, PrefixProfileIngress),
+		Egress:  endpointChain(egress, PrefixPolicyEgress, profiles, PrefixProfileEgress),
 	}
 }
+
+// Chains names the rules as the chains of the endpoint with this host-side interface. The chains share e's
+// slices.
+func (e EndpointRules) Chains(iface string) map[string][]desired.Rule {
+	return map[string][]desired.Rule{
+		ChainName(PrefixToWorkload, iface):   e.Ingress,
+		ChainName(PrefixFromWorkload, iface): e.Egress,
+	}
+}
+
+// The matches and actions every endpoint chain repeats, built once.
+var (
+	matchPassClear    = markClear(MarkPass)
+	matchAcceptSet    = markSet(MarkAccept)
+	actionClearPass   = clearMark(MarkPass)
+	actionClearAccept = clearMark(MarkAccept)
+)
 
 // endpointChain is one direction of an endpoint: established traffic is accepted, then the tiers judge the packet
 // in order, then the profiles, and anything left is dropped.
 func endpointChain(tiers []Tier, policyPrefix string, profiles []string, profilePrefix string) []desired.Rule {
-	rules := []desired.Rule{
+	rules := make([]desired.Rule, 0, 4+tierRuleCount(tiers)+2*len(profiles))
+	rules = append(rules,
 		rule("-m conntrack --ctstate RELATED,ESTABLISHED", "--jump ACCEPT"),
 		rule("-m conntrack --ctstate INVALID", "--jump DROP"),
-		rule("", clearMark(MarkAccept)),
-	}
-	rules = append(rules, tierRules(tiers, policyPrefix, true)...)
+		rule("", actionClearAccept),
+	)
+	rules = appendTierRules(rules, tiers, policyPrefix, true)
 	for _, p := range profiles {
 		rules = append(rules,
 			rule("", jump(ChainName(profilePrefix, p))),
-			ruleC(markSet(MarkAccept), "--jump RETURN", "Return if profile accepted"))
+			ruleC(matchAcceptSet, "--jump RETURN", "Return if profile accepted"))
 	}
 	return append(rules, ruleC("", "--jump DROP", "Drop if no profiles matched"))
+}
+
+// tierRuleCount is at most how many rules appendTierRules adds for tiers.
+func tierRuleCount(tiers []Tier) int {
+	n := 0
+	for _, t := range tiers {
+		n += 2 + 2*len(t.Policies)
+	}
+	return n
 }
 
 // tierRules runs the tiers in order. Within a tier, the policies run in order until one sets the pass bit (on to
@@ -57,19 +95,23 @@ func endpointChain(tiers []Tier, policyPrefix string, profiles []string, profile
 // the tier's default action is Pass, it is dropped there. Without endOfTierDrop (pre-DNAT and untracked policy,
 // which leave the rest to the filter table) it goes on.
 func tierRules(tiers []Tier, policyPrefix string, endOfTierDrop bool) []desired.Rule {
-	var rules []desired.Rule
+	return appendTierRules(nil, tiers, policyPrefix, endOfTierDrop)
+}
+
+// appendTierRules appends tierRules(tiers, policyPrefix, endOfTierDrop) to rules.
+func appendTierRules(rules []desired.Rule, tiers []Tier, policyPrefix string, endOfTierDrop bool) []desired.Rule {
 	for _, t := range tiers {
 		if len(t.Policies) == 0 {
 			continue // a tier judges only the endpoints it has a policy for
 		}
-		rules = append(rules, ruleC("", clearMark(MarkPass), "Start of tier "+t.Name))
+		rules = append(rules, ruleC("", actionClearPass, "Start of tier "+t.Name))
 		for _, p := range t.Policies {
 			rules = append(rules,
-				rule(markClear(MarkPass), jump(ChainName(policyPrefix, p))),
-				ruleC(markSet(MarkAccept), "--jump RETURN", "Return if policy accepted"))
+				rule(matchPassClear, jump(ChainName(policyPrefix, p))),
+				ruleC(matchAcceptSet, "--jump RETURN", "Return if policy accepted"))
 		}
 		if endOfTierDrop && t.DefaultAction != api.ActionPass {
-			rules = append(rules, ruleC(markClear(MarkPass), "--jump DROP", "End of tier "+t.Name+": drop if no policy passed packet"))
+			rules = append(rules, ruleC(matchPassClear, "--jump DROP", "End of tier "+t.Name+": drop if no policy passed packet"))
 		}
 	}
 	return rules
