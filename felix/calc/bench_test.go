@@ -101,3 +101,34 @@ func BenchmarkLocalEndpointChurnState(b *testing.B) {
 		c.State()
 	}
 }
+
+// BenchmarkPolicyAddManyPoliciesPerEndpoint is a policy write on a node whose endpoints each have many policies,
+// as BenchmarkClusterSimulation's nodes do: 1,000 local endpoints in 20 apps and 3 tiers, 1,000 policies selecting
+// by app (50 apply to every endpoint), and a policy selecting one tier added (even iterations) or deleted (odd)
+// before each State, so that a third of the endpoints' chains change each time.
+func BenchmarkPolicyAddManyPoliciesPerEndpoint(b *testing.B) {
+	const endpoints, policies = 1000, 1000
+	c := New(host, DefaultConfig())
+	evs := []datastore.Event{added(cniProfile("net1")), added(ipPool("p", "10.0.0.0/8", api.EncapAlways, true))}
+	for p := range policies {
+		evs = append(evs, added(gnp(fmt.Sprintf("app-policy-%d", p), ptr(float64(100+p)),
+			fmt.Sprintf("app == 'app-%d'", p%20), api.PolicyTypeIngress, api.PolicyTypeEgress)))
+	}
+	for i := range endpoints {
+		a := netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})
+		evs = append(evs, added(withLabels(wep(host, fmt.Sprintf("ep%d", i), fmt.Sprintf("cali%011x", i), a.String()+"/32", "net1"),
+			"app", fmt.Sprintf("app-%d", i%20), "tier", []string{"frontend", "backend", "db"}[i%3])))
+	}
+	feed(c, evs...)
+	c.State()
+	probe := gnp("probe", ptr(50.0), "tier == 'backend'", api.PolicyTypeIngress)
+	b.ResetTimer()
+	for i := range b.N {
+		if i%2 == 0 {
+			c.OnEvent(res, added(probe))
+		} else {
+			c.OnEvent(res, deleted(probe))
+		}
+		c.State()
+	}
+}

@@ -74,6 +74,9 @@ type Calculator struct {
 	// static are the static tables per family as rendered with renderCfg; dispatch the dispatch chains.
 	static   [2]map[string]*desired.Table
 	dispatch [2]rules.DispatchMemo
+	// endpointRules are local endpoints' chain rules per family as rendered with renderCfg, by what they were
+	// rendered from (endpointRulesKey): endpoints alike share one rendering.
+	endpointRules [2]map[string]rules.EndpointRules
 }
 
 type pool struct {

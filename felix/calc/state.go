@@ -2,6 +2,7 @@ package calc
 
 import (
 	"cmp"
+	"encoding/binary"
 	"maps"
 	"net/netip"
 	"reflect"
@@ -170,6 +171,7 @@ func (c *Calculator) family(i int, cfg rules.Config) family {
 		c.static[i] = nil
 		c.dispatch[i] = rules.DispatchMemo{}
 		c.profileChains[i] = map[string]*rendered{}
+		c.endpointRules[i] = nil
 		for _, p := range c.policies {
 			p.chains[i] = nil
 		}
@@ -467,11 +469,55 @@ func (c *Calculator) endpointChainsOf(f family, ep *endpoint) *endpointChains {
 		policies = append(policies, p)
 	}
 	c.sortPolicies(policies)
-	ep.chains[f.i] = &endpointChains{f.r.Endpoint(rules.Endpoint{Iface: ep.iface, Profiles: ep.profiles,
-		IngressTiers: c.tiered(policies, func(p *policy) bool { return p.spec.Ingress }),
-		EgressTiers:  c.tiered(policies, func(p *policy) bool { return p.spec.Egress }),
-	})}
+	in := c.tiered(policies, func(p *policy) bool { return p.spec.Ingress })
+	out := c.tiered(policies, func(p *policy) bool { return p.spec.Egress })
+	ep.chains[f.i] = &endpointChains{c.renderEndpointRules(f, in, out, ep.profiles).Chains(ep.iface)}
 	return ep.chains[f.i]
+}
+
+// renderEndpointRules renders the rules of an endpoint's chains, or returns those of an endpoint rendered from
+// the same tiers and profiles.
+func (c *Calculator) renderEndpointRules(f family, in, out []rules.Tier, profiles []string) rules.EndpointRules {
+	memo := c.endpointRules[f.i]
+	// The memo holds at most one entry per distinct local endpoint, and a few more that went out of use; past
+	// that it starts again (the renderings already handed out stay valid: they are never changed).
+	if memo == nil || len(memo) > 2*len(c.local)+64 {
+		memo = map[string]rules.EndpointRules{}
+		c.endpointRules[f.i] = memo
+	}
+	key := endpointRulesKey(in, out, profiles)
+	if r, ok := memo[key]; ok {
+		return r
+	}
+	r := f.r.EndpointRules(in, out, profiles)
+	memo[key] = r
+	return r
+}
+
+// endpointRulesKey encodes everything rules.EndpointRules renders from: every list and string prefixed with its
+// length, so that no two inputs share a key whatever their names hold.
+func endpointRulesKey(in, out []rules.Tier, profiles []string) string {
+	b := make([]byte, 0, 256)
+	str := func(s string) {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	for _, dir := range [][]rules.Tier{in, out} {
+		b = binary.AppendUvarint(b, uint64(len(dir)))
+		for _, t := range dir {
+			str(t.Name)
+			str(t.DefaultAction)
+			b = binary.AppendUvarint(b, uint64(len(t.Policies)))
+			for _, p := range t.Policies {
+				str(p)
+			}
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(profiles)))
+	for _, p := range profiles {
+		str(p)
+	}
+	return string(b)
 }
 
 // addIPIP adds the tunnel and the all-hosts-net ipset the IPIP rules match on.
