@@ -77,6 +77,8 @@ type Calculator struct {
 	// endpointRules are local endpoints' chain rules per family as rendered with renderCfg, by what they were
 	// rendered from (endpointRulesKey): endpoints alike share one rendering.
 	endpointRules [2]map[string]rules.EndpointRules
+	// labelSets shares equal endpoint label maps.
+	labelSets labelSets
 }
 
 type pool struct {
@@ -105,8 +107,10 @@ type endpoint struct {
 	profiles  []string
 	// labels are the effective labels: the endpoint's own, the namespace and orchestrator labels, and the
 	// labelsToApply of its profiles where none of those set the key (an earlier profile wins over a later one).
+	// The map is shared (labelSet) with every endpoint of the same labels and never changed.
 	labels       map[string]string
-	fromProfiles []string // the keys of labels that came from profiles, to take them out when a profile changes
+	labelSet     *labelSet // holds labels shared
+	fromProfiles []string  // the keys of labels that came from profiles, to take them out when a profile changes
 	revision     int64
 
 	// Local endpoints only (node is this host, iface set):
@@ -427,6 +431,7 @@ func (c *Calculator) setEndpoint(key string, w *api.WorkloadEndpoint) {
 	ep := &endpoint{key: key, namespace: ns, node: w.Spec.Node, iface: w.Spec.InterfaceName, nets: nets,
 		members: membersOf(nets), ports: slices.Clone(w.Spec.Ports), profiles: slices.Clone(w.Spec.Profiles), labels: labels, revision: rev}
 	c.applyProfileLabels(ep)
+	c.shareLabels(ep)
 	old := c.endpoints[key]
 	if ep.node == c.host && ep.iface != "" {
 		// localOrder is sorted by interface first: the endpoints of this one are together, from where it would go.
@@ -470,6 +475,7 @@ func (c *Calculator) setHostEndpoint(key string, h *api.HostEndpoint) {
 	ep := &endpoint{key: key, node: h.Spec.Node, iface: h.Spec.InterfaceName, nets: nets, members: membersOf(nets),
 		ports: slices.Clone(h.Spec.Ports), profiles: slices.Clone(h.Spec.Profiles), labels: labels, hostEndpoint: true}
 	c.applyProfileLabels(ep)
+	c.shareLabels(ep)
 	var was *source
 	if old := c.hostEPs[key]; old != nil {
 		was = old.source()
@@ -481,8 +487,15 @@ func (c *Calculator) setHostEndpoint(key string, h *api.HostEndpoint) {
 // remote says whether the endpoint is another host's, whose addresses may need IPIP routes.
 func (c *Calculator) remote(ep *endpoint) bool { return ep.node != "" && ep.node != c.host }
 
+// shareLabels replaces the endpoint's labels, which nothing else holds yet, with the shared map of the same
+// labels.
+func (c *Calculator) shareLabels(ep *endpoint) {
+	ep.labelSet = c.labelSets.share(ep.labels)
+	ep.labels = ep.labelSet.labels
+}
+
 // applyProfileLabels adds the labelsToApply of the endpoint's profiles to its labels, where its own labels (or an
-// earlier profile) do not set the key already.
+// earlier profile) do not set the key already. The endpoint's labels must be its own, not yet shared.
 func (c *Calculator) applyProfileLabels(ep *endpoint) {
 	for _, name := range ep.profiles {
 		p := c.profileByName[name]
@@ -500,12 +513,14 @@ func (c *Calculator) applyProfileLabels(ep *endpoint) {
 
 // relabel recomputes an endpoint's labels after one of its profiles changed, and what depends on them.
 func (c *Calculator) relabel(ep *endpoint) {
-	was := &source{labels: maps.Clone(ep.labels), namespace: ep.namespace, members: ep.members, ports: ep.ports}
+	was := &source{labels: ep.labels, namespace: ep.namespace, members: ep.members, ports: ep.ports}
+	ep.labels = maps.Clone(ep.labels) // the shared map stays as it is
 	for _, k := range ep.fromProfiles {
 		delete(ep.labels, k)
 	}
 	ep.fromProfiles = nil
 	c.applyProfileLabels(ep)
+	c.shareLabels(ep)
 	if maps.Equal(was.labels, ep.labels) {
 		return
 	}
