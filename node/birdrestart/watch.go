@@ -20,10 +20,11 @@ import (
 // the peers nothing while graceful restart holds.
 const DefaultLimit = 2000
 
-// Daemon is one BIRD process under runit: its program name and the runit pid file of its service.
+// Daemon is one BIRD process: its program name and the pid file BIRD writes (runit/bird/run starts it with -P
+// beside its control socket), which names the running BIRD whatever supervises it.
 type Daemon struct {
 	Name    string // the program name, as /proc/<pid>/comm shows it: bird or bird6
-	PidFile string // <service dir>/<service>/supervise/pid
+	PidFile string // <control socket without .ctl>.pid
 }
 
 // Config says what to watch and when to restart.
@@ -35,8 +36,9 @@ type Config struct {
 }
 
 // ConfigFromEnv reads BIRD_STALE_INTERFACE_LIMIT (DefaultLimit; 0 disables), FELIX_INTERFACEPREFIX (cali, or a
-// comma-separated list, as felix reads it) and CALICO_SERVICE_DIR (/etc/service/enabled, where start_runit puts
-// the bird and bird6 services).
+// comma-separated list, as felix reads it), and where BIRD's pid files are as runit/bird/run and runit/bird6/run
+// put them: beside BIRD_CTL_SOCKET and BIRD6_CTL_SOCKET, by default bird.ctl and bird6.ctl in CALICO_RUN_DIR
+// (/var/run/calico).
 func ConfigFromEnv(getenv func(string) string, log *slog.Logger) (Config, error) {
 	c := Config{Limit: DefaultLimit, Log: log}
 	if v := strings.TrimSpace(getenv("BIRD_STALE_INTERFACE_LIMIT")); v != "" {
@@ -55,12 +57,16 @@ func ConfigFromEnv(getenv func(string) string, log *slog.Logger) (Config, error)
 			c.Prefixes = append(c.Prefixes, p)
 		}
 	}
-	dir := strings.TrimSpace(getenv("CALICO_SERVICE_DIR"))
-	if dir == "" {
-		dir = "/etc/service/enabled"
+	runDir := strings.TrimSpace(getenv("CALICO_RUN_DIR"))
+	if runDir == "" {
+		runDir = "/var/run/calico"
 	}
-	for _, name := range []string{"bird", "bird6"} {
-		c.Daemons = append(c.Daemons, Daemon{Name: name, PidFile: filepath.Join(dir, name, "supervise", "pid")})
+	for _, d := range []struct{ name, sockVar string }{{"bird", "BIRD_CTL_SOCKET"}, {"bird6", "BIRD6_CTL_SOCKET"}} {
+		sock := strings.TrimSpace(getenv(d.sockVar))
+		if sock == "" {
+			sock = filepath.Join(runDir, d.name+".ctl")
+		}
+		c.Daemons = append(c.Daemons, Daemon{Name: d.name, PidFile: strings.TrimSuffix(sock, ".ctl") + ".pid"})
 	}
 	return c, nil
 }

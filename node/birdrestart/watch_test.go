@@ -24,15 +24,17 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Limit != DefaultLimit || strings.Join(c.Prefixes, ",") != "cali" ||
-		c.Daemons[0].PidFile != "/etc/service/enabled/bird/supervise/pid" || c.Daemons[1].Name != "bird6" {
+		c.Daemons[0].PidFile != "/var/run/calico/bird.pid" || c.Daemons[1].PidFile != "/var/run/calico/bird6.pid" ||
+		c.Daemons[1].Name != "bird6" {
 		t.Errorf("defaults: got %+v", c)
 	}
 	c, err = ConfigFromEnv(env(map[string]string{"BIRD_STALE_INTERFACE_LIMIT": "0",
-		"FELIX_INTERFACEPREFIX": "tap, cali", "CALICO_SERVICE_DIR": "/x"}), slog.Default())
+		"FELIX_INTERFACEPREFIX": "tap, cali", "CALICO_RUN_DIR": "/x", "BIRD_CTL_SOCKET": "/y/b.ctl"}), slog.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Limit != 0 || strings.Join(c.Prefixes, ",") != "tap,cali" || c.Daemons[1].PidFile != "/x/bird6/supervise/pid" {
+	if c.Limit != 0 || strings.Join(c.Prefixes, ",") != "tap,cali" || c.Daemons[0].PidFile != "/y/b.pid" ||
+		c.Daemons[1].PidFile != "/x/bird6.pid" {
 		t.Errorf("from the environment: got %+v", c)
 	}
 	for _, bad := range []string{"-1", "many"} {
