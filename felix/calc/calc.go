@@ -109,7 +109,7 @@ type endpoint struct {
 	// labelsToApply of its profiles where none of those set the key (an earlier profile wins over a later one).
 	// The map is shared (labelSet) with every endpoint of the same labels and never changed.
 	labels       map[string]string
-	labelSet     *labelSet // holds labels shared
+	labelSet     *labelSet // keeps labels' shared set alive (labelSets holds it weakly)
 	fromProfiles []string  // the keys of labels that came from profiles, to take them out when a profile changes
 	revision     int64
 
