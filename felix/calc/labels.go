@@ -3,7 +3,6 @@ package calc
 import (
 	"hash/maphash"
 	"maps"
-	"slices"
 	"weak"
 )
 
@@ -14,7 +13,7 @@ import (
 // A shared map is never changed: whoever needs other labels builds a new map and shares that. The sets are held
 // weakly: a set no endpoint holds any more is collected, and its entry here is dropped on a later call.
 type labelSets struct {
-	byHash map[uint64][]weak.Pointer[labelSet] // by labelsHash; more than one only when hashes collide
+	byHash map[uint64]weak.Pointer[labelSet] // by hash
 	seed   maphash.Seed
 	shares int // share calls since the last sweep of collected sets
 }
@@ -25,41 +24,35 @@ type labelSet struct {
 }
 
 // share returns the shared set equal to labels, which becomes the shared one when there is none; the caller must
-// not change labels afterwards.
+// not change labels afterwards. Should two different maps ever hash alike, the later one is left unshared.
 func (s *labelSets) share(labels map[string]string) *labelSet {
 	if s.byHash == nil {
-		s.byHash, s.seed = map[uint64][]weak.Pointer[labelSet]{}, maphash.MakeSeed()
+		s.byHash, s.seed = map[uint64]weak.Pointer[labelSet]{}, maphash.MakeSeed()
 	}
 	if s.shares++; s.shares > len(s.byHash) {
 		s.sweep()
 	}
 	h := s.hash(labels)
-	for _, p := range s.byHash[h] {
-		if set := p.Value(); set != nil && maps.Equal(set.labels, labels) {
+	if set := s.byHash[h].Value(); set != nil {
+		if maps.Equal(set.labels, labels) {
 			return set
 		}
+		return &labelSet{labels: labels}
 	}
 	set := &labelSet{labels: labels}
-	s.byHash[h] = append(s.byHash[h], weak.Make(set))
+	s.byHash[h] = weak.Make(set)
 	return set
 }
 
-// sweep drops the sets that were collected. Called once per as many shares as there are hashes, it costs O(1) a
+// sweep drops the sets that were collected. Called once per as many shares as there are sets, it costs O(1) a
 // share.
 func (s *labelSets) sweep() {
 	s.shares = 0
-	for h, ps := range s.byHash {
-		ps = slices.DeleteFunc(ps, func(p weak.Pointer[labelSet]) bool { return p.Value() == nil })
-		if len(ps) == 0 {
-			delete(s.byHash, h)
-		} else {
-			s.byHash[h] = ps
-		}
-	}
+	maps.DeleteFunc(s.byHash, func(_ uint64, p weak.Pointer[labelSet]) bool { return p.Value() == nil })
 }
 
 // hash is the same for equal maps whatever their order: the sum of each pair's hash. Pairs are hashed with their
-// lengths, so that only a true collision makes two maps share one (and share compares them).
+// lengths, so that only a true collision gives two maps one hash (and share compares them).
 func (s *labelSets) hash(labels map[string]string) uint64 {
 	var sum uint64
 	var h maphash.Hash
