@@ -7,7 +7,7 @@ import (
 )
 
 // labelSets shares endpoints' effective label maps: every endpoint whose labels are equal holds the same map. The
-// pods of one deployment carry the same labels, and a cluster of 50,000 of them has a few hundred distinct sets,
+// pods of one deployment carry the same labels, and 50,000 pods of a few hundred deployments have a few hundred sets,
 // so one copy of each in place of a map per endpoint is most of felix's memory in a large cluster.
 //
 // A shared map is never changed: whoever needs other labels builds a new map and shares that. The sets are held
