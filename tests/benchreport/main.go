@@ -10,6 +10,9 @@
 //	go run ./tests/benchreport -from bin/bench.json -markdown docs/performance.md
 //
 // Several benchmark outputs may be named at once (felix's run apart from the rest, say); they are read as one.
+// With -over the outputs are laid over the figures of an earlier report, so a rerun of a few benchmarks updates it:
+//
+//	go run ./tests/benchreport -over docs/performance.md -json bin/bench.json -markdown docs/performance.md bin/felix.txt
 package main
 
 import (
@@ -262,6 +265,7 @@ func main() {
 	jsonPath := flag.String("json", "", "also write the results, ratios and machine as JSON to this file")
 	from := flag.String("from", "", "read a JSON file written by -json instead of benchmark output")
 	mdPath := flag.String("markdown", "", "write the targets, figures, floors, ratios and the machine as markdown to this file")
+	over := flag.String("over", "", "lay the benchmark outputs over the figures of this earlier markdown report (docs/performance.md)")
 	flag.Parse()
 	var rep Report
 	if *from != "" {
@@ -276,7 +280,18 @@ func main() {
 		// Several outputs (one per package run, say) read in order: each names its packages in its "pkg:" lines,
 		// and each result remembers its file.
 		var ipt string
-		if flag.NArg() == 0 {
+		if *over != "" {
+			f, err := os.Open(*over)
+			if err != nil {
+				fail(err)
+			}
+			rep.Results, err = readMarkdown(f, filepath.Base(*over))
+			f.Close()
+			if err != nil {
+				fail(fmt.Errorf("%s: %w", *over, err))
+			}
+		}
+		if flag.NArg() == 0 && *over == "" {
 			rep.Results, ipt = parseAll(os.Stdin)
 		}
 		for _, name := range flag.Args() {

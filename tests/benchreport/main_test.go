@@ -117,3 +117,53 @@ func TestScaleFiguresTargetsAndMarkdown(t *testing.T) {
 		t.Errorf("markdown lacks the figures of packages other than felix:\n%s", md)
 	}
 }
+
+// A report read back from its markdown gives the figures it printed, and a rerun laid over it replaces only the
+// benchmarks it ran.
+func TestARerunIsLaidOverAnEarlierReport(t *testing.T) {
+	res, ipt := parseAll(strings.NewReader(scaleSample))
+	rep := Report{Results: res, Ratios: ratios(res), Machine: thisMachine(ipt)}
+	back, err := readMarkdown(strings.NewReader(markdown(rep, "bin/bench.json")), "performance.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(back) != len(res) {
+		t.Fatalf("read back %d results, want %d: %+v", len(back), len(res), back)
+	}
+	for i, r := range res {
+		b := back[i]
+		if b.Package != r.Package || b.Name != r.Name || b.Source != "performance.md" {
+			t.Errorf("result %d read back as %s %s from %q, want %s %s", i, b.Package, b.Name, b.Source, r.Package, r.Name)
+		}
+		for k, v := range r.Metrics {
+			if k == "ns/op" && r.Runs == 1 {
+				continue // not printed: a run-once benchmark's ns/op is its setup
+			}
+			if b.Metrics[k] != v {
+				t.Errorf("%s %s read back as %v, want %v", r.Name, k, b.Metrics[k], v)
+			}
+		}
+	}
+	rerun, _ := parseAll(strings.NewReader("pkg: github.com/calico-l3/calico/ipam\n" +
+		"BenchmarkAutoAssign/nodes=8-2   1000   9 ns/op   1200 assigns/s   2000 txns/s   0.6 assigns/txn\n"))
+	for _, r := range rerun {
+		r.Source = "ipam.txt"
+		back = merge(back, r)
+	}
+	md := markdown(Report{Results: back, Ratios: ratios(back), Machine: rep.Machine}, "bin/bench.json")
+	for _, want := range []string{
+		"| ipam | `BenchmarkAutoAssign/nodes=8` | 0.6 assigns/txn | ≥ 0.5 assigns/txn | met |",
+		"| ipam | `BenchmarkAutoAssign/nodes=8` | 1200 assigns/s, 0.6 assigns/txn, 9 ns/op, 2000 txns/s | ipam.txt |",
+		"| felix | `BenchmarkPolicyAddAtScale/endpoints=10000` | 50 floor-ms, 100 floor-p99-ms, 100 p50-ms, 300 p99-ms | performance.md |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	for _, bad := range []string{"## Every figure\n\n| Package | Benchmark | Figures |\n|---|---|---|\n| felix | `X` | 12 |\n",
+		"## Every figure\n\n| Package | Benchmark | Figures |\n|---|---|---|\n"} {
+		if _, err := readMarkdown(strings.NewReader(bad), "p.md"); err == nil {
+			t.Errorf("readMarkdown accepted %q", bad)
+		}
+	}
+}

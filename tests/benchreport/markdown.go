@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"regexp"
@@ -195,4 +197,52 @@ func markdown(rep Report, src string) string {
 		}
 	}
 	return b.String()
+}
+
+// readMarkdown reads back the "Every figure" table of a docs/performance.md this program wrote, so that a rerun of
+// a few benchmarks can be laid over the figures already published. A figure reads back as printed (4 significant
+// digits). Runs is not printed and reads back as 0. Each result keeps the run it names, or source when the table
+// came from one run and names none.
+func readMarkdown(r io.Reader, source string) ([]Result, error) {
+	var out []Result
+	in := false
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "## ") {
+			in = line == "## Every figure"
+			continue
+		}
+		if !in || !strings.HasPrefix(line, "| ") || strings.HasPrefix(line, "| Package |") {
+			continue
+		}
+		cols := strings.Split(strings.Trim(line, "| "), " | ")
+		if len(cols) != 3 && len(cols) != 4 {
+			return nil, fmt.Errorf("every-figure row %q: want 3 or 4 columns, got %d", line, len(cols))
+		}
+		res := Result{Package: modulePrefix + cols[0], Name: strings.Trim(cols[1], "`"), Metrics: map[string]float64{}, Source: source}
+		if cols[0] == "" || res.Name == "" {
+			return nil, fmt.Errorf("every-figure row %q: no package or benchmark", line)
+		}
+		if len(cols) == 4 {
+			res.Source = cols[3]
+		}
+		for _, fig := range strings.Split(cols[2], ", ") {
+			v, metric, ok := strings.Cut(fig, " ")
+			f, err := strconv.ParseFloat(v, 64)
+			if !ok || err != nil {
+				return nil, fmt.Errorf("every-figure row of %s: figure %q is not a number and a metric", res.Name, fig)
+			}
+			res.Metrics[metric] = f
+		}
+		out = merge(out, res)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no \"## Every figure\" table with rows")
+	}
+	return out, nil
 }
