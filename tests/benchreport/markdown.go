@@ -146,6 +146,9 @@ func markdown(rep Report, src string) string {
 	p("benchreport reads several outputs at once:\n\n")
 	p("```sh\ngo test -run '^$' -bench . -benchtime 1x -timeout 120m ./felix ./felix/dataplane | tee bin/felix.txt\n")
 	p("go run ./tests/benchreport -json bin/bench.json -markdown docs/performance.md bin/felix.txt bin/other.txt\n```\n\n")
+	p("A rerun of a few benchmarks is laid over the figures already here with `-over docs/performance.md` (the ")
+	p("\"Every figure\" table is read back; a benchmark rerun replaces its row):\n\n")
+	p("```sh\ngo run ./tests/benchreport -over docs/performance.md -json bin/bench.json -markdown docs/performance.md bin/felix.txt\n```\n\n")
 	p("`FELIX_BENCH_ENDPOINTS=500` (a comma-separated list) runs felix's scale benchmarks at other sizes than 1,000 and 10,000. " +
 		"`FELIX_BENCH_BACKEND=legacy` runs felix's kernel benchmarks on the legacy iptables tables (felix with `iptablesBackend: Legacy`, " +
 		"the floors through `iptables-legacy-restore`), named `.../legacy/...`; the machine's backend above is that of the other runs.\n\n")
