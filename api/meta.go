@@ -4,8 +4,10 @@ package api
 
 import (
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Group is the apiVersion of every resource.
@@ -98,13 +100,20 @@ func LookupKind(name string) (*Kind, error) {
 
 // KindOf returns the kind of a resource from its Go type.
 func KindOf(r Resource) *Kind {
-	for _, k := range Kinds {
-		if fmt.Sprintf("%T", k.new()) == fmt.Sprintf("%T", r) {
-			return k
-		}
+	if k := kindsByType()[reflect.TypeOf(r)]; k != nil {
+		return k
 	}
 	panic(fmt.Sprintf("api: %T is not a registered kind", r))
 }
+
+// kindsByType maps each kind's Go type to the kind, built once: KindOf is on the path of every write.
+var kindsByType = sync.OnceValue(func() map[reflect.Type]*Kind {
+	m := make(map[reflect.Type]*Kind, len(Kinds))
+	for _, k := range Kinds {
+		m[reflect.TypeOf(k.new())] = k
+	}
+	return m
+})
 
 // SetTypeMeta fills kind and apiVersion from the Go type of r and returns r.
 func SetTypeMeta[R Resource](r R) R {
