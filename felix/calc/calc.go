@@ -77,8 +77,9 @@ type Calculator struct {
 	// endpointRules are local endpoints' chain rules per family as rendered with renderCfg, by what they were
 	// rendered from (endpointRulesKey): endpoints alike share one rendering.
 	endpointRules [2]map[string]rules.EndpointRules
-	// labelSets shares equal endpoint label maps.
+	// labelSets shares equal endpoint label maps; groups holds the workload endpoints by label set and namespace.
 	labelSets labelSets
+	groups    endpointGroups
 }
 
 type pool struct {
@@ -110,6 +111,7 @@ type endpoint struct {
 	// The map is shared (labelSet) with every endpoint of the same labels and never changed.
 	labels       map[string]string
 	labelSet     *labelSet // keeps labels' shared set alive (labelSets holds it weakly)
+	groupPos     int       // a workload endpoint's place in its group's list (see endpointGroups)
 	fromProfiles []string  // the keys of labels that came from profiles, to take them out when a profile changes
 	revision     int64
 
@@ -176,6 +178,7 @@ func New(host string, cfg Config) *Calculator {
 	c.profiles = map[string]*api.Profile{}
 	c.profileByName = map[string]*api.Profile{}
 	c.endpoints = map[string]*endpoint{}
+	c.groups = endpointGroups{}
 	c.hostEPs = map[string]*endpoint{}
 	c.policies = map[string]*policy{}
 	c.tiers = map[string]*api.Tier{}
@@ -451,7 +454,9 @@ func (c *Calculator) setEndpoint(key string, w *api.WorkloadEndpoint) {
 	if old != nil {
 		was = old.source()
 		c.removeLocal(key)
+		c.groups.remove(old)
 	}
+	c.groups.add(ep)
 	if (c.remote(ep) || (old != nil && c.remote(old))) &&
 		(old == nil || old.node != ep.node || !slices.Equal(old.nets, ep.nets)) {
 		c.otherRoutes = nil
@@ -520,7 +525,14 @@ func (c *Calculator) relabel(ep *endpoint) {
 	}
 	ep.fromProfiles = nil
 	c.applyProfileLabels(ep)
+	grouped := !ep.hostEndpoint && c.endpoints[ep.key] == ep
+	if grouped {
+		c.groups.remove(ep)
+	}
 	c.shareLabels(ep)
+	if grouped {
+		c.groups.add(ep)
+	}
 	if maps.Equal(was.labels, ep.labels) {
 		return
 	}
@@ -611,6 +623,7 @@ func (c *Calculator) delete(key string) {
 	}
 	if ep, ok := c.endpoints[key]; ok {
 		delete(c.endpoints, key)
+		c.groups.remove(ep)
 		c.removeLocal(key)
 		c.index(ep.source(), nil)
 		if c.remote(ep) {

@@ -339,6 +339,7 @@ func TestIncrementalStateEqualsStateFromScratch(t *testing.T) {
 			var prevJSON string
 			for i := range steps {
 				w.step(c)
+				checkGroups(t, c)
 				got := c.State()
 				want := w.fresh(c).State()
 				if diff := stateDiff(got, want); diff != "" {
@@ -374,6 +375,7 @@ func TestIncrementalStateAfterBurstsEqualsStateFromScratch(t *testing.T) {
 				for range 1 + w.rng.IntN(6) {
 					w.step(c)
 				}
+				checkGroups(t, c)
 				if diff := stateDiff(c.State(), w.fresh(c).State()); diff != "" {
 					t.Fatalf("step %d: the state built up burst by burst differs from one built from scratch (got, want):\n%s",
 						i, diff)
@@ -478,4 +480,27 @@ func stateDiff(got, want *desired.State) string {
 		b.WriteString("differ in a way not shown part by part\n")
 	}
 	return b.String()
+}
+
+// checkGroups fails unless every workload endpoint is in the group of its label set and namespace, at its place,
+// and the groups hold nothing else.
+func checkGroups(t *testing.T, c *Calculator) {
+	t.Helper()
+	n := 0
+	for k, g := range c.groups {
+		if len(g.eps) == 0 || g.key != k {
+			t.Fatalf("group %v is empty or under another key (%v)", g.key, k)
+		}
+		for i, ep := range g.eps {
+			if c.endpoints[ep.key] != ep || ep.groupPos != i || (groupKey{ep.labelSet, ep.namespace}) != k ||
+				!maps.Equal(ep.labels, k.labels.labels) {
+				t.Fatalf("endpoint %s at %d of group %v: stored %v, place %d, labels %v", ep.key, i, k,
+					c.endpoints[ep.key] == ep, ep.groupPos, ep.labels)
+			}
+			n++
+		}
+	}
+	if n != len(c.endpoints) {
+		t.Fatalf("the groups hold %d endpoints, the calculation %d", n, len(c.endpoints))
+	}
 }

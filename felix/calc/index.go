@@ -73,17 +73,22 @@ func (idx *selectorIndex) membersOf(s *source) familyMembers {
 	if s == nil || s.members.empty() || !idx.set.Contains(s.labels, s.namespace) {
 		return familyMembers{}
 	}
+	return idx.picked(s.members, s.ports)
+}
+
+// picked is what a source the set's selectors pick, with these members and named ports, puts in the set.
+func (idx *selectorIndex) picked(members familyMembers, ports []api.EndpointPort) familyMembers {
 	np := idx.set.NamedPort
 	if np.Name == "" {
-		return s.members
+		return members
 	}
 	var out familyMembers
-	for _, p := range s.ports {
+	for _, p := range ports {
 		if p.Name != np.Name || p.Protocol.Num() != np.Protocol {
 			continue
 		}
-		out.v4 = appendPortMembers(out.v4, s.members.v4, np, p.Port)
-		out.v6 = appendPortMembers(out.v6, s.members.v6, np, p.Port)
+		out.v4 = appendPortMembers(out.v4, members.v4, np, p.Port)
+		out.v6 = appendPortMembers(out.v6, members.v6, np, p.Port)
 	}
 	return out
 }
@@ -102,14 +107,22 @@ func sameMembers(a, b familyMembers) bool {
 }
 
 // selectorIndex returns the index of the selector ipset s, building it from every endpoint and network set when
-// no State used it before.
+// no State used it before. The selectors are evaluated once per group of workload endpoints alike (see
+// endpointGroups), and only the endpoints of the groups they pick are read.
 func (c *Calculator) selectorIndex(key string, s rules.SelectorSet) *selectorIndex {
 	if idx := c.sets[key]; idx != nil {
 		return idx
 	}
 	idx := &selectorIndex{set: s}
-	for _, ep := range c.endpoints {
-		idx.add(idx.membersOf(ep.source()))
+	for _, g := range c.groups {
+		if !s.Contains(g.key.labels.labels, g.key.namespace) {
+			continue
+		}
+		for _, ep := range g.eps {
+			if !ep.members.empty() {
+				idx.add(idx.picked(ep.members, ep.ports))
+			}
+		}
 	}
 	for _, ep := range c.hostEPs {
 		idx.add(idx.membersOf(ep.source()))

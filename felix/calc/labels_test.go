@@ -59,6 +59,9 @@ func TestEndpointsShareLabelsUntilAProfileSetsThemApart(t *testing.T) {
 	if ep1.labelSet != ep2.labelSet {
 		t.Fatal("two endpoints of the same labels hold two maps")
 	}
+	if len(c.groups) != 1 {
+		t.Errorf("two endpoints of the same labels and namespace are in %d groups, want 1", len(c.groups))
+	}
 	blue := plain("p1")
 	blue.Spec.LabelsToApply = map[string]string{"color": "blue"}
 	c.OnEvent(res, added(blue))
@@ -68,9 +71,17 @@ func TestEndpointsShareLabelsUntilAProfileSetsThemApart(t *testing.T) {
 	if ep1.labelSet == ep2.labelSet {
 		t.Error("endpoints of different labels still share a map")
 	}
+	checkGroups(t, c)
+	if len(c.groups) != 2 {
+		t.Errorf("endpoints of different labels are in %d groups, want 2", len(c.groups))
+	}
 	c.OnEvent(res, added(plain("p1")))
 	if ep1.labelSet != ep2.labelSet || len(ep1.labels) != len(ep2.labels) {
 		t.Errorf("after p1 applies nothing again: ep1 %q, ep2 %q; want one shared map", ep1.labels, ep2.labels)
+	}
+	checkGroups(t, c)
+	if len(c.groups) != 1 {
+		t.Errorf("after p1 applies nothing again the endpoints are in %d groups, want 1", len(c.groups))
 	}
 }
 
