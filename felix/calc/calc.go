@@ -60,6 +60,8 @@ type Calculator struct {
 	otherRoutes   []desired.Route
 	otherRoutesV6 bool // the IPv6Support otherRoutes were computed with
 	otherVXLAN    bool // whether VXLAN was on when otherRoutes were computed
+	// hostBlocks are the other hosts' confirmed IPv4 blocks (otherHostBlocks); nil when an affinity changed since.
+	hostBlocks map[string][]netip.Prefix
 	// What States gather from the local endpoints, kept between States (see merged): localOrder is every local
 	// endpoint in localEndpoints' order, sortedLocal is localEndpoints() (nil when a local endpoint came, went or
 	// changed since), epChains every local endpoint's chains per family, ifaces their interfaces.
@@ -457,8 +459,10 @@ func (c *Calculator) setEndpoint(key string, w *api.WorkloadEndpoint) {
 		c.groups.remove(old)
 	}
 	c.groups.add(ep)
-	if (c.remote(ep) || (old != nil && c.remote(old))) &&
-		(old == nil || old.node != ep.node || !slices.Equal(old.nets, ep.nets)) {
+	// Only an address outside its host's blocks has a route of its own: a pod coming or going elsewhere in the
+	// cluster leaves the other hosts' routes as they are.
+	if (old == nil || old.node != ep.node || !slices.Equal(old.nets, ep.nets)) &&
+		(len(c.borrowedNets(old)) > 0 || len(c.borrowedNets(ep)) > 0) {
 		c.otherRoutes = nil
 	}
 	c.index(was, ep.source())
@@ -597,11 +601,11 @@ func (c *Calculator) setIPAM(key string, value []byte) {
 	if err := json.Unmarshal(value, &a); err != nil {
 		slog.Warn("ignoring unreadable block affinity", "key", key, "err", err)
 		delete(c.affinities, key)
-		c.otherRoutes = nil
+		c.otherRoutes, c.hostBlocks = nil, nil
 		return
 	}
 	c.affinities[key] = affinity{host: host, cidr: cidr, confirmed: a.Confirmed()}
-	c.otherRoutes = nil
+	c.otherRoutes, c.hostBlocks = nil, nil
 }
 
 // delete forgets whatever is stored under key.
@@ -626,7 +630,7 @@ func (c *Calculator) delete(key string) {
 		c.groups.remove(ep)
 		c.removeLocal(key)
 		c.index(ep.source(), nil)
-		if c.remote(ep) {
+		if len(c.borrowedNets(ep)) > 0 {
 			c.otherRoutes = nil
 		}
 	}
@@ -656,7 +660,7 @@ func (c *Calculator) delete(key string) {
 	}
 	if _, ok := c.affinities[key]; ok {
 		delete(c.affinities, key)
-		c.otherRoutes = nil
+		c.otherRoutes, c.hostBlocks = nil, nil
 	}
 }
 

@@ -220,6 +220,24 @@ func TestIPIPRoutesForBorrowedAddresses(t *testing.T) {
 	if st.Tunnel == nil || st.Tunnel.Address.IsValid() {
 		t.Errorf("expected a tunnel without an address while the node has none, got %+v", st.Tunnel)
 	}
+
+	// Pods coming and going in node2's own block leave the routes as they were, without working them out again;
+	// a borrowed address coming or going changes them.
+	feed(c, added(wep("node2", "c", "calic", "10.1.1.6/32")), deleted(wep("node2", "a", "calia", "10.1.1.5/32")))
+	if c.otherRoutes == nil {
+		t.Error("a pod in its own host's block made the other hosts' routes be worked out again")
+	}
+	assertRoutes(t, c.State(), "blackhole 10.1.0.0/26", "10.1.0.9/32 via 192.168.1.11 dev tunl0 onlink",
+		"10.1.1.0/26 via 192.168.1.11 dev tunl0 onlink")
+	feed(c, added(wep("node2", "d", "calid", "10.1.0.10/32")), deleted(wep("node2", "b", "calib", "10.1.0.9/32")))
+	assertRoutes(t, c.State(), "blackhole 10.1.0.0/26", "10.1.0.10/32 via 192.168.1.11 dev tunl0 onlink",
+		"10.1.1.0/26 via 192.168.1.11 dev tunl0 onlink")
+	// node2 loses its block: its pod there is now borrowed too.
+	feed(c, affinityEvent(datastore.Deleted, "node2", "10.1.1.0/26", ""))
+	assertRoutes(t, c.State(), "blackhole 10.1.0.0/26", "10.1.0.10/32 via 192.168.1.11 dev tunl0 onlink",
+		"10.1.1.6/32 via 192.168.1.11 dev tunl0 onlink")
+	feed(c, deleted(wep("node2", "c", "calic", "10.1.1.6/32")))
+	assertRoutes(t, c.State(), "blackhole 10.1.0.0/26", "10.1.0.10/32 via 192.168.1.11 dev tunl0 onlink")
 }
 
 func TestNATOutgoingFollowsThePools(t *testing.T) {

@@ -719,30 +719,53 @@ func (c *Calculator) encapRoutes(pools []pool, vxlan bool, routes *routeSet) {
 		}
 	}
 
-	blocks := map[string][]netip.Prefix{} // other hosts' confirmed IPv4 blocks
 	for _, a := range c.affinities {
 		if a.confirmed && a.host != c.host && a.cidr.Addr().Is4() {
-			blocks[a.host] = append(blocks[a.host], a.cidr)
 			route(a.cidr, a.host)
 		}
 	}
 	for _, ep := range c.endpoints {
-		if ep.node == c.host || ep.node == "" {
-			continue
-		}
-	nets:
-		for _, n := range ep.nets {
-			if !n.Addr().Is4() {
-				continue
-			}
-			for _, b := range blocks[ep.node] {
-				if b.Contains(n.Addr()) {
-					continue nets
-				}
-			}
+		for _, n := range c.borrowedNets(ep) {
 			route(n, ep.node)
 		}
 	}
+}
+
+// otherHostBlocks are the other hosts' confirmed IPv4 blocks by host, kept until an affinity changes.
+func (c *Calculator) otherHostBlocks() map[string][]netip.Prefix {
+	if c.hostBlocks == nil {
+		c.hostBlocks = map[string][]netip.Prefix{}
+		for _, a := range c.affinities {
+			if a.confirmed && a.host != c.host && a.cidr.Addr().Is4() {
+				c.hostBlocks[a.host] = append(c.hostBlocks[a.host], a.cidr)
+			}
+		}
+	}
+	return c.hostBlocks
+}
+
+// borrowedNets are the IPv4 addresses of another host's endpoint (nil: none) that lie outside that host's
+// confirmed blocks, which the routes of its blocks do not cover: each needs a route of its own. A pod's address
+// usually comes from its own host's block, and then it has none.
+func (c *Calculator) borrowedNets(ep *endpoint) []netip.Prefix {
+	if ep == nil || !c.remote(ep) {
+		return nil
+	}
+	var out []netip.Prefix
+	blocks := c.otherHostBlocks()[ep.node]
+nets:
+	for _, n := range ep.nets {
+		if !n.Addr().Is4() {
+			continue
+		}
+		for _, b := range blocks {
+			if b.Contains(n.Addr()) {
+				continue nets
+			}
+		}
+		out = append(out, n)
+	}
+	return out
 }
 
 // routeSet collects routes, one per destination: the first added wins (local workloads come first).
