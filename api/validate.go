@@ -63,7 +63,6 @@ func (e errs) err() error {
 var (
 	dns1123Subdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 	dns1123Label     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-	interfaceNameRE  = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,15}$`)
 	portNameRE       = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 	labelNameRE      = regexp.MustCompile(`^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$`)
 	labelValueRE     = regexp.MustCompile(`^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$`)
@@ -411,8 +410,9 @@ func (f *BGPFilter) Validate() error {
 	return e.err()
 }
 
-// filterInterfaceRE is what BIRD can quote in a string pattern: an interface name with * and ? wildcards.
-var filterInterfaceRE = regexp.MustCompile(`^[a-zA-Z0-9_.*?-]{1,64}$`)
+// isFilterInterface says whether s is what BIRD can quote in a string pattern: an interface name of up to 64
+// characters with * and ? wildcards.
+func isFilterInterface(s string) bool { return isNameOf(s, 64, "_.*?-") }
 
 func (e *errs) filterRules(field string, rules []BGPFilterRule, v6 bool) {
 	bits := int32(32)
@@ -460,7 +460,7 @@ func (e *errs) filterRules(field string, rules []BGPFilterRule, v6 bool) {
 				e.add(at+".prefixLength", fmt.Sprintf("%d-%d", *pl.Min, *pl.Max), "min must not be greater than max")
 			}
 		}
-		if r.Interface != "" && !filterInterfaceRE.MatchString(r.Interface) {
+		if r.Interface != "" && !isFilterInterface(r.Interface) {
 			e.add(at+".interface", r.Interface, "must be an interface name or a glob of one (letters, digits, '.', '-', '_', '*', '?')")
 		}
 	}
@@ -485,7 +485,7 @@ func (c *BGPConfiguration) Validate() error {
 		e.add("spec.programClusterRoutes", s.ProgramClusterRoutes, "Disabled is not supported: felix here programs only the routes of IPIP and VXLAN pools, so BIRD must install those of pools without encapsulation (Enabled)")
 	}
 	for i, name := range s.IgnoredInterfaces {
-		if name == "*" || !ignoredInterfaceRE.MatchString(name) {
+		if name == "*" || !isIgnoredInterface(name) {
 			e.add(fmt.Sprintf("spec.ignoredInterfaces[%d]", i), name, "must be an interface name or a glob of one, other than '*' (1-15 letters, digits, '.', '-', '_', '*')")
 		}
 	}
@@ -507,8 +507,28 @@ func (c *BGPConfiguration) Validate() error {
 // secretKeyRE is what Kubernetes allows as a key of a Secret's data.
 var secretKeyRE = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
 
-// ignoredInterfaceRE is Calico's pattern for ignoredInterfaces: an interface name with * wildcards.
-var ignoredInterfaceRE = regexp.MustCompile(`^[a-zA-Z0-9_.*-]{1,15}$`)
+// isIgnoredInterface says whether s is Calico's pattern for ignoredInterfaces: an interface name with *
+// wildcards.
+func isIgnoredInterface(s string) bool { return isNameOf(s, 15, "_.*-") }
+
+// isInterfaceName says whether s is a Linux interface name as Calico accepts one: up to 15 letters, digits, '_',
+// '.' and '-'.
+func isInterfaceName(s string) bool { return isNameOf(s, 15, "_.-") }
+
+// isNameOf says whether s has 1 to max characters, each an ASCII letter or digit or one of extra. (A regular
+// expression with a counted repetition compiles into a copy of its class per count, at every process start.)
+func isNameOf(s string, max int, extra string) bool {
+	if len(s) == 0 || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(extra, c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
 
 // network checks a required, strictly masked CIDR or a single address (taken as a /32 or /128).
 func (e *errs) network(field, s string) {
@@ -816,7 +836,7 @@ func (w *WorkloadEndpoint) Validate() error {
 	if s.Node == "" {
 		e.add("spec.node", nil, "node is required")
 	}
-	if s.InterfaceName != "" && !interfaceNameRE.MatchString(s.InterfaceName) {
+	if s.InterfaceName != "" && !isInterfaceName(s.InterfaceName) {
 		e.add("spec.interfaceName", s.InterfaceName, "interface names are 1-15 characters of letters, digits, '_', '.' and '-'")
 	}
 	for i, c := range s.IPNetworks {
@@ -881,7 +901,7 @@ func (h *HostEndpoint) Validate() error {
 	if s.InterfaceName == "" && len(s.ExpectedIPs) == 0 {
 		e.add("spec.interfaceName", nil, "a host endpoint needs interfaceName or expectedIPs")
 	}
-	if s.InterfaceName != "" && s.InterfaceName != "*" && !interfaceNameRE.MatchString(s.InterfaceName) {
+	if s.InterfaceName != "" && s.InterfaceName != "*" && !isInterfaceName(s.InterfaceName) {
 		e.add("spec.interfaceName", s.InterfaceName, "interface names are 1-15 characters of letters, digits, '_', '.' and '-'")
 	}
 	for i, ip := range s.ExpectedIPs {
