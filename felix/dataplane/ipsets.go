@@ -384,6 +384,9 @@ type setMemo struct {
 	members []string // a copy of them, compared with verify
 	typ     desired.IPSetType
 	want    *wantSet
+	// canonical: the members normalised to themselves (sorted, distinct, each as the kernel writes it), as
+	// felix's calculation gives them; the next members of the set are then checked only where they are new.
+	canonical bool
 }
 
 // normalise returns every desired set normalised (see normaliseSet), reusing what the memo holds and leaving in it
@@ -391,22 +394,35 @@ type setMemo struct {
 func (memo *ipsetMemo) normalise(want map[string]desired.IPSet, verify bool) (map[string]*wantSet, error) {
 	out := make(map[string]*wantSet, len(want))
 	for name, s := range want {
+		var m *setMemo
 		if memo != nil {
-			if m := memo.sets[name]; m != nil && m.same(s, verify) {
+			if m = memo.sets[name]; m != nil && m.same(s, verify) {
 				out[name] = m.want
 				continue
 			}
 		}
-		w, err := normaliseSet(name, s)
-		if err != nil {
-			return nil, err
+		var w wantSet
+		ok := m != nil && m.canonical && m.typ == s.Type && !verify
+		if ok {
+			w, ok = normaliseNew(name, s, m.want.Members)
+		}
+		if !ok {
+			var err error
+			if w, err = normaliseSet(name, s); err != nil {
+				return nil, err
+			}
+			ok = slices.Equal(w.Members, s.Members)
 		}
 		out[name] = &w
 		if memo != nil {
 			if memo.sets == nil {
 				memo.sets = map[string]*setMemo{}
 			}
-			memo.sets[name] = &setMemo{given: s.Members, members: slices.Clone(s.Members), typ: s.Type, want: &w}
+			members := slices.Clone(s.Members)
+			if ok {
+				members = w.Members // equal, and as private: neither is ever changed
+			}
+			memo.sets[name] = &setMemo{given: s.Members, members: members, typ: s.Type, want: &w, canonical: ok}
 		}
 	}
 	if memo != nil && len(memo.sets) != len(want) {
@@ -417,6 +433,33 @@ func (memo *ipsetMemo) normalise(want map[string]desired.IPSet, verify bool) (ma
 		}
 	}
 	return out, nil
+}
+
+// normaliseNew normalises a set whose earlier members (prev) normalised to themselves, reading only its members
+// that are not in prev: when its members are sorted and distinct and each new one normalises to itself, they are
+// the normalised set, which costs a comparison per member instead of parsing each. ok is false otherwise, and
+// the set must be normalised in full (which also reports what is wrong with it).
+func normaliseNew(name string, s desired.IPSet, prev []string) (w wantSet, ok bool) {
+	var added []string
+	j := 0
+	for i, m := range s.Members {
+		if i > 0 && s.Members[i-1] >= m {
+			return wantSet{}, false
+		}
+		for j < len(prev) && prev[j] < m {
+			j++
+		}
+		if j < len(prev) && prev[j] == m {
+			j++
+			continue
+		}
+		added = append(added, m)
+	}
+	check, err := normaliseSet(name, desired.IPSet{Type: s.Type, Members: added})
+	if err != nil || !slices.Equal(check.Members, added) {
+		return wantSet{}, false
+	}
+	return wantSet{Type: s.Type, Family: check.Family, Members: slices.Clone(s.Members)}, true
 }
 
 func (m *setMemo) same(s desired.IPSet, verify bool) bool {

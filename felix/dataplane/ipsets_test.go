@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -353,5 +354,64 @@ func TestMemberChangesGoThroughNetlink(t *testing.T) {
 	// What felix wrote through netlink reads back as written: a restarted felix finds nothing to do.
 	if rep := mustApply(t, newTestDataplane(t, path), state(3)); rep.Changed() {
 		t.Errorf("a restarted felix changed sets %v", rep.IPSetsWritten)
+	}
+}
+
+// Normalising with the memo gives what normalising afresh does, over a walk of sets whose members change a few at
+// a time: mostly canonical and sorted as felix's calculation gives them (which the memo checks only where new),
+// sometimes unsorted, repeated, written otherwise than the kernel writes them, or invalid.
+func TestMemoisedIPSetNormaliseEqualsAFreshOne(t *testing.T) {
+	canonical := []string{"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.1.0/24", "10.1.0.0/16", "10.0.0.9"}
+	odd := []string{"10.0.0.1/32", "10.0.1.7/24", " 10.0.0.2", "fd00::1", "bogus", "10.0.0.4"}
+	ports := []string{"10.0.0.1,tcp:80", "10.0.0.2,udp:53", "10.0.0.1,TCP:80", "10.0.0.3,tcp:99999", "10.0.0.4,sctp:9"}
+	for seed := range 6 {
+		rng := rand.New(rand.NewPCG(uint64(seed), 11))
+		var memo ipsetMemo
+		sets := map[string]desired.IPSet{}
+		for step := range 400 {
+			name, typ, pool := "cali40net", desired.HashNet, canonical
+			switch rng.IntN(3) {
+			case 1:
+				name, typ, pool = "cali40ip", desired.HashIP, canonical[:3]
+			case 2:
+				name, typ, pool = "cali40port", desired.HashIPPort, ports[:2]
+			}
+			members := slices.Clone(sets[name].Members)
+			switch r := rng.IntN(10); {
+			case r < 6: // felix's calculation: one member more or less, sorted and distinct
+				m := pool[rng.IntN(len(pool))]
+				if i, found := slices.BinarySearch(members, m); found {
+					members = slices.Delete(members, i, i+1)
+				} else {
+					members = slices.Insert(members, i, m)
+				}
+			case r < 8: // written otherwise, or invalid
+				all := append(append(slices.Clone(odd), ports...), pool...)
+				members = append(members, all[rng.IntN(len(all))])
+			case r < 9: // unsorted or repeated
+				if len(members) > 0 {
+					members = append(members, members[0])
+				}
+				rng.Shuffle(len(members), func(i, j int) { members[i], members[j] = members[j], members[i] })
+			default:
+				members = nil
+			}
+			sets[name] = desired.IPSet{Type: typ, Members: members}
+			verify := rng.IntN(10) == 0
+			got, gotErr := memo.normalise(sets, verify)
+			want, wantErr := (*ipsetMemo)(nil).normalise(sets, false)
+			if (gotErr == nil) != (wantErr == nil) {
+				t.Fatalf("seed %d step %d: memoised error %v, fresh %v", seed, step, gotErr, wantErr)
+			}
+			if gotErr != nil {
+				delete(sets, name) // as a caller whose state was refused starts again
+				continue
+			}
+			for n, w := range want {
+				if g := got[n]; g == nil || g.Type != w.Type || g.Family != w.Family || !slices.Equal(g.Members, w.Members) {
+					t.Fatalf("seed %d step %d: set %s memoised %+v, fresh %+v (from %q)", seed, step, n, g, w, sets[n].Members)
+				}
+			}
+		}
 	}
 }
