@@ -6,8 +6,10 @@ package calc
 // pods of a few hundred deployments make a few hundred groups, and a new policy's selector picks a few of them.
 //
 // An endpoint belongs to the group of its current labelSet and namespace from when it is stored until it is
-// deleted or replaced; relabelling moves it.
-type endpointGroups map[groupKey]*endpointGroup
+// deleted or replaced; relabelling moves it. Each group is its endpoints, in no order; each endpoint's groupPos
+// is its index there. (An endpoint of labels of its own, a StatefulSet's pod say, costs one map entry and a
+// one-element array.)
+type endpointGroups map[groupKey][]*endpoint
 
 // groupKey is a label set (shared by every endpoint of equal labels, see labelSets) and a namespace. Two
 // endpoints of equal labels whose maps could not be shared fall into two groups, which is only slower.
@@ -16,36 +18,27 @@ type groupKey struct {
 	namespace string
 }
 
-type endpointGroup struct {
-	key groupKey
-	eps []*endpoint // in no order; each endpoint's groupPos is its index here
-}
-
 // add puts an endpoint into the group of its labels and namespace.
 func (g endpointGroups) add(ep *endpoint) {
 	k := groupKey{ep.labelSet, ep.namespace}
-	grp := g[k]
-	if grp == nil {
-		grp = &endpointGroup{key: k}
-		g[k] = grp
-	}
-	ep.groupPos = len(grp.eps)
-	grp.eps = append(grp.eps, ep)
+	ep.groupPos = len(g[k])
+	g[k] = append(g[k], ep)
 }
 
 // remove takes an endpoint out of its group, which it must be in; a group left empty is dropped.
 func (g endpointGroups) remove(ep *endpoint) {
 	k := groupKey{ep.labelSet, ep.namespace}
-	grp := g[k]
-	if grp == nil || ep.groupPos >= len(grp.eps) || grp.eps[ep.groupPos] != ep {
+	eps := g[k]
+	if ep.groupPos >= len(eps) || eps[ep.groupPos] != ep {
 		panic("calc: endpoint " + ep.key + " is not in the group of its labels")
 	}
-	last := len(grp.eps) - 1
-	moved := grp.eps[last]
-	grp.eps[ep.groupPos], moved.groupPos = moved, ep.groupPos
-	grp.eps[last] = nil
-	grp.eps = grp.eps[:last]
+	last := len(eps) - 1
+	moved := eps[last]
+	eps[ep.groupPos], moved.groupPos = moved, ep.groupPos
+	eps[last] = nil
 	if last == 0 {
 		delete(g, k)
+		return
 	}
+	g[k] = eps[:last]
 }

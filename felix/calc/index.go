@@ -114,11 +114,11 @@ func (c *Calculator) selectorIndex(key string, s rules.SelectorSet) *selectorInd
 		return idx
 	}
 	idx := &selectorIndex{set: s}
-	for _, g := range c.groups {
-		if !s.Contains(g.key.labels.labels, g.key.namespace) {
+	for k, eps := range c.groups {
+		if !s.Contains(k.labels.labels, k.namespace) {
 			continue
 		}
-		for _, ep := range g.eps {
+		for _, ep := range eps {
 			if !ep.members.empty() {
 				idx.add(idx.picked(ep.members, ep.ports))
 			}
