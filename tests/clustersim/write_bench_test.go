@@ -23,7 +23,9 @@ import (
 // as a node's felix does. write-p50-ms and write-p99-ms are the event and State together, decode-p50-ms the
 // decoding of the stored policy alone (what every node pays even for a policy that selects nothing of its own),
 // first-state-ms the first State after the listing (the end of a node's initial sync: every selector ipset of
-// the node's policies built from the whole cluster), and heap-MB the calculation's live heap after it.
+// the node's policies built from the whole cluster), and heap-MB the calculation's live heap after it. Then as
+// many pods are started and stopped on another node, as cluster-wide churn reaches every node:
+// remote-pod-p50-ms and remote-pod-p99-ms are each event and its State.
 func BenchmarkNodePolicyWrite(b *testing.B) {
 	sizes, err := SizesFromEnv(os.Getenv)
 	if err != nil {
