@@ -515,10 +515,10 @@ func isIgnoredInterface(s string) bool { return isNameOf(s, 15, "_.*-") }
 // '.' and '-'.
 func isInterfaceName(s string) bool { return isNameOf(s, 15, "_.-") }
 
-// isNameOf says whether s has 1 to max characters, each an ASCII letter or digit or one of extra. (A regular
+// isNameOf says whether s has 1 to maxLen characters, each an ASCII letter or digit or one of extra. (A regular
 // expression with a counted repetition compiles into a copy of its class per count, at every process start.)
-func isNameOf(s string, max int, extra string) bool {
-	if len(s) == 0 || len(s) > max {
+func isNameOf(s string, maxLen int, extra string) bool {
+	if len(s) == 0 || len(s) > maxLen {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
