@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"context"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -395,6 +396,20 @@ func TestSysctls(t *testing.T) {
 	}
 	if got := strings.TrimSpace(inNetns(t, ns, "cat", "/proc/sys/net/ipv4/conf/caliA/proxy_arp")); got != "1" {
 		t.Errorf("proxy_arp of the recreated interface is %s, want 1", got)
+	}
+
+	// A new state whose interface carries a new map of other values (the same map is skipped unread): written.
+	changed := maps.Clone(ifSysctls)
+	changed["net/ipv4/conf/caliA/proxy_arp"] = "0"
+	next := *st
+	next.Interfaces = map[string]desired.Interface{"caliA": {Name: "caliA", Sysctls: changed}}
+	if rep = mustApply(t, d, &next); !slices.Equal(rep.SysctlsSet, []string{"net/ipv4/conf/caliA/proxy_arp=0"}) {
+		t.Errorf("a changed value set %v, want proxy_arp=0", rep.SysctlsSet)
+	}
+	// An equal map that is not the same one: compared, and nothing to write.
+	next.Interfaces = map[string]desired.Interface{"caliA": {Name: "caliA", Sysctls: maps.Clone(changed)}}
+	if rep = mustApply(t, d, &next); len(rep.SysctlsSet) != 0 {
+		t.Errorf("an equal map set %v, want nothing", rep.SysctlsSet)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path"
+	"reflect"
 	"regexp"
 	"runtime"
 	"slices"
@@ -430,6 +431,15 @@ func (d *Dataplane) applyDevice(link netlink.Link, name string, mtu int, delAddr
 type ifaceSysctls struct {
 	ifindex int
 	values  map[string]string // trimmed
+	// given is the desired map the values were last found equal to. A desired state is never changed once applied,
+	// so the same map handed again (an unchanged endpoint's, apply after apply) needs no comparing; a resync forgets
+	// every interface's values and compares afresh.
+	given map[string]string
+}
+
+// sameMap says whether a and b are the very same map (not merely equal); two nil maps are not.
+func sameMap(a, b map[string]string) bool {
+	return a != nil && reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 
 // sameSysctls says whether the desired values are those remembered (trimmed).
@@ -471,7 +481,13 @@ func (d *Dataplane) syncSysctls(st *desired.State, links map[string]linkInfo, re
 		switch m, known := d.ifSysctl[key]; {
 		case !ok:
 			waiting = append(waiting, key)
-		case !known || m.ifindex != l.index || !sameSysctls(m.values, iface.Sysctls):
+		case !known || m.ifindex != l.index:
+			todo = append(todo, key)
+		case sameMap(m.given, iface.Sysctls):
+		case sameSysctls(m.values, iface.Sysctls):
+			m.given = iface.Sysctls
+			d.ifSysctl[key] = m
+		default:
 			todo = append(todo, key)
 		}
 	}
@@ -522,7 +538,7 @@ func (d *Dataplane) syncSysctls(st *desired.State, links map[string]linkInfo, re
 		for p, v := range iface.Sysctls {
 			values[p] = strings.TrimSpace(v)
 		}
-		d.ifSysctl[key] = ifaceSysctls{ifindex: idx, values: values}
+		d.ifSysctl[key] = ifaceSysctls{ifindex: idx, values: values, given: iface.Sysctls}
 	}
 	return errors.Join(errs...)
 }

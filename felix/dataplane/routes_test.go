@@ -456,3 +456,12 @@ func TestRoutesAreWrittenInBatches(t *testing.T) {
 	}
 	checkRoutes(t, ns, nil)
 }
+
+func TestSameMapIsIdentityNotEquality(t *testing.T) {
+	a := map[string]string{"k": "v"}
+	b := map[string]string{"k": "v"}
+	alias := a
+	if !sameMap(a, alias) || sameMap(a, b) || sameMap(nil, nil) || sameMap(a, nil) || sameMap(nil, a) {
+		t.Error("sameMap must hold for the same map only, and never for nil")
+	}
+}
