@@ -719,9 +719,9 @@ func (c *Calculator) encapRoutes(pools []pool, vxlan bool, routes *routeSet) {
 		}
 	}
 
-	for _, a := range c.affinities {
-		if a.confirmed && a.host != c.host && a.cidr.Addr().Is4() {
-			route(a.cidr, a.host)
+	for host, blocks := range c.otherHostBlocks() {
+		for _, b := range blocks {
+			route(b, host)
 		}
 	}
 	for _, ep := range c.endpoints {
