@@ -418,9 +418,9 @@ func (memo *ipsetMemo) normalise(want map[string]desired.IPSet, verify bool) (ma
 			if memo.sets == nil {
 				memo.sets = map[string]*setMemo{}
 			}
-			members := slices.Clone(s.Members)
-			if ok {
-				members = w.Members // equal, and as private: neither is ever changed
+			members := w.Members // when canonical, equal to the given members, and as private: neither is ever changed
+			if !ok {
+				members = slices.Clone(s.Members)
 			}
 			memo.sets[name] = &setMemo{given: s.Members, members: members, typ: s.Type, want: &w, canonical: ok}
 		}
